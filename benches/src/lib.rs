@@ -1,0 +1,1 @@
+//! Benchmarks and the end-to-end load harness of wbots; see `BENCHMARKS.md`.

@@ -1,0 +1,130 @@
+//! The [`Channel`] trait: one messaging platform (Messenger, Instagram, Telegram…).
+
+use async_trait::async_trait;
+
+use crate::error::{DeliveryError, WebhookError};
+use crate::event::InboundEnvelope;
+use crate::ids::{ChannelAddress, PlatformUserId};
+use crate::media::{InboundAttachment, Media};
+use crate::outbound::{SendReceipt, SendRequest};
+use crate::profile::Profile;
+use crate::request::RawRequest;
+
+/// What a channel can do, so the engine and the conformance kit ask only for that.
+///
+/// Declare it truthfully: the test kit checks each declared capability and skips the rest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The longest text one send may carry, in characters (Meta: 2,000; Telegram: 4,096).
+    pub max_text_chars: usize,
+    /// The largest file one send may carry, in bytes.
+    pub max_media_bytes: u64,
+    /// The platform has a GET handshake (Meta's `hub.challenge`).
+    pub handshake: bool,
+    /// The platform can reply to a specific message.
+    pub reply_to: bool,
+    /// The platform accepts reactions from the business.
+    pub reactions: bool,
+    /// The platform accepts sender actions (typing, mark seen).
+    pub sender_actions: bool,
+    /// Customer profiles can be fetched.
+    pub profiles: bool,
+    /// The platform echoes the business's own sends back as events.
+    pub echoes: bool,
+    /// The business may only answer within a window after the customer's last message;
+    /// `Some(hours)` of the standard window.
+    pub response_window_hours: Option<u32>,
+    /// Length of the human-agent extension of the window, where the platform has one and
+    /// the account enabled it.
+    pub human_agent_window_hours: Option<u32>,
+}
+
+impl Capabilities {
+    /// Capabilities with conservative defaults: text only, no window, nothing optional.
+    /// Adapters start from this and switch on what they support.
+    pub fn text_only(max_text_chars: usize) -> Self {
+        Self {
+            max_text_chars,
+            max_media_bytes: 0,
+            handshake: false,
+            reply_to: false,
+            reactions: false,
+            sender_actions: false,
+            profiles: false,
+            echoes: false,
+            response_window_hours: None,
+            human_agent_window_hours: None,
+        }
+    }
+}
+
+/// A messaging platform adapter.
+///
+/// # Contract
+/// The inbound half (`handshake`, `verify`, `parse`) is synchronous and does no I/O: the
+/// webhook handler calls it on the request path, then stores the events and only then
+/// acknowledges. The outbound half is async, and each call is **one attempt**: no retry
+/// loop, no sleeping — return a classified [`DeliveryError`] and the engine schedules the
+/// retry in the durable queue.
+///
+/// # Implementing
+/// - `verify` must run before `parse`, over the exact raw bytes, and compare secrets in
+///   constant time. It must not allocate per-event state or touch any store.
+/// - `parse` must never panic on any input. Authentic input whose *shape* is wrong is
+///   [`WebhookError::Malformed`]; authentic, well-formed input the adapter does not act on
+///   becomes [`crate::InboundEvent::Unsupported`] events, never an error, so the platform
+///   is not made to retry something that will never succeed.
+/// - Events must carry the platform's own ids; where the platform gives none, derive one
+///   deterministically from the payload, so a redelivery maps to the same idempotency key.
+/// - `send` must classify every failure: [`DeliveryError::temporary`] (network, 5xx, rate
+///   limits — with `retry_after` when the platform says) or [`DeliveryError::permanent`].
+/// - A channel may serve several accounts (pages); `accounts` lists them so the engine can
+///   route sends, and `parse` tags each event with the account it is for.
+///
+/// Run [`crate::testkit`]'s channel suite (feature `testkit`) against your adapter.
+#[async_trait]
+pub trait Channel: Send + Sync + std::fmt::Debug + 'static {
+    /// A stable lowercase name, used as the webhook path (`/webhooks/{name}`), in logs and
+    /// in metrics. Meta's adapter is `"meta"` because Messenger and Instagram share one
+    /// webhook.
+    fn name(&self) -> &str;
+
+    /// What the channel supports; see [`Capabilities`].
+    fn capabilities(&self, address: &ChannelAddress) -> Capabilities;
+
+    /// The business accounts this channel serves.
+    fn accounts(&self) -> Vec<ChannelAddress>;
+
+    /// Answers a subscription handshake (Meta's GET with `hub.challenge`): the body to
+    /// answer 200 with, or [`WebhookError::Forbidden`] for a wrong token or mode.
+    /// Channels without a handshake return [`WebhookError::NotFound`].
+    fn handshake(&self, request: &RawRequest<'_>) -> Result<String, WebhookError>;
+
+    /// Authenticates a webhook delivery (signature or secret token) over the raw bytes, in
+    /// constant time. [`WebhookError::Unauthorized`] when it fails.
+    fn verify(&self, request: &RawRequest<'_>) -> Result<(), WebhookError>;
+
+    /// Parses an authenticated delivery into events. Never called before `verify` passed.
+    fn parse(&self, request: &RawRequest<'_>) -> Result<Vec<InboundEnvelope>, WebhookError>;
+
+    /// Makes one send attempt. Returns the platform's id for the sent message.
+    async fn send(&self, request: &SendRequest) -> Result<SendReceipt, DeliveryError>;
+
+    /// Fetches a customer's profile (one attempt). Channels without profiles return
+    /// [`DeliveryError::unsupported`]; the engine then falls back to a readable name.
+    async fn profile(
+        &self,
+        address: &ChannelAddress,
+        user: &PlatformUserId,
+    ) -> Result<Profile, DeliveryError>;
+
+    /// Downloads an inbound attachment (one attempt), at most `max_bytes` long
+    /// ([`crate::DeliveryErrorKind::TooLarge`] beyond that, permanent).
+    async fn fetch_media(
+        &self,
+        address: &ChannelAddress,
+        attachment: &InboundAttachment,
+        max_bytes: u64,
+    ) -> Result<Media, DeliveryError>;
+}

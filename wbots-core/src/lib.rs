@@ -1,0 +1,39 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod agent;
+mod channel;
+mod error;
+mod event;
+mod ids;
+mod inbox;
+mod media;
+mod outbound;
+mod profile;
+mod request;
+pub mod store;
+
+pub use agent::{AgentEnvelope, AgentEvent, AgentMessage};
+pub use channel::{Capabilities, Channel};
+pub use error::{DeliveryError, DeliveryErrorKind, Error, Retryability, StoreError, WebhookError};
+pub use event::{
+    DeliveryReceipt, EchoMessage, InboundEnvelope, InboundEvent, InboundMessage, MessageContext,
+    MessageDelete, MessageEdit, Reaction, ReactionAction, ReadReceipt, ReadUpTo, ReplyTo,
+    Unsupported, thread_key,
+};
+pub use ids::{
+    AccountId, ChannelAddress, ChannelKind, ContactId, ConversationId, InboxId, InboxMessageId,
+    JobId, PlatformMessageId, PlatformUserId, ThreadId,
+};
+pub use inbox::{
+    ContactRequest, ConversationRequest, DeliveryStatus, Direction, Inbox, MessageChange,
+    MessageUpdate, PostMessage, ReopenPolicy,
+};
+pub use media::{AgentAttachment, AttachmentKind, InboundAttachment, Media};
+pub use outbound::{
+    MessagingWindow, OutboundPart, SendReceipt, SendRequest, SenderAction, split_text,
+};
+pub use profile::Profile;
+pub use request::RawRequest;
+pub use store::Store;

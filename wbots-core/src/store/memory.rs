@@ -1,0 +1,370 @@
+//! [`MemoryStore`]: the reference implementation of [`Store`], kept in one mutex.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{
+    ClaimedJob, Enqueued, Forgotten, JobRecord, JobState, Lease, Link, LinkKind, LinkWrite, NewJob,
+    QueueStats, Store,
+};
+use crate::error::StoreError;
+use crate::ids::JobId;
+
+/// A store in memory: everything is lost when the process ends. For tests, examples and
+/// embedders who keep durability elsewhere.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: i64,
+    jobs: BTreeMap<i64, Job>,
+    by_key: HashMap<String, i64>,
+    links: BTreeMap<(LinkKind, String), (String, Option<String>)>,
+}
+
+#[derive(Debug, Clone)]
+struct Job {
+    new: NewJob,
+    state: JobState,
+    attempts: u32,
+    last_error: Option<String>,
+    payload: Option<String>,
+    created_at: DateTime<Utc>,
+    not_before: DateTime<Utc>,
+    lease_until: Option<DateTime<Utc>>,
+    token: Option<String>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind, still consistent
+        // because every method mutates only after all checks passed.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl State {
+    fn held(&mut self, lease: &Lease) -> Result<&mut Job, StoreError> {
+        let job = self.jobs.get_mut(&lease.job.0).ok_or(StoreError::LeaseLost(lease.job))?;
+        if job.state != JobState::Running || job.token.as_deref() != Some(&lease.token) {
+            return Err(StoreError::LeaseLost(lease.job));
+        }
+        Ok(job)
+    }
+
+    fn apply(&mut self, write: &LinkWrite) {
+        match write {
+            LinkWrite::Insert(l) => {
+                self.links
+                    .entry((l.kind, l.key.clone()))
+                    .or_insert_with(|| (l.value.clone(), l.scope.clone()));
+            }
+            LinkWrite::Set(l) => {
+                self.links.insert((l.kind, l.key.clone()), (l.value.clone(), l.scope.clone()));
+            }
+            LinkWrite::Delete { kind, key } => {
+                self.links.remove(&(*kind, key.clone()));
+            }
+        }
+    }
+}
+
+fn record(id: i64, j: &Job) -> JobRecord {
+    JobRecord {
+        id: JobId(id),
+        state: j.state,
+        idempotency_key: j.new.idempotency_key.clone(),
+        ordering_key: j.new.ordering_key.clone(),
+        attempts: j.attempts,
+        last_error: j.last_error.clone(),
+        payload: j.payload.clone(),
+        created_at: j.created_at,
+        not_before: j.not_before,
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
+        let mut s = self.lock();
+        let now = Utc::now();
+        let mut out = Vec::with_capacity(jobs.len());
+        for new in jobs {
+            if let Some(&id) = s.by_key.get(&new.idempotency_key) {
+                out.push(Enqueued::Duplicate(JobId(id)));
+                continue;
+            }
+            s.next_id += 1;
+            let id = s.next_id;
+            s.by_key.insert(new.idempotency_key.clone(), id);
+            s.jobs.insert(
+                id,
+                Job {
+                    new: new.clone(),
+                    state: JobState::Queued,
+                    attempts: 0,
+                    last_error: None,
+                    payload: Some(new.payload.clone()),
+                    created_at: now,
+                    not_before: new.not_before.unwrap_or(DateTime::<Utc>::MIN_UTC),
+                    lease_until: None,
+                    token: None,
+                },
+            );
+            out.push(Enqueued::New(JobId(id)));
+        }
+        Ok(out)
+    }
+
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let mut s = self.lock();
+        // The head of each ordering key: its oldest unfinished job.
+        let mut heads: HashMap<&str, i64> = HashMap::new();
+        for (&id, j) in &s.jobs {
+            if matches!(j.state, JobState::Queued | JobState::Running) {
+                heads.entry(j.new.ordering_key.as_str()).or_insert(id);
+            }
+        }
+        let mut ready: Vec<(i32, i64)> = heads
+            .values()
+            .filter_map(|&id| {
+                let j = &s.jobs[&id];
+                let is_ready = match j.state {
+                    JobState::Queued => j.not_before <= now,
+                    JobState::Running => j.lease_until.is_some_and(|u| u < now),
+                    _ => false,
+                };
+                is_ready.then_some((j.new.priority, id))
+            })
+            .collect();
+        ready.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        ready.truncate(limit);
+
+        let mut out = Vec::with_capacity(ready.len());
+        for (_, id) in ready {
+            let token = uuid::Uuid::new_v4().to_string();
+            let Some(j) = s.jobs.get_mut(&id) else { continue };
+            j.state = JobState::Running;
+            j.lease_until = Some(now + to_chrono(lease_for));
+            j.token = Some(token.clone());
+            out.push(ClaimedJob {
+                lease: Lease { job: JobId(id), token },
+                idempotency_key: j.new.idempotency_key.clone(),
+                ordering_key: j.new.ordering_key.clone(),
+                scope: j.new.scope.clone(),
+                attempts: j.attempts,
+                payload: j.payload.clone().unwrap_or_default(),
+                created_at: j.created_at,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn extend_lease(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        s.held(lease)?.lease_until = Some(now + to_chrono(lease_for));
+        Ok(())
+    }
+
+    async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let j = s.held(lease)?;
+        j.state = JobState::Done;
+        j.payload = None;
+        j.token = None;
+        j.lease_until = None;
+        for w in writes {
+            s.apply(w);
+        }
+        Ok(())
+    }
+
+    async fn retry_later(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let j = s.held(lease)?;
+        j.state = JobState::Queued;
+        j.attempts += 1;
+        j.last_error = Some(error.to_owned());
+        j.not_before = not_before;
+        j.token = None;
+        j.lease_until = None;
+        Ok(())
+    }
+
+    async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let j = s.held(lease)?;
+        j.state = JobState::Dead;
+        j.attempts += 1;
+        j.last_error = Some(reason.to_owned());
+        j.token = None;
+        j.lease_until = None;
+        Ok(())
+    }
+
+    async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        match s.jobs.get_mut(&job.0) {
+            Some(j) if j.state == JobState::Dead => {
+                j.state = JobState::Queued;
+                j.attempts = 0;
+                j.not_before = now;
+                Ok(())
+            }
+            _ => Err(StoreError::NoSuchJob(job)),
+        }
+    }
+
+    async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let ids: Vec<i64> = s
+            .jobs
+            .iter()
+            .filter(|(id, j)| j.state == JobState::Dead && job.is_none_or(|k| k.0 == **id))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            // Keep the idempotency key: a purged job's redelivery is still a duplicate.
+            s.jobs.remove(id);
+        }
+        Ok(ids.len() as u64)
+    }
+
+    async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
+        let s = self.lock();
+        Ok(s.jobs.get(&job.0).map(|j| record(job.0, j)))
+    }
+
+    async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        let s = self.lock();
+        Ok(s.jobs
+            .iter()
+            .filter(|(_, j)| j.state == state)
+            .take(limit)
+            .map(|(id, j)| record(*id, j))
+            .collect())
+    }
+
+    async fn stats(&self) -> Result<QueueStats, StoreError> {
+        let s = self.lock();
+        let mut st = QueueStats::default();
+        for j in s.jobs.values() {
+            match j.state {
+                JobState::Queued => st.queued += 1,
+                JobState::Running => st.running += 1,
+                JobState::Done => st.done += 1,
+                JobState::Dead => st.dead += 1,
+            }
+        }
+        Ok(st)
+    }
+
+    async fn get_link(&self, kind: LinkKind, key: &str) -> Result<Option<String>, StoreError> {
+        let s = self.lock();
+        Ok(s.links.get(&(kind, key.to_owned())).map(|(v, _)| v.clone()))
+    }
+
+    async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
+        let mut s = self.lock();
+        let entry = s
+            .links
+            .entry((link.kind, link.key.clone()))
+            .or_insert_with(|| (link.value.clone(), link.scope.clone()));
+        Ok(entry.0.clone())
+    }
+
+    async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
+        self.lock().apply(&LinkWrite::Set(link.clone()));
+        Ok(())
+    }
+
+    async fn delete_link(&self, kind: LinkKind, key: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().links.remove(&(kind, key.to_owned())).is_some())
+    }
+
+    async fn links_with_prefix(
+        &self,
+        kind: LinkKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Link>, StoreError> {
+        let s = self.lock();
+        Ok(s.links
+            .range((kind, prefix.to_owned())..)
+            .take_while(|((k, key), _)| *k == kind && key.starts_with(prefix))
+            .take(limit)
+            .map(|((k, key), (v, scope))| Link {
+                kind: *k,
+                key: key.clone(),
+                value: v.clone(),
+                scope: scope.clone(),
+            })
+            .collect())
+    }
+
+    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
+        let mut s = self.lock();
+        let mut out = Forgotten::default();
+        let before = s.links.len();
+        s.links.retain(|_, (_, sc)| sc.as_deref() != Some(scope));
+        out.links = (before - s.links.len()) as u64;
+        let ids: Vec<i64> = s
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.new.scope.as_deref() == Some(scope))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let done = s.jobs.get(&id).is_some_and(|j| j.state == JobState::Done);
+            if done {
+                if let Some(j) = s.jobs.get_mut(&id) {
+                    j.payload = None;
+                    j.new.payload.clear();
+                }
+            } else {
+                s.jobs.remove(&id);
+            }
+            out.jobs += 1;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,403 @@
+//! The [`Store`] trait: links between the two sides, and the durable job queue.
+//!
+//! Stores: [`MemoryStore`] (tests, embedders who accept losing the queue on restart),
+//! `SqliteStore` (feature `sqlite`, the default) and `PostgresStore` (feature `postgres`,
+//! several replicas).
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::ids::JobId;
+
+mod memory;
+pub use memory::MemoryStore;
+
+/// A job to put in the queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewJob {
+    /// Unique across all jobs ever enqueued (until pruned): enqueueing the same key again
+    /// creates no work. Platform ids make redeliveries collide here.
+    pub idempotency_key: String,
+    /// Jobs with the same ordering key (one conversation) run one at a time, in the order
+    /// they were enqueued.
+    pub ordering_key: String,
+    /// The data-deletion scope the job belongs to (`kind:account/user`), if any.
+    pub scope: Option<String>,
+    /// Among the jobs ready to run, higher priority first; ties in enqueue order. Never
+    /// reorders jobs of one ordering key.
+    pub priority: i32,
+    /// The work, as JSON text (the engine's `Job` type).
+    pub payload: String,
+    /// Not before this time.
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+/// What [`Store::enqueue`] did with one job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Stored as a new job.
+    New(JobId),
+    /// A job with the same idempotency key exists already; nothing was stored.
+    Duplicate(JobId),
+}
+
+impl Enqueued {
+    /// The job's id, new or existing.
+    pub fn id(self) -> JobId {
+        match self {
+            Self::New(id) | Self::Duplicate(id) => id,
+        }
+    }
+}
+
+/// Proof that a worker holds a job. Every state change of a claimed job needs the lease it
+/// was claimed with; once the lease expired and another worker claimed the job, the old
+/// lease is refused with [`StoreError::LeaseLost`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The job.
+    pub job: JobId,
+    /// The claim's unique token.
+    pub token: String,
+}
+
+impl fmt::Debug for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Lease(job {}, {})", self.job, self.token)
+    }
+}
+
+/// A job handed to a worker by [`Store::claim`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedJob {
+    /// The lease to act on it with.
+    pub lease: Lease,
+    /// Its idempotency key.
+    pub idempotency_key: String,
+    /// Its ordering key.
+    pub ordering_key: String,
+    /// Its data-deletion scope.
+    pub scope: Option<String>,
+    /// How many earlier attempts failed (0 on the first run). A job with attempts > 0 may
+    /// have had side effects already: check the far side before repeating them.
+    pub attempts: u32,
+    /// The work.
+    pub payload: String,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+}
+
+impl ClaimedJob {
+    /// The job's id.
+    pub fn id(&self) -> JobId {
+        self.lease.job
+    }
+}
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting to run (possibly until `not_before`).
+    Queued,
+    /// Claimed by a worker whose lease has not been released.
+    Running,
+    /// Finished.
+    Done,
+    /// Dead letter: failed permanently or ran out of retries.
+    Dead,
+}
+
+impl JobState {
+    /// Its stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "done" => Self::Done,
+            "dead" => Self::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// A job as an operator sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRecord {
+    /// Its id.
+    pub id: JobId,
+    /// Its state.
+    pub state: JobState,
+    /// Its idempotency key.
+    pub idempotency_key: String,
+    /// Its ordering key.
+    pub ordering_key: String,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The last failure, or the dead-letter reason.
+    pub last_error: Option<String>,
+    /// The work; cleared when the job is done (it may hold personal data).
+    pub payload: Option<String>,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+    /// When it may run next.
+    pub not_before: DateTime<Utc>,
+}
+
+/// How many jobs are in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Waiting.
+    pub queued: u64,
+    /// Claimed.
+    pub running: u64,
+    /// Finished.
+    pub done: u64,
+    /// Dead letters.
+    pub dead: u64,
+}
+
+/// The kinds of link the bridge keeps. Each kind is its own key space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LinkKind {
+    /// `address/user` → inbox contact id.
+    Contact,
+    /// `address/thread` → inbox conversation id.
+    Conversation,
+    /// `inbox/conversation` → the thread it bridges (JSON).
+    ConversationThread,
+    /// `address/platform message id` → the inbox message it became (JSON).
+    PlatformMessage,
+    /// `inbox message id` → the platform message it came from or went to (JSON).
+    InboxMessage,
+    /// `inbox message id/part` → the platform message id the part was sent as.
+    OutboundPart,
+    /// `inbox message id` → the bridge's record of an outbound message's delivery (JSON).
+    OutboundState,
+    /// `address/thread` → when the customer last wrote (ms since the epoch).
+    LastInbound,
+    /// `address/thread/sent ms/inbox message id` → outbound messages not yet read (JSON).
+    Unread,
+    /// `address/thread/target message` → the inbox message showing a reaction (JSON).
+    Reaction,
+    /// `address` → why the channel is flagged (token invalid).
+    ChannelFlag,
+    /// `confirmation code` → a data-deletion request's status (JSON).
+    DataDeletion,
+}
+
+impl LinkKind {
+    /// Every kind, for stores that create one key space each.
+    pub const ALL: [LinkKind; 12] = [
+        Self::Contact,
+        Self::Conversation,
+        Self::ConversationThread,
+        Self::PlatformMessage,
+        Self::InboxMessage,
+        Self::OutboundPart,
+        Self::OutboundState,
+        Self::LastInbound,
+        Self::Unread,
+        Self::Reaction,
+        Self::ChannelFlag,
+        Self::DataDeletion,
+    ];
+
+    /// Its stable name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Contact => "contact",
+            Self::Conversation => "conversation",
+            Self::ConversationThread => "conversation_thread",
+            Self::PlatformMessage => "platform_message",
+            Self::InboxMessage => "inbox_message",
+            Self::OutboundPart => "outbound_part",
+            Self::OutboundState => "outbound_state",
+            Self::LastInbound => "last_inbound",
+            Self::Unread => "unread",
+            Self::Reaction => "reaction",
+            Self::ChannelFlag => "channel_flag",
+            Self::DataDeletion => "data_deletion",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A link: `(kind, key) → value`, optionally in a data-deletion scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// Its key space.
+    pub kind: LinkKind,
+    /// Its key.
+    pub key: String,
+    /// Its value.
+    pub value: String,
+    /// The platform user whose data it is (`kind:account/user`), so a data-deletion
+    /// request can remove it.
+    pub scope: Option<String>,
+}
+
+impl Link {
+    /// A link without a scope.
+    pub fn new(kind: LinkKind, key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self { kind, key: key.into(), value: value.into(), scope: None }
+    }
+
+    /// Puts the link in a data-deletion scope.
+    pub fn scoped(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+}
+
+/// A link change applied atomically with [`Store::complete`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkWrite {
+    /// Insert unless the key exists (the existing value wins).
+    Insert(Link),
+    /// Insert or overwrite.
+    Set(Link),
+    /// Remove.
+    Delete {
+        /// Key space.
+        kind: LinkKind,
+        /// Key.
+        key: String,
+    },
+}
+
+/// What [`Store::forget_scope`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Links removed.
+    pub links: u64,
+    /// Jobs removed (queued, running and dead ones) or cleared (done ones' payloads).
+    pub jobs: u64,
+}
+
+/// Durable state: the links between platform and inbox objects, and the job queue.
+///
+/// # Contract
+/// Every method is atomic: it happens entirely or not at all. Methods taking `now` use it
+/// instead of reading a clock, so the engine (and tests) own time.
+///
+/// **Queue.** `enqueue` stores all given jobs in one transaction; a job whose idempotency
+/// key exists already is reported [`Enqueued::Duplicate`] and not stored again. `claim`
+/// hands out jobs that are ready (`not_before <= now`, or running with an expired lease),
+/// **at most one per ordering key at a time and always the oldest unfinished job of that
+/// key**: a job waiting for its retry holds back the later jobs of its conversation, so
+/// order is kept; dead jobs do not. Among ready jobs, higher priority first, then FIFO.
+/// Each claim issues a new lease token; `complete`, `retry_later`, `wedge` and
+/// `extend_lease` with any other token fail with [`StoreError::LeaseLost`] and change
+/// nothing. `complete` applies the link writes and marks the job done in one transaction.
+///
+/// **Links.** `put_link` inserts unless the key exists and returns the value that is
+/// stored afterwards (the winner of a race). `forget_scope` removes a user's data.
+///
+/// # Errors
+/// [`StoreError::Unavailable`] for anything that may work later (connection lost, busy);
+/// the engine answers webhooks 503 and retries jobs.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Applies pending schema migrations (no-op for stores without a schema).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Checks the store is reachable and migrated (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Enqueues jobs atomically; see the trait docs.
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError>;
+
+    /// Claims up to `limit` ready jobs for `lease_for`; see the trait docs.
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError>;
+
+    /// Extends a held lease to `now + lease_for`.
+    async fn extend_lease(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Marks the job done and applies `writes`, atomically. The payload is cleared.
+    async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError>;
+
+    /// Puts the job back in the queue until `not_before`, counting a failed attempt.
+    async fn retry_later(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Moves the job to the dead letter with its reason.
+    async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError>;
+
+    /// Moves a dead job back to the queue, ready at `now`, with a fresh retry budget.
+    /// [`StoreError::NoSuchJob`] when there is no dead job with that id.
+    async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Deletes dead jobs: the one given, or all. Returns how many.
+    async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError>;
+
+    /// One job.
+    async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError>;
+
+    /// Up to `limit` jobs in a state, oldest first.
+    async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// Job counts by state.
+    async fn stats(&self) -> Result<QueueStats, StoreError>;
+
+    /// A link's value.
+    async fn get_link(&self, kind: LinkKind, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Inserts a link unless its key exists; returns the value stored afterwards.
+    async fn put_link(&self, link: &Link) -> Result<String, StoreError>;
+
+    /// Inserts or overwrites a link.
+    async fn set_link(&self, link: &Link) -> Result<(), StoreError>;
+
+    /// Removes a link; whether it existed.
+    async fn delete_link(&self, kind: LinkKind, key: &str) -> Result<bool, StoreError>;
+
+    /// Up to `limit` links of a kind whose key starts with `prefix`, in key order.
+    async fn links_with_prefix(
+        &self,
+        kind: LinkKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Link>, StoreError>;
+
+    /// Removes every link in `scope`, deletes its unfinished and dead jobs and clears the
+    /// payloads of its done ones (their idempotency keys stay, so redeliveries of deleted
+    /// data are still recognised as duplicates).
+    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError>;
+}
