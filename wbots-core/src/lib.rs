@@ -12,6 +12,7 @@ mod media;
 mod outbound;
 mod profile;
 mod request;
+mod secret;
 pub mod store;
 
 pub use agent::{AgentEnvelope, AgentEvent, AgentMessage};
@@ -36,4 +37,5 @@ pub use outbound::{
 };
 pub use profile::Profile;
 pub use request::RawRequest;
+pub use secret::{Secret, constant_time_eq};
 pub use store::Store;
