@@ -4,6 +4,7 @@
 
 mod agent;
 mod channel;
+pub mod engine;
 mod error;
 mod event;
 mod ids;
@@ -14,9 +15,12 @@ mod profile;
 mod request;
 mod secret;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use agent::{AgentEnvelope, AgentEvent, AgentMessage};
 pub use channel::{Capabilities, Channel};
+pub use engine::{Backoff, Binding, Bridge, BridgeBuilder, EngineConfig, IngestReport};
 pub use error::{DeliveryError, DeliveryErrorKind, Error, Retryability, StoreError, WebhookError};
 pub use event::{
     DeliveryReceipt, EchoMessage, InboundEnvelope, InboundEvent, InboundMessage, MessageContext,

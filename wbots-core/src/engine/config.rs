@@ -1,0 +1,114 @@
+//! Engine settings.
+
+use std::time::Duration;
+
+use super::Backoff;
+use crate::error::Error;
+
+/// How the engine runs its workers and treats time. Defaults suit one process serving a
+/// few thousand conversations; every field is documented with why it has its default.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// Jobs processed at once. Each in-flight job holds one conversation, so this bounds
+    /// parallelism across conversations; default 16.
+    pub workers: usize,
+    /// How long a claimed job stays with its worker before another may take it over. Long
+    /// enough for a job's requests (each bounded by the adapters' timeouts); default 5 min.
+    pub lease: Duration,
+    /// Failed attempts before a job goes to the dead letter. With the default backoff, 12
+    /// attempts span about an hour — longer than a typical Chatwoot or Graph outage.
+    pub max_attempts: u32,
+    /// Retry delays.
+    pub backoff: Backoff,
+    /// How often idle workers look for jobs whose retry time came (new work wakes them at
+    /// once); default 1 s.
+    pub poll_interval: Duration,
+    /// A message older than this when it reaches the inbox shows its original time in the
+    /// text, because Chatwoot stamps API-created messages with the time of creation;
+    /// default 5 min.
+    pub late_after: Duration,
+    /// The largest attachment carried across, in bytes; default 25 MB (Meta's limit).
+    pub max_media_bytes: u64,
+    /// The Meta app id of this bridge: echoes carrying it are the bridge's own sends even
+    /// when their metadata was lost.
+    pub own_app_id: Option<String>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            workers: 16,
+            lease: Duration::from_secs(300),
+            max_attempts: 12,
+            backoff: Backoff::default(),
+            poll_interval: Duration::from_secs(1),
+            late_after: Duration::from_secs(300),
+            max_media_bytes: 25 * 1024 * 1024,
+            own_app_id: None,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Sets the number of concurrent jobs.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Sets the lease length.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Sets the attempts before the dead letter.
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// Sets the retry delays.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets the idle poll interval.
+    pub fn with_poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = every;
+        self
+    }
+
+    /// Sets the age beyond which a message shows its original time.
+    pub fn with_late_after(mut self, after: Duration) -> Self {
+        self.late_after = after;
+        self
+    }
+
+    /// Sets the largest attachment carried across.
+    pub fn with_max_media_bytes(mut self, bytes: u64) -> Self {
+        self.max_media_bytes = bytes;
+        self
+    }
+
+    /// Sets the bridge's own Meta app id.
+    pub fn with_own_app_id(mut self, app_id: impl Into<String>) -> Self {
+        self.own_app_id = Some(app_id.into());
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.workers == 0 {
+            return Err(Error::Config("workers must be at least 1".into()));
+        }
+        if self.max_attempts == 0 {
+            return Err(Error::Config("max_attempts must be at least 1".into()));
+        }
+        if self.lease < Duration::from_secs(1) {
+            return Err(Error::Config("lease must be at least 1 s".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+//! The work items the engine stores in the queue, as JSON.
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::AgentMessage;
+use crate::event::InboundEnvelope;
+use crate::ids::{ChannelAddress, InboxId, ThreadId};
+
+/// One unit of work. Serialised into [`crate::store::NewJob::payload`]; the tag names are
+/// part of the stored format, so renaming one needs a migration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub(crate) enum Job {
+    /// A platform event to bring into the inbox.
+    Inbound { envelope: InboundEnvelope },
+    /// An agent message to send to the customer (also an agent's retry of a failed one).
+    Outbound { target: Target, message: AgentMessage },
+    /// An agent started or stopped typing.
+    Typing { target: Target, on: bool },
+}
+
+/// Where an agent event goes: the thread a bridged conversation belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Target {
+    pub address: ChannelAddress,
+    pub thread: ThreadId,
+    pub inbox: InboxId,
+}
+
+impl Job {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Inbound { .. } => "inbound",
+            Self::Outbound { .. } => "outbound",
+            Self::Typing { .. } => "typing",
+        }
+    }
+}
