@@ -33,11 +33,10 @@ impl Marker {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        let mut it = raw.strip_prefix("wbots:")?.rsplitn(3, ':');
-        let part = it.next()?.parse().ok()?;
-        let message = it.next()?.into();
-        let inbox = it.next()?.into();
-        Some(Self { inbox, message, part })
+        // Inbox ids never contain ':' (Chatwoot's are numbers); message ids might.
+        let (inbox, rest) = raw.strip_prefix("wbots:")?.split_once(':')?;
+        let (message, part) = rest.rsplit_once(':')?;
+        Some(Self { inbox: inbox.into(), message: message.into(), part: part.parse().ok()? })
     }
 }
 
