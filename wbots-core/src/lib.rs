@@ -13,6 +13,8 @@ mod media;
 mod outbound;
 mod profile;
 mod request;
+#[cfg(feature = "axum")]
+pub mod router;
 mod secret;
 pub mod store;
 #[cfg(feature = "testkit")]

@@ -5,7 +5,9 @@
 mod doubles;
 mod faults;
 mod request;
+mod switchable_store;
 
 pub use doubles::{RecordingChannel, RecordingInbox, SIGNATURE_HEADER, StoredMessage};
 pub use faults::{Fault, Faults};
 pub use request::OwnedRequest;
+pub use switchable_store::SwitchableStore;

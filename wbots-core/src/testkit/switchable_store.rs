@@ -1,0 +1,123 @@
+//! [`SwitchableStore`]: a store that can be made unreachable, for outage tests.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreError;
+use crate::ids::JobId;
+use crate::store::{
+    ClaimedJob, Enqueued, Forgotten, JobRecord, JobState, Lease, Link, LinkKind, LinkWrite, NewJob,
+    QueueStats, Store,
+};
+
+/// Wraps a store; while switched off every call fails with [`StoreError::Unavailable`],
+/// as a database that went away would.
+#[derive(Debug)]
+pub struct SwitchableStore<S> {
+    inner: S,
+    up: AtomicBool,
+}
+
+impl<S: Store> SwitchableStore<S> {
+    /// Wraps `inner`, switched on.
+    pub fn new(inner: S) -> Self {
+        Self { inner, up: AtomicBool::new(true) }
+    }
+
+    /// Makes the store reachable (`true`) or not.
+    pub fn set_available(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<&S, StoreError> {
+        if self.up.load(Ordering::SeqCst) {
+            Ok(&self.inner)
+        } else {
+            Err(StoreError::Unavailable("store switched off by the test".into()))
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Store> Store for SwitchableStore<S> {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.check()?.migrate().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()?.ping().await
+    }
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
+        self.check()?.enqueue(jobs).await
+    }
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        self.check()?.claim(now, lease_for, limit).await
+    }
+    async fn extend_lease(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<(), StoreError> {
+        self.check()?.extend_lease(lease, now, lease_for).await
+    }
+    async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
+        self.check()?.complete(lease, writes).await
+    }
+    async fn retry_later(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.check()?.retry_later(lease, not_before, error).await
+    }
+    async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        self.check()?.wedge(lease, reason).await
+    }
+    async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.check()?.requeue(job, now).await
+    }
+    async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
+        self.check()?.purge_dead(job).await
+    }
+    async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.check()?.job(job).await
+    }
+    async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        self.check()?.jobs(state, limit).await
+    }
+    async fn stats(&self) -> Result<QueueStats, StoreError> {
+        self.check()?.stats().await
+    }
+    async fn get_link(&self, kind: LinkKind, key: &str) -> Result<Option<String>, StoreError> {
+        self.check()?.get_link(kind, key).await
+    }
+    async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
+        self.check()?.put_link(link).await
+    }
+    async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
+        self.check()?.set_link(link).await
+    }
+    async fn delete_link(&self, kind: LinkKind, key: &str) -> Result<bool, StoreError> {
+        self.check()?.delete_link(kind, key).await
+    }
+    async fn links_with_prefix(
+        &self,
+        kind: LinkKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Link>, StoreError> {
+        self.check()?.links_with_prefix(kind, prefix, limit).await
+    }
+    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
+        self.check()?.forget_scope(scope).await
+    }
+}
