@@ -227,8 +227,8 @@ async fn bad_input_is_refused_and_stores_nothing() {
         401
     );
 
-    let mut garbage = good.clone();
-    garbage.body = b"{not json".to_vec();
+    // Signed, so it passes verification and fails parsing.
+    let garbage = rig.channel.sign(b"{not json");
     assert_eq!(
         rig.bridge.ingest_channel("fake", &garbage.as_raw()).await.unwrap_err().status(),
         400

@@ -8,7 +8,9 @@ use chrono::Utc;
 use tower::ServiceExt;
 use wbots_core::router::{RouterOptions, router};
 use wbots_core::store::{MemoryStore, Store};
-use wbots_core::testkit::{RecordingChannel, RecordingInbox, SIGNATURE_HEADER, SwitchableStore};
+use wbots_core::testkit::{
+    RecordingChannel, RecordingInbox, SIGNATURE_HEADER, SwitchableStore, test_signature,
+};
 use wbots_core::{
     Binding, Bridge, ChannelAddress, ChannelKind, InboundEnvelope, InboundEvent, InboundMessage,
     ReopenPolicy,
@@ -45,15 +47,16 @@ fn event() -> InboundEnvelope {
     )
 }
 
+/// POSTs `body`, signed with `secret` when given.
 async fn post(
     app: &axum::Router,
     path: &str,
-    signature: Option<&str>,
+    secret: Option<&str>,
     body: Vec<u8>,
 ) -> (StatusCode, String) {
     let mut req = Request::post(path);
-    if let Some(sig) = signature {
-        req = req.header(SIGNATURE_HEADER, sig);
+    if let Some(secret) = secret {
+        req = req.header(SIGNATURE_HEADER, test_signature(secret, &body));
     }
     let resp = app.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
     let status = resp.status();

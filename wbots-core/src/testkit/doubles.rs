@@ -28,8 +28,31 @@ use crate::profile::Profile;
 use crate::request::RawRequest;
 use crate::secret::Secret;
 
-/// The header the doubles authenticate with.
+/// The header the doubles authenticate with: hex HMAC-SHA256 of the body.
 pub const SIGNATURE_HEADER: &str = "x-test-signature";
+
+/// The doubles' signature of `body` under `secret`, as their webhooks carry it.
+pub fn test_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn verify_signature(secret: &Secret, request: &RawRequest<'_>) -> Result<(), WebhookError> {
+    let Some(sig) = request.header(SIGNATURE_HEADER) else {
+        return Err(WebhookError::Unauthorized("missing signature".into()));
+    };
+    let expected = test_signature(secret.expose(), request.body);
+    if crate::secret::constant_time_eq(expected.as_bytes(), sig.as_bytes()) {
+        Ok(())
+    } else {
+        Err(WebhookError::Unauthorized("wrong signature".into()))
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -100,10 +123,17 @@ impl RecordingChannel {
         lock(&self.permanent).insert(thread.to_owned());
     }
 
+    /// Signs any body as this channel's platform would.
+    pub fn sign(&self, body: &[u8]) -> OwnedRequest {
+        OwnedRequest::post(body.to_vec())
+            .header(SIGNATURE_HEADER, &test_signature(self.secret.expose(), body))
+    }
+
     /// A signed webhook delivery carrying `events`.
     pub fn request(&self, events: &[InboundEnvelope]) -> OwnedRequest {
         let body = serde_json::to_vec(events).unwrap_or_default();
-        OwnedRequest::post(body).header(SIGNATURE_HEADER, self.secret.expose())
+        let signature = test_signature(self.secret.expose(), &body);
+        OwnedRequest::post(body).header(SIGNATURE_HEADER, &signature)
     }
 
     /// Everything sent so far, in order.
@@ -136,11 +166,7 @@ impl Channel for RecordingChannel {
     }
 
     fn verify(&self, request: &RawRequest<'_>) -> Result<(), WebhookError> {
-        match request.header(SIGNATURE_HEADER) {
-            Some(sig) if self.secret.matches(sig.as_bytes()) => Ok(()),
-            Some(_) => Err(WebhookError::Unauthorized("wrong signature".into())),
-            None => Err(WebhookError::Unauthorized("missing signature".into())),
-        }
+        verify_signature(&self.secret, request)
     }
 
     fn parse(&self, request: &RawRequest<'_>) -> Result<Vec<InboundEnvelope>, WebhookError> {
@@ -261,10 +287,17 @@ impl RecordingInbox {
         lock(&self.state).permanent.insert(needle.to_owned());
     }
 
+    /// Signs any body as this inbox would.
+    pub fn sign(&self, body: &[u8]) -> OwnedRequest {
+        OwnedRequest::post(body.to_vec())
+            .header(SIGNATURE_HEADER, &test_signature(self.secret.expose(), body))
+    }
+
     /// A signed webhook delivery carrying `events`.
     pub fn request(&self, events: &[AgentEnvelope]) -> OwnedRequest {
         let body = serde_json::to_vec(events).unwrap_or_default();
-        OwnedRequest::post(body).header(SIGNATURE_HEADER, self.secret.expose())
+        let signature = test_signature(self.secret.expose(), &body);
+        OwnedRequest::post(body).header(SIGNATURE_HEADER, &signature)
     }
 
     /// An agent's message event, as the inbox would send it.
@@ -335,10 +368,7 @@ impl Inbox for RecordingInbox {
     }
 
     fn verify(&self, request: &RawRequest<'_>) -> Result<(), WebhookError> {
-        match request.header(SIGNATURE_HEADER) {
-            Some(sig) if self.secret.matches(sig.as_bytes()) => Ok(()),
-            _ => Err(WebhookError::Unauthorized("wrong or missing signature".into())),
-        }
+        verify_signature(&self.secret, request)
     }
 
     fn parse(&self, request: &RawRequest<'_>) -> Result<Vec<AgentEnvelope>, WebhookError> {

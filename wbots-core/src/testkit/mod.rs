@@ -2,12 +2,18 @@
 //! and adapters, public so integrators run exactly the same ones on theirs; recording
 //! doubles for engine tests.
 
+pub mod channel_suite;
 mod doubles;
 mod faults;
+pub mod inbox_suite;
 mod request;
 mod switchable_store;
 
-pub use doubles::{RecordingChannel, RecordingInbox, SIGNATURE_HEADER, StoredMessage};
+pub use channel_suite::{ChannelHarness, Signer};
+pub use doubles::{
+    RecordingChannel, RecordingInbox, SIGNATURE_HEADER, StoredMessage, test_signature,
+};
 pub use faults::{Fault, Faults};
+pub use inbox_suite::InboxHarness;
 pub use request::OwnedRequest;
 pub use switchable_store::SwitchableStore;
