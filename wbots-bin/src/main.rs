@@ -1,1 +1,14 @@
-fn main() {}
+//! The `wbots` binary.
+
+// Wired into the subcommands once the adapters land (see issue 5).
+#[allow(dead_code)]
+mod cli;
+#[allow(dead_code)]
+mod config;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let _ = cli;
+}

@@ -437,3 +437,60 @@ async fn a_reply_outside_the_window_fails_with_a_reason_the_agent_sees() {
     rig.bridge.run_until_idle().await;
     assert_eq!(rig.channel.sent().len(), 1);
 }
+
+#[tokio::test]
+async fn a_reaction_is_shown_reopens_the_window_and_can_be_removed() {
+    use wbots_core::{Reaction, ReactionAction};
+    let rig = default_rig();
+    let old = (Utc::now() - chrono::Duration::hours(30)).timestamp_millis();
+    rig.bridge
+        .ingest_channel("fake", &rig.channel.request(&[message("alice", 0, old)]).as_raw())
+        .await
+        .unwrap();
+    rig.bridge.run_until_idle().await;
+    let target = rig.inbox.messages()[0].id.clone();
+
+    let reaction = |action, at| {
+        InboundEnvelope::new(
+            page(),
+            InboundEvent::Reaction(Reaction {
+                thread: "alice".into(),
+                target: "m-alice-0".into(),
+                emoji: Some("❤️".into()),
+                action,
+                at,
+            }),
+        )
+    };
+    let now = Utc::now();
+    rig.bridge
+        .ingest_channel(
+            "fake",
+            &rig.channel.request(&[reaction(ReactionAction::React, now)]).as_raw(),
+        )
+        .await
+        .unwrap();
+    rig.bridge.run_until_idle().await;
+    let shown =
+        rig.inbox.messages().into_iter().find(|m| m.text.as_deref() == Some("Reacted ❤️")).unwrap();
+    assert_eq!(shown.reply_to, Some(target), "shown as a reply to the message reacted to");
+
+    // The reaction reopened the 24-hour window: an agent reply goes out.
+    let conversation = rig.inbox.conversation_of(&page(), "alice").unwrap();
+    let reply = rig.inbox.agent_message(&inbox_id(), &conversation, "Glad you liked it");
+    rig.bridge.ingest_inbox(&rig.inbox.request(&[reply]).as_raw()).await.unwrap();
+    rig.bridge.run_until_idle().await;
+    assert_eq!(rig.channel.sent().len(), 1);
+
+    let later = now + chrono::Duration::seconds(1);
+    rig.bridge
+        .ingest_channel(
+            "fake",
+            &rig.channel.request(&[reaction(ReactionAction::Unreact, later)]).as_raw(),
+        )
+        .await
+        .unwrap();
+    rig.bridge.run_until_idle().await;
+    let removed = rig.inbox.messages().into_iter().find(|m| m.id == shown.id).unwrap();
+    assert_eq!(removed.changes, vec![MessageChange::Deleted]);
+}

@@ -379,7 +379,8 @@ impl Bridge {
         let links = Links(self.store().as_ref());
         let scope = user_scope(address, r.thread.as_str());
         let reaction_key = key::reaction(address, &r.thread, &r.target);
-        let mut writes = Vec::new();
+        // A customer's reaction reopens the messaging window like a message does.
+        let mut writes = vec![LinkWrite::Set(last_inbound_link(&scope, address, &r.thread, r.at))];
         // A customer has one reaction per message: a new one replaces the old.
         if let Some(previous) = links.reaction(address, &r.thread, &r.target).await? {
             self.inbox()
