@@ -5,6 +5,10 @@
 mod cli;
 #[allow(dead_code)]
 mod config;
+#[allow(dead_code)]
+mod jobs;
+#[allow(dead_code)]
+mod metrics;
 
 use clap::Parser;
 

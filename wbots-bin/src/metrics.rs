@@ -1,0 +1,65 @@
+//! Prometheus metrics: the recorder the libraries' `metrics` calls report to, and the
+//! `/metrics` route.
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `wbots_webhooks_total` | source, outcome | webhook deliveries by answer (accepted, unauthorized, malformed…) |
+//! | `wbots_jobs_total` | kind, outcome | jobs finished: done, retry, dead |
+//! | `wbots_jobs` | state | jobs in the queue by state, read from the store at scrape time |
+//! | `wbots_delivery_seconds` | kind | webhook receipt → far side accepted (histogram) |
+//! | `wbots_delivery_errors_total` | kind, error | failed attempts by error kind |
+//! | `wbots_events_skipped_total` | reason | unsupported or unrouted events |
+//! | `wbots_jobs_enqueued_total`, `wbots_jobs_duplicate_total` | | new and redelivered events |
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use wbots_core::store::Store;
+
+/// Installs the process-wide recorder. Call once, from `main`.
+pub fn install() -> Result<PrometheusHandle, String> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("wbots_delivery_seconds".into()),
+            &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0],
+        )
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))
+}
+
+#[derive(Clone)]
+struct MetricsState {
+    handle: PrometheusHandle,
+    store: Arc<dyn Store>,
+}
+
+/// The `/metrics` route.
+pub fn router(handle: PrometheusHandle, store: Arc<dyn Store>) -> Router {
+    Router::new().route("/metrics", get(render)).with_state(MetricsState { handle, store })
+}
+
+async fn render(State(state): State<MetricsState>) -> Response {
+    // Queue depth is a property of the shared store, not of this process, so it is read at
+    // scrape time rather than counted.
+    match state.store.stats().await {
+        Ok(stats) => {
+            for (label, value) in [
+                ("queued", stats.queued),
+                ("running", stats.running),
+                ("done", stats.done),
+                ("dead", stats.dead),
+            ] {
+                metrics::gauge!("wbots_jobs", "state" => label).set(value as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "queue stats unavailable for /metrics"),
+    }
+    (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], state.handle.render())
+        .into_response()
+}
