@@ -494,3 +494,22 @@ async fn a_reaction_is_shown_reopens_the_window_and_can_be_removed() {
     let removed = rig.inbox.messages().into_iter().find(|m| m.id == shown.id).unwrap();
     assert_eq!(removed.changes, vec![MessageChange::Deleted]);
 }
+
+/// The same burst through real PostgreSQL: claims race across 8 workers on real row locks.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_through_postgres_with_failures_is_exactly_once_in_order() {
+    let Some(url) = wbots_core::testkit::postgres_url_from(
+        std::env::var("WBOTS_TEST_POSTGRES_URL").ok(),
+        std::env::var("CI").is_ok_and(|v| v == "true"),
+    ) else {
+        return;
+    };
+    let store = Arc::new(wbots_core::testkit::fresh_postgres(&url).await.unwrap());
+    let inbox = RecordingInbox::new().with_faults(Faults::new(0.1, 0.1, 9));
+    let rig = rig(RecordingChannel::new("fake", vec![page()]), inbox, store);
+    let events = ingest_burst(&rig).await;
+    drain(&rig).await;
+    assert_exactly_once_in_order(&rig.inbox.messages(), &events);
+    assert_eq!(rig.store.stats().await.unwrap().dead, 0);
+}

@@ -17,6 +17,11 @@ use crate::ids::JobId;
 mod memory;
 pub use memory::MemoryStore;
 
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+
 /// A job to put in the queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewJob {

@@ -6,6 +6,8 @@ pub mod channel_suite;
 mod doubles;
 mod faults;
 pub mod inbox_suite;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod request;
 mod switchable_store;
 
@@ -15,5 +17,7 @@ pub use doubles::{
 };
 pub use faults::{Fault, Faults};
 pub use inbox_suite::InboxHarness;
+#[cfg(feature = "postgres")]
+pub use postgres::{fresh_postgres, postgres_url_from};
 pub use request::OwnedRequest;
 pub use switchable_store::SwitchableStore;

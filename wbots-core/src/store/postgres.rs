@@ -1,0 +1,467 @@
+//! [`PostgresStore`] (feature `postgres`): the store for several replicas.
+//!
+//! Jobs are claimed with `FOR UPDATE SKIP LOCKED` inside one statement, so replicas never
+//! wait on each other's claims and never take the same job; the claim's outer `WHERE`
+//! re-checks readiness, so a row another replica claimed between this statement's snapshot
+//! and its lock is skipped too. A crashed replica's jobs are taken over when their lease
+//! expires.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+
+use super::{
+    ClaimedJob, Enqueued, Forgotten, JobRecord, JobState, Lease, Link, LinkKind, LinkWrite, NewJob,
+    QueueStats, Store,
+};
+use crate::error::StoreError;
+use crate::ids::JobId;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A store in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn lease_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Sorts a database failure into "may work later" or "the data is wrong".
+fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host/db`). Does not migrate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| {
+            StoreError::Unavailable(format!("invalid Postgres URL: {e}"))
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        Ok(Self { pool })
+    }
+
+    /// A store over an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for embedders who share it.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn held(tx: &mut Transaction<'_, Postgres>, lease: &Lease) -> Result<(), StoreError> {
+        let found = sqlx::query("SELECT 1 FROM jobs WHERE id = $1 AND state = 'running' AND lease_token = $2 FOR UPDATE")
+            .bind(lease.job.0)
+            .bind(&lease.token)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        found.map(|_| ()).ok_or(StoreError::LeaseLost(lease.job))
+    }
+}
+
+fn record(row: &PgRow) -> Result<JobRecord, StoreError> {
+    let state: String = row.try_get("state").map_err(db_err)?;
+    Ok(JobRecord {
+        id: JobId(row.try_get("id").map_err(db_err)?),
+        state: JobState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?,
+        idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
+        ordering_key: row.try_get("ordering_key").map_err(db_err)?,
+        attempts: u32::try_from(row.try_get::<i32, _>("attempts").map_err(db_err)?).unwrap_or(0),
+        last_error: row.try_get("last_error").map_err(db_err)?,
+        payload: row.try_get("payload").map_err(db_err)?,
+        created_at: from_ms(row.try_get("created_at").map_err(db_err)?),
+        not_before: from_ms(row.try_get("not_before").map_err(db_err)?),
+    })
+}
+
+const JOB_COLUMNS: &str = "id, state, idempotency_key, ordering_key, attempts, last_error, payload, created_at, not_before";
+
+async fn apply(tx: &mut Transaction<'_, Postgres>, write: &LinkWrite) -> Result<(), StoreError> {
+    let q = match write {
+        LinkWrite::Insert(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO NOTHING")
+            .bind(l.kind.as_str())
+            .bind(&l.key)
+            .bind(&l.value)
+            .bind(&l.scope),
+        LinkWrite::Set(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, scope = EXCLUDED.scope")
+            .bind(l.kind.as_str())
+            .bind(&l.key)
+            .bind(&l.value)
+            .bind(&l.scope),
+        LinkWrite::Delete { kind, key } => {
+            sqlx::query("DELETE FROM links WHERE kind = $1 AND key = $2").bind(kind.as_str()).bind(key)
+        }
+    };
+    q.execute(&mut **tx).await.map_err(db_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| StoreError::Migration(format!("migrations not applied: {e}")))?;
+        if applied.unwrap_or(0) < latest {
+            return Err(StoreError::Migration(format!(
+                "migrations pending: at {}, need {latest}; run `wbots migrate`",
+                applied.unwrap_or(0)
+            )));
+        }
+        Ok(())
+    }
+
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let now = ms(Utc::now());
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let inserted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO jobs (idempotency_key, ordering_key, scope, priority, payload, created_at, not_before)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            )
+            .bind(&job.idempotency_key)
+            .bind(&job.ordering_key)
+            .bind(&job.scope)
+            .bind(job.priority)
+            .bind(&job.payload)
+            .bind(now)
+            .bind(job.not_before.map(ms).unwrap_or(i64::MIN))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            match inserted {
+                Some(id) => out.push(Enqueued::New(JobId(id))),
+                None => {
+                    let id: i64 =
+                        sqlx::query_scalar("SELECT id FROM jobs WHERE idempotency_key = $1")
+                            .bind(&job.idempotency_key)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    out.push(Enqueued::Duplicate(JobId(id)));
+                }
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let now_ms = ms(now);
+        let until = now_ms.saturating_add(lease_ms(lease_for));
+        let rows = sqlx::query(
+            "WITH heads AS (
+                 SELECT DISTINCT ON (ordering_key) id, state, not_before, lease_until, priority
+                 FROM jobs WHERE state IN ('queued', 'running')
+                 ORDER BY ordering_key, id
+             ), ready AS (
+                 SELECT id FROM heads
+                 WHERE (state = 'queued' AND not_before <= $1) OR (state = 'running' AND lease_until < $1)
+                 ORDER BY priority DESC, id
+                 LIMIT $2
+             ), locked AS (
+                 SELECT id FROM jobs WHERE id IN (SELECT id FROM ready) FOR UPDATE SKIP LOCKED
+             )
+             UPDATE jobs SET state = 'running', lease_until = $3, lease_token = md5(random()::text || clock_timestamp()::text || id::text)
+             WHERE id IN (SELECT id FROM locked)
+               AND ((state = 'queued' AND not_before <= $1) OR (state = 'running' AND lease_until < $1))
+             RETURNING id, lease_token, idempotency_key, ordering_key, scope, attempts, payload, created_at, priority",
+        )
+        .bind(now_ms)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push((
+                row.try_get::<i32, _>("priority").map_err(db_err)?,
+                ClaimedJob {
+                    lease: Lease {
+                        job: JobId(row.try_get("id").map_err(db_err)?),
+                        token: row.try_get("lease_token").map_err(db_err)?,
+                    },
+                    idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
+                    ordering_key: row.try_get("ordering_key").map_err(db_err)?,
+                    scope: row.try_get("scope").map_err(db_err)?,
+                    attempts: u32::try_from(row.try_get::<i32, _>("attempts").map_err(db_err)?)
+                        .unwrap_or(0),
+                    payload: row
+                        .try_get::<Option<String>, _>("payload")
+                        .map_err(db_err)?
+                        .unwrap_or_default(),
+                    created_at: from_ms(row.try_get("created_at").map_err(db_err)?),
+                },
+            ));
+        }
+        // RETURNING has no order; hand jobs out as the queue ranks them.
+        out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.lease.job.cmp(&b.1.lease.job)));
+        Ok(out.into_iter().map(|(_, j)| j).collect())
+    }
+
+    async fn extend_lease(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND state = 'running' AND lease_token = $2")
+            .bind(lease.job.0)
+            .bind(&lease.token)
+            .bind(ms(now).saturating_add(lease_ms(lease_for)))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
+    }
+
+    async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        Self::held(&mut tx, lease).await?;
+        sqlx::query("UPDATE jobs SET state = 'done', payload = NULL, lease_token = NULL, lease_until = NULL WHERE id = $1")
+            .bind(lease.job.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for w in writes {
+            apply(&mut tx, w).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn retry_later(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = attempts + 1, last_error = $3, not_before = $4,
+                             lease_token = NULL, lease_until = NULL
+             WHERE id = $1 AND state = 'running' AND lease_token = $2",
+        )
+        .bind(lease.job.0)
+        .bind(&lease.token)
+        .bind(error)
+        .bind(ms(not_before))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
+    }
+
+    async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'dead', attempts = attempts + 1, last_error = $3, lease_token = NULL, lease_until = NULL
+             WHERE id = $1 AND state = 'running' AND lease_token = $2",
+        )
+        .bind(lease.job.0)
+        .bind(&lease.token)
+        .bind(reason)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
+    }
+
+    async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, not_before = $2 WHERE id = $1 AND state = 'dead'")
+            .bind(job.0)
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 { Err(StoreError::NoSuchJob(job)) } else { Ok(()) }
+    }
+
+    async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
+        let done = match job {
+            Some(id) => {
+                sqlx::query("DELETE FROM jobs WHERE state = 'dead' AND id = $1")
+                    .bind(id.0)
+                    .execute(&self.pool)
+                    .await
+            }
+            None => sqlx::query("DELETE FROM jobs WHERE state = 'dead'").execute(&self.pool).await,
+        }
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+            .bind(job.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(record).transpose()
+    }
+
+    async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE state = $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(state.as_str())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(record).collect()
+    }
+
+    async fn stats(&self) -> Result<QueueStats, StoreError> {
+        let rows = sqlx::query("SELECT state, count(*) AS n FROM jobs GROUP BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let mut stats = QueueStats::default();
+        for row in rows {
+            let n = u64::try_from(row.try_get::<i64, _>("n").map_err(db_err)?).unwrap_or(0);
+            match JobState::parse(&row.try_get::<String, _>("state").map_err(db_err)?) {
+                Some(JobState::Queued) => stats.queued = n,
+                Some(JobState::Running) => stats.running = n,
+                Some(JobState::Done) => stats.done = n,
+                Some(JobState::Dead) => stats.dead = n,
+                None => {}
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn get_link(&self, kind: LinkKind, key: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM links WHERE kind = $1 AND key = $2")
+            .bind(kind.as_str())
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
+        // An upsert that touches nothing but returns the stored row: one round trip, and the
+        // winner of a race is whatever is stored.
+        sqlx::query_scalar(
+            "INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (kind, key) DO UPDATE SET value = links.value
+             RETURNING value",
+        )
+        .bind(link.kind.as_str())
+        .bind(&link.key)
+        .bind(&link.value)
+        .bind(&link.scope)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        apply(&mut tx, &LinkWrite::Set(link.clone())).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete_link(&self, kind: LinkKind, key: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM links WHERE kind = $1 AND key = $2")
+            .bind(kind.as_str())
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn links_with_prefix(
+        &self,
+        kind: LinkKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Link>, StoreError> {
+        let pattern =
+            format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let rows = sqlx::query("SELECT key, value, scope FROM links WHERE kind = $1 AND key LIKE $2 ORDER BY key LIMIT $3")
+            .bind(kind.as_str())
+            .bind(pattern)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Link {
+                    kind,
+                    key: r.try_get("key").map_err(db_err)?,
+                    value: r.try_get("value").map_err(db_err)?,
+                    scope: r.try_get("scope").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let links = sqlx::query("DELETE FROM links WHERE scope = $1")
+            .bind(scope)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let deleted = sqlx::query("DELETE FROM jobs WHERE scope = $1 AND state <> 'done'")
+            .bind(scope)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let cleared =
+            sqlx::query("UPDATE jobs SET payload = NULL WHERE scope = $1 AND state = 'done'")
+                .bind(scope)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Forgotten {
+            links: links.rows_affected(),
+            jobs: deleted.rows_affected() + cleared.rows_affected(),
+        })
+    }
+}

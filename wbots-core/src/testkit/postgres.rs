@@ -1,0 +1,44 @@
+//! Fresh PostgreSQL databases for tests (features `testkit` + `postgres`).
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+use crate::error::StoreError;
+use crate::store::{PostgresStore, Store};
+
+/// Creates a database with a unique name on the server of `admin_url` (a URL whose user
+/// may `CREATE DATABASE`) and returns a migrated store on it, so parallel tests never share
+/// state. The database is left behind: CI's server is thrown away after the run.
+pub async fn fresh_postgres(admin_url: &str) -> Result<PostgresStore, StoreError> {
+    let name = format!("wbots_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(admin_url)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot reach the test server: {e}")))?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot create {name}: {e}")))?;
+    let url = match admin_url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => return Err(StoreError::Unavailable("the admin URL names no database".into())),
+    };
+    let store = PostgresStore::connect(&url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The test server's URL from `WBOTS_TEST_POSTGRES_URL`, for test files (the library never
+/// reads the environment itself). Under CI (`CI=true`) a missing URL fails the test, so a
+/// broken CI setup cannot pass by skipping; elsewhere the test is skipped with a note.
+pub fn postgres_url_from(env_url: Option<String>, ci: bool) -> Option<String> {
+    match env_url {
+        Some(url) if !url.is_empty() => Some(url),
+        _ if ci => panic!("CI must provide WBOTS_TEST_POSTGRES_URL (see .ci/postgres.sh)"),
+        _ => {
+            eprintln!(
+                "WBOTS_TEST_POSTGRES_URL not set: skipping a PostgreSQL test (run .ci/postgres.sh)"
+            );
+            None
+        }
+    }
+}
