@@ -22,7 +22,9 @@ pub mod testkit;
 
 pub use agent::{AgentEnvelope, AgentEvent, AgentMessage};
 pub use channel::{Capabilities, Channel};
-pub use engine::{Backoff, Binding, Bridge, BridgeBuilder, EngineConfig, IngestReport};
+pub use engine::{
+    Backoff, Binding, Bridge, BridgeBuilder, EngineConfig, ForgetReport, IngestReport,
+};
 pub use error::{DeliveryError, DeliveryErrorKind, Error, Retryability, StoreError, WebhookError};
 pub use event::{
     DeliveryReceipt, EchoMessage, InboundEnvelope, InboundEvent, InboundMessage, MessageContext,

@@ -513,3 +513,36 @@ async fn a_burst_through_postgres_with_failures_is_exactly_once_in_order() {
     assert_exactly_once_in_order(&rig.inbox.messages(), &events);
     assert_eq!(rig.store.stats().await.unwrap().dead, 0);
 }
+
+#[tokio::test]
+async fn forgetting_a_customer_removes_their_data_and_nobody_elses() {
+    use wbots_core::store::LinkKind;
+    let rig = default_rig();
+    let now = Utc::now().timestamp_millis();
+    let events = [message("alice", 0, now), message("alice", 1, now + 1), message("bob", 0, now)];
+    rig.bridge.ingest_channel("fake", &rig.channel.request(&events).as_raw()).await.unwrap();
+    rig.bridge.run_until_idle().await;
+    // A message of Alice's still queued when she asks.
+    rig.bridge
+        .ingest_channel("fake", &rig.channel.request(&[message("alice", 2, now + 2)]).as_raw())
+        .await
+        .unwrap();
+
+    let report = rig.bridge.forget_customer(&"alice".into()).await.unwrap();
+    assert_eq!(report.accounts, vec![page()]);
+    assert_eq!(report.contacts.len(), 1);
+    assert!(report.removed.links >= 4, "{report:?}");
+    assert_eq!(rig.store.stats().await.unwrap().queued, 0, "her queued message is gone");
+    let contact_key = format!("{}/alice", page());
+    assert_eq!(rig.store.get_link(LinkKind::Contact, &contact_key).await.unwrap(), None);
+    assert!(
+        rig.store.get_link(LinkKind::Contact, &format!("{}/bob", page())).await.unwrap().is_some()
+    );
+    // A redelivery of her old message is not re-imported.
+    let again = rig
+        .bridge
+        .ingest_channel("fake", &rig.channel.request(&events[..1]).as_raw())
+        .await
+        .unwrap();
+    assert_eq!(again.duplicates, 1);
+}

@@ -13,6 +13,7 @@
 
 mod backoff;
 mod config;
+mod forget;
 mod inbound;
 mod ingest;
 mod job;
@@ -28,6 +29,7 @@ use tokio::sync::Notify;
 
 pub use backoff::Backoff;
 pub use config::EngineConfig;
+pub use forget::ForgetReport;
 pub use ingest::IngestReport;
 
 use crate::channel::Channel;
