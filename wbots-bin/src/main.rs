@@ -6,6 +6,8 @@ mod cli;
 #[allow(dead_code)]
 mod config;
 #[allow(dead_code)]
+mod data_deletion;
+#[allow(dead_code)]
 mod jobs;
 #[allow(dead_code)]
 mod metrics;

@@ -1,0 +1,181 @@
+//! Meta's data-deletion and deauthorize callbacks.
+//!
+//! `POST /meta/data-deletion` verifies the `signed_request` with every configured app
+//! secret, removes what the bridge keeps about that user (links, profile link, queued
+//! jobs), and answers `{url, confirmation_code}`; `GET /meta/data-deletion/{code}` shows the
+//! request's status. `POST /meta/deauthorize` does the same for a user, and flags a Page
+//! that removed the app.
+//!
+//! Meta sends the user's *app-scoped* id; customers who only ever messaged a Page are known
+//! to the bridge by their page-scoped id, so a request matches the data stored under the id
+//! Meta sent (see the README's privacy section).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use url::Url;
+use wbots_core::store::{Link, LinkKind};
+use wbots_core::{Bridge, Secret};
+use wbots_meta::signed_request::{self, SignedRequest};
+
+/// What the routes need.
+#[derive(Clone)]
+pub struct DeletionState {
+    /// The bridge.
+    pub bridge: Bridge,
+    /// Every secret a `signed_request` may be signed with.
+    pub secrets: Arc<Vec<Secret>>,
+    /// Where the status pages are served from.
+    pub public_url: Option<Url>,
+}
+
+/// The routes.
+pub fn router(state: DeletionState) -> Router {
+    Router::new()
+        .route("/meta/data-deletion", post(request_deletion))
+        .route("/meta/data-deletion/{code}", get(status))
+        .route("/meta/deauthorize", post(deauthorize))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    signed_request: String,
+}
+
+/// The status kept under the confirmation code. No user id is kept: the record of a
+/// deletion must not itself hold the deleted person's identifier.
+#[derive(Debug, Serialize, Deserialize)]
+struct DeletionStatus {
+    status: String,
+    requested_at: String,
+    completed_at: Option<String>,
+    records_removed: u64,
+}
+
+/// A refusal: its status and one-line reason.
+type Refusal = (StatusCode, String);
+
+fn verify(state: &DeletionState, form: &Callback) -> Result<SignedRequest, Refusal> {
+    let secrets: Vec<&Secret> = state.secrets.iter().collect();
+    signed_request::decode(&form.signed_request, &secrets).map_err(|e| {
+        metrics::counter!("wbots_webhooks_total", "source" => "meta-data-deletion", "outcome" => "unauthorized").increment(1);
+        tracing::warn!(error = %e, "data-deletion callback refused");
+        let status = match e {
+            signed_request::SignedRequestError::BadSignature => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        (status, format!("{e}\n"))
+    })
+}
+
+async fn forget(state: &DeletionState, request: &SignedRequest) -> Result<u64, Refusal> {
+    let Some(user) = request.user_id.as_deref() else { return Ok(0) };
+    match state.bridge.forget_customer(&user.into()).await {
+        Ok(report) => Ok(report.removed.links + report.removed.jobs),
+        Err(e) => {
+            tracing::error!(error = %e, "data deletion failed; Meta will call again");
+            Err((StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n".to_owned()))
+        }
+    }
+}
+
+async fn request_deletion(
+    State(state): State<DeletionState>,
+    Form(form): Form<Callback>,
+) -> Response {
+    let request = match verify(&state, &form) {
+        Ok(r) => r,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let requested_at = Utc::now().to_rfc3339();
+    let removed = match forget(&state, &request).await {
+        Ok(n) => n,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let code = uuid::Uuid::new_v4().simple().to_string();
+    let record = DeletionStatus {
+        status: "completed".into(),
+        requested_at,
+        completed_at: Some(Utc::now().to_rfc3339()),
+        records_removed: removed,
+    };
+    let link = Link::new(
+        LinkKind::DataDeletion,
+        code.clone(),
+        serde_json::to_string(&record).unwrap_or_default(),
+    );
+    if let Err(e) = state.bridge.store().set_link(&link).await {
+        tracing::error!(error = %e, "could not record the data-deletion status");
+        return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response();
+    }
+    tracing::info!(%code, removed, "data-deletion request completed");
+    let base = state
+        .public_url
+        .as_ref()
+        .map(|u| u.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    let body = serde_json::json!({
+        "url": format!("{base}/meta/data-deletion/{code}"),
+        "confirmation_code": code,
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+async fn status(State(state): State<DeletionState>, Path(code): Path<String>) -> Response {
+    if code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return (StatusCode::NOT_FOUND, "no such request\n").into_response();
+    }
+    match state.bridge.store().get_link(LinkKind::DataDeletion, &code).await {
+        Ok(Some(raw)) => match serde_json::from_str::<DeletionStatus>(&raw) {
+            Ok(s) => (
+                StatusCode::OK,
+                format!(
+                    "Data deletion request {code}\nStatus: {}\nRequested: {}\nCompleted: {}\nRecords removed: {}\n",
+                    s.status,
+                    s.requested_at,
+                    s.completed_at.as_deref().unwrap_or("-"),
+                    s.records_removed
+                ),
+            )
+                .into_response(),
+            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unreadable status\n").into_response(),
+        },
+        Ok(None) => (StatusCode::NOT_FOUND, "no such request\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
+    }
+}
+
+async fn deauthorize(State(state): State<DeletionState>, Form(form): Form<Callback>) -> Response {
+    let request = match verify(&state, &form) {
+        Ok(r) => r,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if let Some(page) = request.profile_id.as_deref() {
+        for binding in state.bridge.bindings() {
+            if binding.address.account.as_str() == page {
+                let flag = Link::new(
+                    LinkKind::ChannelFlag,
+                    binding.address.to_string(),
+                    "the Page removed the app (deauthorize callback)",
+                );
+                if let Err(e) = state.bridge.store().set_link(&flag).await {
+                    tracing::error!(error = %e, "could not flag the channel");
+                    return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+                        .into_response();
+                }
+                tracing::warn!(account = %binding.address, "the Page removed the app; its sends will fail until it is reconnected");
+            }
+        }
+    }
+    match forget(&state, &request).await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
