@@ -546,3 +546,19 @@ async fn forgetting_a_customer_removes_their_data_and_nobody_elses() {
         .unwrap();
     assert_eq!(again.duplicates, 1);
 }
+
+/// The same burst through SQLite on a file.
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_through_sqlite_with_failures_is_exactly_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("wbots.db").display());
+    let store = wbots_core::store::SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let inbox = RecordingInbox::new().with_faults(Faults::new(0.1, 0.1, 11));
+    let rig = rig(RecordingChannel::new("fake", vec![page()]), inbox, Arc::new(store));
+    let events = ingest_burst(&rig).await;
+    drain(&rig).await;
+    assert_exactly_once_in_order(&rig.inbox.messages(), &events);
+    assert_eq!(rig.store.stats().await.unwrap().dead, 0);
+}

@@ -263,8 +263,11 @@ impl Store for MemoryStore {
             .map(|(id, _)| *id)
             .collect();
         for id in &ids {
-            // Keep the idempotency key: a purged job's redelivery is still a duplicate.
-            s.jobs.remove(id);
+            // A purged dead letter was never delivered: its key is released, so a
+            // redelivery of the event is accepted again.
+            if let Some(j) = s.jobs.remove(id) {
+                s.by_key.remove(&j.new.idempotency_key);
+            }
         }
         Ok(ids.len() as u64)
     }

@@ -17,6 +17,11 @@ use crate::ids::JobId;
 mod memory;
 pub use memory::MemoryStore;
 
+#[cfg(feature = "sqlite")]
+mod sqlite;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]
@@ -369,7 +374,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`StoreError::NoSuchJob`] when there is no dead job with that id.
     async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError>;
 
-    /// Deletes dead jobs: the one given, or all. Returns how many.
+    /// Deletes dead jobs: the one given, or all. Returns how many. Their idempotency keys
+    /// are released: they were never delivered, so a redelivery is accepted again.
     async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError>;
 
     /// One job.

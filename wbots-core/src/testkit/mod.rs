@@ -9,6 +9,7 @@ pub mod inbox_suite;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod request;
+pub mod store_suite;
 mod switchable_store;
 
 pub use channel_suite::{ChannelHarness, Signer};

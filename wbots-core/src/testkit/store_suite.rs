@@ -1,0 +1,452 @@
+//! The store conformance suite: the [`Store`] contract, checked the same way on every
+//! backend (memory, SQLite, PostgreSQL, yours).
+//!
+//! ```ignore
+//! wbots_core::store_conformance_tests!(async { MyStore::fresh().await });
+//! ```
+//! The argument is a future of a fresh, migrated, empty store; it is awaited once per
+//! check. Every check constructs its own `now`, never sleeps, and leaves nothing behind
+//! that another check could see.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::error::StoreError;
+use crate::store::{Enqueued, JobState, Link, LinkKind, LinkWrite, NewJob, Store};
+
+/// A fixed point in time the checks count from.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).single().unwrap_or_else(Utc::now)
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    t0() + chrono::Duration::seconds(secs)
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+
+/// A job with the given keys and a payload naming it.
+pub fn job(key: &str, ordering: &str) -> NewJob {
+    NewJob {
+        idempotency_key: key.to_owned(),
+        ordering_key: ordering.to_owned(),
+        scope: None,
+        priority: 0,
+        payload: format!("{{\"job\":\"{key}\"}}"),
+        not_before: None,
+    }
+}
+
+async fn claim_all(store: &dyn Store, now: DateTime<Utc>) -> Vec<crate::store::ClaimedJob> {
+    store.claim(now, LEASE, 100).await.unwrap_or_else(|e| panic!("claim: {e}"))
+}
+
+fn keys(jobs: &[crate::store::ClaimedJob]) -> Vec<String> {
+    jobs.iter().map(|j| j.idempotency_key.clone()).collect()
+}
+
+/// Enqueueing a known idempotency key creates no work and reports the existing job — within
+/// one batch and across batches.
+pub async fn enqueue_deduplicates_by_key(store: &dyn Store) {
+    let first =
+        store.enqueue(&[job("a", "k"), job("b", "k"), job("a", "k")]).await.unwrap_or_default();
+    assert!(
+        matches!(first[0], Enqueued::New(_)) && matches!(first[1], Enqueued::New(_)),
+        "{first:?}"
+    );
+    assert_eq!(first[2], Enqueued::Duplicate(first[0].id()), "a duplicate within the batch");
+    let again = store.enqueue(&[job("a", "other")]).await.unwrap_or_default();
+    assert_eq!(again, vec![Enqueued::Duplicate(first[0].id())]);
+    let stats = store.stats().await.unwrap_or_default();
+    assert_eq!(stats.queued, 2);
+}
+
+/// A claim honours `not_before`.
+pub async fn claim_honours_not_before(store: &dyn Store) {
+    let mut later = job("later", "k1");
+    later.not_before = Some(at(30));
+    store.enqueue(&[later, job("now", "k2")]).await.unwrap_or_default();
+    assert_eq!(keys(&claim_all(store, at(0)).await), vec!["now"]);
+    assert_eq!(keys(&claim_all(store, at(30)).await), vec!["later"]);
+}
+
+/// Ready jobs come by priority, then in enqueue order; `limit` is respected.
+pub async fn claim_orders_by_priority_then_fifo(store: &dyn Store) {
+    let mut urgent = job("urgent", "k3");
+    urgent.priority = 10;
+    let mut lazy = job("lazy", "k4");
+    lazy.priority = -5;
+    store
+        .enqueue(&[job("first", "k1"), lazy, job("second", "k2"), urgent])
+        .await
+        .unwrap_or_default();
+    let two = store.claim(at(0), LEASE, 2).await.unwrap_or_default();
+    assert_eq!(keys(&two), vec!["urgent", "first"]);
+    assert_eq!(keys(&claim_all(store, at(0)).await), vec!["second", "lazy"]);
+}
+
+/// Only the oldest unfinished job of an ordering key is handed out, and only once.
+pub async fn claim_hands_out_one_job_per_ordering_key(store: &dyn Store) {
+    store.enqueue(&[job("a1", "a"), job("a2", "a"), job("b1", "b")]).await.unwrap_or_default();
+    let first = claim_all(store, at(0)).await;
+    assert_eq!(keys(&first), vec!["a1", "b1"]);
+    assert!(
+        claim_all(store, at(1)).await.is_empty(),
+        "a2 waits for a1; nothing is handed out twice"
+    );
+    let a1 = first.iter().find(|j| j.idempotency_key == "a1").map(|j| j.lease.clone());
+    if let Some(lease) = a1 {
+        store.complete(&lease, &[]).await.unwrap_or_else(|e| panic!("complete: {e}"));
+    }
+    assert_eq!(keys(&claim_all(store, at(2)).await), vec!["a2"]);
+}
+
+/// A job waiting for its retry holds back the later jobs of its key; other keys proceed.
+pub async fn a_retrying_job_holds_back_its_key_only(store: &dyn Store) {
+    store.enqueue(&[job("a1", "a"), job("a2", "a"), job("b1", "b")]).await.unwrap_or_default();
+    let claimed = claim_all(store, at(0)).await;
+    for j in &claimed {
+        if j.idempotency_key == "a1" {
+            store
+                .retry_later(&j.lease, at(100), "flaky")
+                .await
+                .unwrap_or_else(|e| panic!("retry_later: {e}"));
+        } else {
+            store.complete(&j.lease, &[]).await.unwrap_or_else(|e| panic!("complete: {e}"));
+        }
+    }
+    assert!(claim_all(store, at(50)).await.is_empty(), "a2 must not overtake a1");
+    let retried = claim_all(store, at(100)).await;
+    assert_eq!(keys(&retried), vec!["a1"]);
+    assert_eq!(retried[0].attempts, 1);
+}
+
+/// A dead job does not block its key.
+pub async fn dead_jobs_do_not_block_their_key(store: &dyn Store) {
+    store.enqueue(&[job("a1", "a"), job("a2", "a")]).await.unwrap_or_default();
+    let claimed = claim_all(store, at(0)).await;
+    store
+        .wedge(&claimed[0].lease, "permanent: rejected")
+        .await
+        .unwrap_or_else(|e| panic!("wedge: {e}"));
+    assert_eq!(keys(&claim_all(store, at(1)).await), vec!["a2"]);
+}
+
+/// Past its lease a job is taken over with a new token; the old token is refused for
+/// every operation and changes nothing.
+pub async fn an_expired_lease_is_taken_over_and_the_stale_token_refused(store: &dyn Store) {
+    store.enqueue(&[job("a", "k")]).await.unwrap_or_default();
+    let first = claim_all(store, at(0)).await.remove(0);
+    assert!(claim_all(store, at(59)).await.is_empty(), "still leased");
+    let second = claim_all(store, at(61)).await.remove(0);
+    assert_eq!(second.id(), first.id());
+    assert_ne!(second.lease.token, first.lease.token);
+    assert_eq!(second.attempts, first.attempts, "a takeover is not a failed attempt");
+
+    let stale = &first.lease;
+    let lost = |r: Result<(), StoreError>, what: &str| {
+        assert!(matches!(r, Err(StoreError::LeaseLost(_))), "{what} with a stale token: {r:?}");
+    };
+    lost(
+        store.complete(stale, &[LinkWrite::Set(Link::new(LinkKind::Contact, "x", "stale"))]).await,
+        "complete",
+    );
+    lost(store.retry_later(stale, at(70), "stale").await, "retry_later");
+    lost(store.wedge(stale, "stale").await, "wedge");
+    lost(store.extend_lease(stale, at(62), LEASE).await, "extend_lease");
+    assert_eq!(
+        store.get_link(LinkKind::Contact, "x").await.ok(),
+        Some(None),
+        "a refused complete writes no link"
+    );
+    let record = store.job(first.id()).await.ok().flatten();
+    assert_eq!(record.map(|r| r.state), Some(JobState::Running));
+
+    store
+        .extend_lease(&second.lease, at(62), LEASE)
+        .await
+        .unwrap_or_else(|e| panic!("extend: {e}"));
+    assert!(
+        claim_all(store, at(121)).await.is_empty(),
+        "the extended lease holds past the original expiry"
+    );
+    store.complete(&second.lease, &[]).await.unwrap_or_else(|e| panic!("complete: {e}"));
+}
+
+/// `complete` marks the job done, clears its payload and applies its link writes, all at
+/// once.
+pub async fn complete_applies_links_atomically(store: &dyn Store) {
+    store.put_link(&Link::new(LinkKind::Conversation, "gone", "1")).await.unwrap_or_default();
+    store.put_link(&Link::new(LinkKind::Contact, "kept", "first")).await.unwrap_or_default();
+    store.enqueue(&[job("a", "k")]).await.unwrap_or_default();
+    let claimed = claim_all(store, at(0)).await.remove(0);
+    let writes = [
+        LinkWrite::Insert(Link::new(LinkKind::PlatformMessage, "m1", "x")),
+        LinkWrite::Insert(Link::new(LinkKind::Contact, "kept", "second")),
+        LinkWrite::Set(Link::new(LinkKind::LastInbound, "t", "5")),
+        LinkWrite::Delete { kind: LinkKind::Conversation, key: "gone".into() },
+    ];
+    store.complete(&claimed.lease, &writes).await.unwrap_or_else(|e| panic!("complete: {e}"));
+    assert_eq!(
+        store.get_link(LinkKind::PlatformMessage, "m1").await.ok().flatten().as_deref(),
+        Some("x")
+    );
+    assert_eq!(
+        store.get_link(LinkKind::Contact, "kept").await.ok().flatten().as_deref(),
+        Some("first"),
+        "Insert keeps the existing value"
+    );
+    assert_eq!(
+        store.get_link(LinkKind::LastInbound, "t").await.ok().flatten().as_deref(),
+        Some("5")
+    );
+    assert_eq!(store.get_link(LinkKind::Conversation, "gone").await.ok(), Some(None));
+    let record = store.job(claimed.id()).await.ok().flatten();
+    assert_eq!(record.as_ref().map(|r| r.state), Some(JobState::Done));
+    assert_eq!(record.and_then(|r| r.payload), None, "a done job keeps no payload");
+}
+
+/// `retry_later` counts the attempt and keeps the error; `wedge` dead-letters with the
+/// reason; `requeue` brings a dead job back with a fresh budget; `purge_dead` deletes.
+pub async fn dead_letters_can_be_listed_requeued_and_purged(store: &dyn Store) {
+    store.enqueue(&[job("a", "ka"), job("b", "kb")]).await.unwrap_or_default();
+    let claimed = claim_all(store, at(0)).await;
+    store.retry_later(&claimed[0].lease, at(1), "503 from the inbox").await.unwrap_or_default();
+    let a = store.job(claimed[0].id()).await.ok().flatten();
+    assert_eq!(
+        a.as_ref().map(|r| (r.attempts, r.last_error.clone())),
+        Some((1, Some("503 from the inbox".into())))
+    );
+    assert_eq!(a.map(|r| r.not_before), Some(at(1)));
+    store.wedge(&claimed[1].lease, "token invalid (190)").await.unwrap_or_default();
+
+    let dead = store.jobs(JobState::Dead, 10).await.unwrap_or_default();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("token invalid (190)"));
+    assert!(dead[0].payload.is_some(), "a dead job keeps its payload for the retry");
+    assert_eq!(store.stats().await.ok().map(|s| (s.queued, s.dead)), Some((1, 1)));
+
+    store.requeue(dead[0].id, at(5)).await.unwrap_or_else(|e| panic!("requeue: {e}"));
+    assert!(
+        matches!(store.requeue(dead[0].id, at(5)).await, Err(StoreError::NoSuchJob(_))),
+        "only dead jobs are requeued"
+    );
+    let again = claim_all(store, at(5)).await;
+    let b = again.iter().find(|j| j.idempotency_key == "b");
+    assert_eq!(b.map(|j| j.attempts), Some(0));
+    if let Some(b) = b {
+        store.wedge(&b.lease, "still broken").await.unwrap_or_default();
+    }
+    assert_eq!(store.purge_dead(None).await.ok(), Some(1));
+    assert_eq!(store.stats().await.ok().map(|s| s.dead), Some(0));
+    assert_eq!(
+        store.enqueue(&[job("b", "kb")]).await.ok().map(|v| matches!(v[0], Enqueued::Duplicate(_))),
+        Some(false),
+        "a purged job's key may be reused"
+    );
+}
+
+/// `put_link` keeps the first value and returns the winner; `set_link` overwrites;
+/// `delete_link` removes; `links_with_prefix` scans one kind by prefix, in key order.
+pub async fn links_behave(store: &dyn Store) {
+    let kind = LinkKind::Contact;
+    assert_eq!(
+        store.put_link(&Link::new(kind, "u1", "first")).await.ok().as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        store.put_link(&Link::new(kind, "u1", "second")).await.ok().as_deref(),
+        Some("first")
+    );
+    store.set_link(&Link::new(kind, "u1", "third")).await.unwrap_or_default();
+    assert_eq!(store.get_link(kind, "u1").await.ok().flatten().as_deref(), Some("third"));
+    assert_eq!(store.delete_link(kind, "u1").await.ok(), Some(true));
+    assert_eq!(store.delete_link(kind, "u1").await.ok(), Some(false));
+
+    for key in ["p/2", "p/1", "p/10", "q/1", "p_x", "p%"] {
+        store.put_link(&Link::new(LinkKind::Unread, key, key)).await.unwrap_or_default();
+    }
+    store.put_link(&Link::new(LinkKind::Reaction, "p/0", "other kind")).await.unwrap_or_default();
+    let found = store.links_with_prefix(LinkKind::Unread, "p/", 10).await.unwrap_or_default();
+    let keys: Vec<&str> = found.iter().map(|l| l.key.as_str()).collect();
+    assert_eq!(keys, vec!["p/1", "p/10", "p/2"], "byte order, only that kind and prefix");
+    assert_eq!(
+        store.links_with_prefix(LinkKind::Unread, "p/", 2).await.map(|v| v.len()).ok(),
+        Some(2)
+    );
+    assert_eq!(
+        store.links_with_prefix(LinkKind::Unread, "p%", 10).await.map(|v| v.len()).ok(),
+        Some(1),
+        "no wildcards"
+    );
+}
+
+/// Two racing `put_link`s agree on one winner.
+pub async fn racing_put_links_agree_on_the_winner(store: Arc<dyn Store>) {
+    let mut handles = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            store.put_link(&Link::new(LinkKind::Contact, "race", format!("v{i}"))).await
+        }));
+    }
+    let mut winners = HashSet::new();
+    for h in handles {
+        if let Ok(Ok(v)) = h.await {
+            winners.insert(v);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let stored = store.get_link(LinkKind::Contact, "race").await.ok().flatten();
+    assert_eq!(stored.as_ref(), winners.iter().next());
+}
+
+/// A scope's links and unfinished jobs go; its done jobs keep only their key; other
+/// scopes stay.
+pub async fn forget_scope_removes_one_persons_data(store: &dyn Store) {
+    let mine = |k: &str| NewJob { scope: Some("page/alice".into()), ..job(k, "alice") };
+    store
+        .enqueue(&[mine("done"), NewJob { scope: Some("page/bob".into()), ..job("bob", "bob") }])
+        .await
+        .unwrap_or_default();
+    let claimed = claim_all(store, at(0)).await;
+    for j in claimed {
+        store.complete(&j.lease, &[]).await.unwrap_or_default();
+    }
+    store.enqueue(&[mine("queued")]).await.unwrap_or_default();
+    store
+        .put_link(&Link::new(LinkKind::Contact, "page/alice", "c1").scoped("page/alice"))
+        .await
+        .unwrap_or_default();
+    store
+        .put_link(&Link::new(LinkKind::Contact, "page/bob", "c2").scoped("page/bob"))
+        .await
+        .unwrap_or_default();
+
+    let gone = store.forget_scope("page/alice").await.unwrap_or_default();
+    assert_eq!(gone.links, 1);
+    assert_eq!(gone.jobs, 2);
+    assert_eq!(store.get_link(LinkKind::Contact, "page/alice").await.ok(), Some(None));
+    assert!(store.get_link(LinkKind::Contact, "page/bob").await.ok().flatten().is_some());
+    let stats = store.stats().await.unwrap_or_default();
+    assert_eq!((stats.queued, stats.done), (0, 2));
+    let again = store.enqueue(&[mine("done")]).await.unwrap_or_default();
+    assert!(
+        matches!(again[0], Enqueued::Duplicate(_)),
+        "a redelivery of deleted data is still a duplicate"
+    );
+}
+
+/// Eight concurrent workers over 200 jobs on 20 keys: no two jobs of one key are ever held
+/// at once, every job completes exactly once, each key's jobs complete in enqueue order.
+pub async fn concurrent_claimers_keep_keys_exclusive_and_ordered(store: Arc<dyn Store>) {
+    let jobs: Vec<NewJob> =
+        (0..200).map(|i| job(&format!("j{i:03}"), &format!("key{}", i % 20))).collect();
+    store.enqueue(&jobs).await.unwrap_or_default();
+    let held: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let done: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (store, held, done) = (store.clone(), held.clone(), done.clone());
+        workers.push(tokio::spawn(async move {
+            let mut idle = 0;
+            while idle < 50 {
+                let claimed = store.claim(Utc::now(), LEASE, 3).await.unwrap_or_default();
+                if claimed.is_empty() {
+                    idle += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                idle = 0;
+                for j in claimed {
+                    {
+                        let mut h = held.lock().unwrap_or_else(|e| e.into_inner());
+                        assert!(
+                            h.insert(j.ordering_key.clone()),
+                            "two jobs of {} held at once",
+                            j.ordering_key
+                        );
+                    }
+                    tokio::task::yield_now().await;
+                    {
+                        // Recorded before the store releases the key, so order is observed
+                        // exactly as the store allowed it.
+                        let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
+                        d.entry(j.ordering_key.clone())
+                            .or_default()
+                            .push(j.idempotency_key.clone());
+                        held.lock().unwrap_or_else(|e| e.into_inner()).remove(&j.ordering_key);
+                    }
+                    store.complete(&j.lease, &[]).await.unwrap_or_else(|e| panic!("complete: {e}"));
+                }
+            }
+        }));
+    }
+    for w in workers {
+        if let Err(e) = w.await {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+    let done = done.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let total: usize = done.values().map(Vec::len).sum();
+    assert_eq!(total, 200, "every job exactly once");
+    for (key, order) in done {
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "order within {key}");
+        assert_eq!(order.len(), 10);
+    }
+    assert_eq!(store.stats().await.ok().map(|s| s.done), Some(200));
+}
+
+/// A migrated store answers `ping`.
+pub async fn ping_after_migrate(store: &dyn Store) {
+    store.migrate().await.unwrap_or_else(|e| panic!("migrate twice: {e}"));
+    store.ping().await.unwrap_or_else(|e| panic!("ping: {e}"));
+}
+
+/// Expands to one `#[tokio::test]` per store check. The argument is an expression that
+/// evaluates to a future of a fresh, migrated store (any `S: Store`); it is evaluated once
+/// per test.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($fresh:expr) => {
+        $crate::__store_check!($fresh, enqueue_deduplicates_by_key);
+        $crate::__store_check!($fresh, claim_honours_not_before);
+        $crate::__store_check!($fresh, claim_orders_by_priority_then_fifo);
+        $crate::__store_check!($fresh, claim_hands_out_one_job_per_ordering_key);
+        $crate::__store_check!($fresh, a_retrying_job_holds_back_its_key_only);
+        $crate::__store_check!($fresh, dead_jobs_do_not_block_their_key);
+        $crate::__store_check!($fresh, an_expired_lease_is_taken_over_and_the_stale_token_refused);
+        $crate::__store_check!($fresh, complete_applies_links_atomically);
+        $crate::__store_check!($fresh, dead_letters_can_be_listed_requeued_and_purged);
+        $crate::__store_check!($fresh, links_behave);
+        $crate::__store_check!($fresh, forget_scope_removes_one_persons_data);
+        $crate::__store_check!($fresh, ping_after_migrate);
+        $crate::__store_check!(arc $fresh, racing_put_links_agree_on_the_winner);
+        $crate::__store_check!(arc $fresh, concurrent_claimers_keep_keys_exclusive_and_ordered);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_check {
+    ($fresh:expr, $check:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let store = $fresh.await;
+            $crate::testkit::store_suite::$check(&store).await;
+        }
+    };
+    (arc $fresh:expr, $check:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let store: ::std::sync::Arc<dyn $crate::store::Store> =
+                ::std::sync::Arc::new($fresh.await);
+            $crate::testkit::store_suite::$check(store).await;
+        }
+    };
+}

@@ -1,0 +1,92 @@
+//! Every store passes the same conformance suite.
+
+mod memory {
+    wbots_core::store_conformance_tests!(async { wbots_core::store::MemoryStore::new() });
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use wbots_core::store::{SqliteStore, Store};
+
+    async fn fresh() -> SqliteStore {
+        // Leaked so the file outlives the store; the OS temp dir is cleaned elsewhere.
+        let dir = tempfile::tempdir().unwrap().keep();
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("wbots.db").display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    wbots_core::store_conformance_tests!(fresh());
+
+    #[tokio::test]
+    async fn in_memory_databases_work_too() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        wbots_core::testkit::store_suite::enqueue_deduplicates_by_key(&store).await;
+    }
+
+    #[tokio::test]
+    async fn data_survives_closing_and_reopening_the_file() {
+        use wbots_core::store::{JobState, Link, LinkKind};
+        use wbots_core::testkit::store_suite::{job, t0};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("wbots.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        store.enqueue(&[job("a", "k"), job("b", "k2")]).await.unwrap();
+        let claimed = store.claim(t0(), std::time::Duration::from_secs(60), 10).await.unwrap();
+        store.wedge(&claimed[1].lease, "dead for good").await.unwrap();
+        store.put_link(&Link::new(LinkKind::Contact, "page/alice", "c1")).await.unwrap();
+        store.close().await;
+
+        let reopened = SqliteStore::connect(&url).await.unwrap();
+        reopened.ping().await.unwrap();
+        assert_eq!(
+            reopened.get_link(LinkKind::Contact, "page/alice").await.unwrap().as_deref(),
+            Some("c1")
+        );
+        let stats = reopened.stats().await.unwrap();
+        assert_eq!((stats.running, stats.dead), (1, 1));
+        assert_eq!(
+            reopened.jobs(JobState::Dead, 10).await.unwrap()[0].last_error.as_deref(),
+            Some("dead for good")
+        );
+        // The running job's lease expires and another process takes it over.
+        let later = t0() + chrono::Duration::seconds(61);
+        let taken = reopened.claim(later, std::time::Duration::from_secs(60), 10).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].idempotency_key, "a");
+    }
+
+    #[tokio::test]
+    async fn an_unmigrated_database_is_not_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::connect(&format!("sqlite://{}", dir.path().join("new.db").display()))
+                .await
+                .unwrap();
+        assert!(store.ping().await.is_err());
+        store.migrate().await.unwrap();
+        store.ping().await.unwrap();
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    async fn fresh() -> wbots_core::store::PostgresStore {
+        let url = wbots_core::testkit::postgres_url_from(
+            std::env::var("WBOTS_TEST_POSTGRES_URL").ok(),
+            std::env::var("CI").is_ok_and(|v| v == "true"),
+        );
+        match url {
+            Some(url) => wbots_core::testkit::fresh_postgres(&url).await.unwrap(),
+            // Outside CI without a server: nothing to test; an empty future would hang, so
+            // the check is skipped by panicking with a clear message instead.
+            None => panic!("no PostgreSQL: set WBOTS_TEST_POSTGRES_URL (see .ci/postgres.sh)"),
+        }
+    }
+
+    wbots_core::store_conformance_tests!(fresh());
+}
