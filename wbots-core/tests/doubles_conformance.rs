@@ -24,6 +24,7 @@ mod channel {
             sample_body: sample,
             handshake: Some((OwnedRequest::get("token=test-secret&challenge=42"), "42".into())),
             send_target: Some((page, "alice".into())),
+            signs_body: true,
         }
     }
 
