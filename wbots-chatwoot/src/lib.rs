@@ -1,2 +1,20 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod client;
+mod config;
+mod error;
+#[cfg(feature = "testkit")]
+pub mod fake;
+mod inbox;
+pub mod setup;
+mod webhook;
+
+pub use client::Client;
+pub use config::{ChatwootConfig, REQUEST_TIMEOUT, SIGNATURE_TOLERANCE};
+pub use error::classify;
+pub use inbox::{
+    ChatwootInbox, ChatwootInboxBuilder, Clock, contact_identifier, contact_source_id,
+};
+pub use webhook::{MARKER, sign_webhook};

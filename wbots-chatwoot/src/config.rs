@@ -1,0 +1,66 @@
+//! [`ChatwootConfig`]: where Chatwoot is and how to authenticate both ways.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+use wbots_core::Secret;
+
+/// The `[chatwoot]` section of wbots' configuration.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ChatwootConfig {
+    /// Chatwoot's base URL (`https://app.chatwoot.com`).
+    pub url: Url,
+    /// An agent's or agent bot's access token (`api_access_token` header).
+    pub api_access_token: Secret,
+    /// The account id.
+    pub account_id: u64,
+    /// The API inbox's webhook secret: `X-Chatwoot-Signature` is checked with it.
+    #[serde(default)]
+    pub webhook_secret: Option<Secret>,
+    /// A secret path token (`/webhooks/chatwoot/{token}`) for Chatwoot versions that do not
+    /// sign webhooks.
+    #[serde(default)]
+    pub webhook_token: Option<Secret>,
+    /// The largest attachment downloaded from Chatwoot, in bytes.
+    #[serde(default = "default_max_media")]
+    pub max_media_bytes: u64,
+}
+
+fn default_max_media() -> u64 {
+    40 * 1024 * 1024
+}
+
+impl ChatwootConfig {
+    /// A configuration with the required fields and defaults for the rest.
+    pub fn new(url: Url, api_access_token: Secret, account_id: u64) -> Self {
+        Self {
+            url,
+            api_access_token,
+            account_id,
+            webhook_secret: None,
+            webhook_token: None,
+            max_media_bytes: default_max_media(),
+        }
+    }
+
+    /// Sets the webhook signing secret.
+    pub fn with_webhook_secret(mut self, secret: Secret) -> Self {
+        self.webhook_secret = Some(secret);
+        self
+    }
+
+    /// Sets the webhook path token.
+    pub fn with_webhook_token(mut self, token: Secret) -> Self {
+        self.webhook_token = Some(token);
+        self
+    }
+}
+
+/// How long a signed webhook stays acceptable: Chatwoot's timestamp must be this close to
+/// our clock, so a captured delivery cannot be replayed later.
+pub const SIGNATURE_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// Timeout of one request to Chatwoot. Chatwoot answers in well under a second; a hung
+/// request must fail the attempt so the queue can retry it.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,0 +1,306 @@
+//! Chatwoot's webhooks to the API inbox: authentication and parsing into agent events.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::Sha256;
+use url::Url;
+use wbots_core::{
+    AgentAttachment, AgentEnvelope, AgentEvent, AgentMessage, AttachmentKind, ConversationId,
+    InboxId, InboxMessageId, RawRequest, Secret, WebhookError,
+};
+
+use crate::config::SIGNATURE_TOLERANCE;
+
+/// The key in `content_attributes` that marks messages the bridge created.
+pub const MARKER: &str = "wbots";
+
+/// `X-Chatwoot-Signature` of `body` sent at `timestamp`: `sha256=` + hex HMAC-SHA256 of
+/// `"{timestamp}.{body}"` under the inbox's webhook secret.
+pub fn sign_webhook(secret: &Secret, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Authenticates a delivery: a valid signature within the time window, or the right path
+/// token. With neither configured every delivery is refused.
+pub(crate) fn verify(
+    request: &RawRequest<'_>,
+    secret: Option<&Secret>,
+    token: Option<&Secret>,
+    now: DateTime<Utc>,
+) -> Result<(), WebhookError> {
+    if secret.is_none() && token.is_none() {
+        return Err(WebhookError::Unauthorized(
+            "no Chatwoot webhook authentication configured (chatwoot.webhook_secret or chatwoot.webhook_token)".into(),
+        ));
+    }
+    if let (Some(expected), Some(given)) = (token, request.path_token) {
+        if expected.matches(given.as_bytes()) {
+            return Ok(());
+        }
+        return Err(WebhookError::Unauthorized("wrong webhook path token".into()));
+    }
+    let Some(secret) = secret else {
+        return Err(WebhookError::Unauthorized("webhook path token missing".into()));
+    };
+    let (Some(signature), Some(timestamp)) =
+        (request.header("x-chatwoot-signature"), request.header("x-chatwoot-timestamp"))
+    else {
+        return Err(WebhookError::Unauthorized(
+            "missing X-Chatwoot-Signature or X-Chatwoot-Timestamp".into(),
+        ));
+    };
+    let Ok(ts) = timestamp.trim().parse::<i64>() else {
+        return Err(WebhookError::Unauthorized("unreadable X-Chatwoot-Timestamp".into()));
+    };
+    let expected = sign_webhook(secret, ts, request.body);
+    if !wbots_core::constant_time_eq(expected.as_bytes(), signature.trim().as_bytes()) {
+        return Err(WebhookError::Unauthorized("X-Chatwoot-Signature does not match".into()));
+    }
+    // Checked after the signature, so the answer tells nothing to someone without the key.
+    let skew = (now.timestamp() - ts).unsigned_abs();
+    if skew > SIGNATURE_TOLERANCE.as_secs() {
+        return Err(WebhookError::Unauthorized(format!(
+            "X-Chatwoot-Timestamp is {skew} s away from now"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct Payload {
+    event: String,
+    id: Option<Value>,
+    content: Option<String>,
+    message_type: Option<Value>,
+    #[serde(default)]
+    private: bool,
+    source_id: Option<Value>,
+    #[serde(default)]
+    content_attributes: Option<Value>,
+    created_at: Option<Value>,
+    conversation: Option<Conversation>,
+    inbox: Option<Inbox>,
+    inbox_id: Option<Value>,
+    #[serde(default)]
+    attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Conversation {
+    id: Value,
+    inbox_id: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Inbox {
+    id: Value,
+}
+
+#[derive(Debug, Deserialize)]
+struct Attachment {
+    file_type: Option<String>,
+    data_url: Option<String>,
+    file_size: Option<u64>,
+    #[serde(default)]
+    extension: Option<String>,
+}
+
+/// An id as Chatwoot sends it: a number, or a string of digits.
+fn id_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// `message_type` is a name in webhooks (`"outgoing"`), a number in some API answers (1).
+fn message_type(v: Option<&Value>) -> &'static str {
+    match v {
+        Some(Value::String(s)) => match s.as_str() {
+            "incoming" => "incoming",
+            "outgoing" => "outgoing",
+            "activity" => "activity",
+            "template" => "template",
+            _ => "unknown",
+        },
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(0) => "incoming",
+            Some(1) => "outgoing",
+            Some(2) => "activity",
+            Some(3) => "template",
+            _ => "unknown",
+        },
+        _ => "unknown",
+    }
+}
+
+fn time(v: Option<&Value>) -> DateTime<Utc> {
+    match v {
+        Some(Value::Number(n)) => n.as_i64().and_then(|s| DateTime::from_timestamp(s, 0)),
+        Some(Value::String(s)) => {
+            DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+        }
+        _ => None,
+    }
+    .unwrap_or_else(Utc::now)
+}
+
+fn attachment_kind(file_type: Option<&str>) -> AttachmentKind {
+    match file_type {
+        Some("image") => AttachmentKind::Image,
+        Some("video") => AttachmentKind::Video,
+        Some("audio") => AttachmentKind::Audio,
+        Some("location") => AttachmentKind::Location,
+        Some("fallback") => AttachmentKind::Fallback,
+        _ => AttachmentKind::File,
+    }
+}
+
+fn ignored(kind: &str, reason: impl Into<String>) -> AgentEvent {
+    AgentEvent::Ignored { kind: kind.to_owned(), reason: reason.into() }
+}
+
+/// Whether the message carries a source id or the bridge's marker: the bridge posted it.
+fn created_by_bridge(p: &Payload) -> bool {
+    let has_source = p.source_id.as_ref().and_then(id_of).is_some();
+    let marked = p
+        .content_attributes
+        .as_ref()
+        .and_then(|a| a.get(MARKER))
+        .is_some_and(|m| m.as_bool() == Some(true));
+    has_source || marked
+}
+
+/// Parses one delivery.
+pub(crate) fn parse(body: &[u8]) -> Result<Vec<AgentEnvelope>, WebhookError> {
+    let p: Payload = serde_json::from_slice(body)
+        .map_err(|e| WebhookError::Malformed(format!("not a Chatwoot webhook: {e}")))?;
+    let conversation = p.conversation.as_ref().and_then(|c| id_of(&c.id)).map(ConversationId::new);
+    let inbox = p
+        .inbox
+        .as_ref()
+        .and_then(|i| id_of(&i.id))
+        .or_else(|| p.conversation.as_ref().and_then(|c| c.inbox_id.as_ref()).and_then(id_of))
+        .or_else(|| p.inbox_id.as_ref().and_then(id_of))
+        .map(InboxId::new);
+    let event = p.event.as_str();
+    let envelope = |inbox: Option<InboxId>, event| AgentEnvelope {
+        inbox: inbox.unwrap_or_else(|| InboxId::new("")),
+        event,
+    };
+
+    let parsed = match event {
+        "message_created" | "message_updated" => {
+            let (Some(conversation), Some(id)) = (conversation, p.id.as_ref().and_then(id_of))
+            else {
+                return Err(WebhookError::Malformed(format!(
+                    "{event} without a message id or conversation"
+                )));
+            };
+            let kind = message_type(p.message_type.as_ref());
+            if p.private {
+                ignored(event, "private note")
+            } else if kind != "outgoing" {
+                ignored(event, format!("{kind} message"))
+            } else if created_by_bridge(&p) {
+                ignored(event, "posted by the bridge")
+            } else if event == "message_updated" {
+                // Chatwoot's retry button and every status change look alike here; the
+                // engine's own record decides whether this is a retry.
+                AgentEvent::RetryRequested { conversation, message: InboxMessageId::new(id) }
+            } else {
+                let attachments = p
+                    .attachments
+                    .iter()
+                    .filter_map(|a| {
+                        let url = Url::parse(a.data_url.as_deref()?).ok()?;
+                        let file_name = url
+                            .path_segments()
+                            .and_then(|mut s| s.next_back().map(str::to_owned))
+                            .filter(|n| !n.is_empty())
+                            .or_else(|| a.extension.as_ref().map(|e| format!("file.{e}")));
+                        Some(AgentAttachment {
+                            kind: attachment_kind(a.file_type.as_deref()),
+                            url,
+                            file_name,
+                            size: a.file_size,
+                        })
+                    })
+                    .collect();
+                let reply_to = p
+                    .content_attributes
+                    .as_ref()
+                    .and_then(|a| a.get("in_reply_to"))
+                    .and_then(id_of)
+                    .map(InboxMessageId::new);
+                AgentEvent::Message(AgentMessage {
+                    id: InboxMessageId::new(id),
+                    conversation,
+                    text: p.content.clone().filter(|c| !c.trim().is_empty()),
+                    attachments,
+                    reply_to,
+                    created_at: time(p.created_at.as_ref()),
+                })
+            }
+        }
+        "conversation_typing_on" | "conversation_typing_off" => match conversation {
+            Some(conversation) => {
+                AgentEvent::Typing { conversation, on: event == "conversation_typing_on" }
+            }
+            None => ignored(event, "no conversation"),
+        },
+        other => ignored(other, "not acted on"),
+    };
+    Ok(vec![envelope(inbox, parsed)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderMap, Method};
+
+    fn req<'a>(headers: &'a HeaderMap, body: &'a [u8], token: Option<&'a str>) -> RawRequest<'a> {
+        RawRequest { method: &Method::POST, query: "", headers, body, path_token: token }
+    }
+
+    fn signed(secret: &Secret, ts: i64, body: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-chatwoot-signature", sign_webhook(secret, ts, body).parse().unwrap());
+        h.insert("x-chatwoot-timestamp", ts.to_string().parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn signature_token_and_time_window() {
+        let secret = Secret::new("inbox-secret");
+        let token = Secret::new("path-token");
+        let now = Utc::now();
+        let body = br#"{"event":"message_created"}"#;
+        let ok = signed(&secret, now.timestamp(), body);
+        assert!(verify(&req(&ok, body, None), Some(&secret), None, now).is_ok());
+        let tampered = br#"{"event":"message_created" }"#;
+        assert!(verify(&req(&ok, tampered, None), Some(&secret), None, now).is_err());
+        let stale = signed(&secret, now.timestamp() - 301, body);
+        assert!(verify(&req(&stale, body, None), Some(&secret), None, now).is_err());
+        let wrong_key = signed(&Secret::new("other"), now.timestamp(), body);
+        assert!(verify(&req(&wrong_key, body, None), Some(&secret), None, now).is_err());
+        let none = HeaderMap::new();
+        assert!(verify(&req(&none, body, Some("path-token")), None, Some(&token), now).is_ok());
+        assert!(verify(&req(&none, body, Some("path-tokem")), None, Some(&token), now).is_err());
+        assert!(verify(&req(&none, body, None), None, Some(&token), now).is_err());
+        assert!(
+            verify(&req(&ok, body, None), None, None, now).is_err(),
+            "nothing configured refuses all"
+        );
+    }
+}
