@@ -18,6 +18,8 @@ use crate::request::RawRequest;
 pub struct Capabilities {
     /// The longest text one send may carry, in characters (Meta: 2,000; Telegram: 4,096).
     pub max_text_chars: usize,
+    /// A limit in UTF-8 bytes as well, for platforms that count bytes (Instagram: 1,000).
+    pub max_text_bytes: Option<usize>,
     /// The largest file one send may carry, in bytes.
     pub max_media_bytes: u64,
     /// The platform has a GET handshake (Meta's `hub.challenge`).
@@ -46,6 +48,7 @@ impl Capabilities {
     pub fn text_only(max_text_chars: usize) -> Self {
         Self {
             max_text_chars,
+            max_text_bytes: None,
             max_media_bytes: 0,
             handshake: false,
             reply_to: false,

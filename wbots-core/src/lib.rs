@@ -42,6 +42,7 @@ pub use inbox::{
 pub use media::{AgentAttachment, AttachmentKind, InboundAttachment, Media};
 pub use outbound::{
     MessagingWindow, OutboundPart, SendReceipt, SendRequest, SenderAction, split_text,
+    split_text_within,
 };
 pub use profile::Profile;
 pub use request::RawRequest;

@@ -101,14 +101,32 @@ pub struct SendReceipt {
 ///
 /// Returns no chunk for empty text. `max_chars` of 0 is treated as 1.
 pub fn split_text(text: &str, max_chars: usize) -> Vec<String> {
+    split_text_within(text, max_chars, None)
+}
+
+/// Like [`split_text`], and each chunk also at most `max_bytes` UTF-8 bytes when given
+/// (never less than one character per chunk).
+pub fn split_text_within(text: &str, max_chars: usize, max_bytes: Option<usize>) -> Vec<String> {
     let max = max_chars.max(1);
     let mut chunks = Vec::new();
     let mut rest = text.trim_end();
     while !rest.is_empty() {
-        let Some((limit, _)) = rest.char_indices().nth(max) else {
+        // The byte offset where the window ends: at `max` characters or `max_bytes` bytes,
+        // whichever comes first, always on a character boundary.
+        let mut limit = rest.len();
+        for (count, (i, c)) in rest.char_indices().enumerate() {
+            let over_chars = count >= max;
+            let over_bytes =
+                max_bytes.is_some_and(|b| i + c.len_utf8() > b.max(c.len_utf8())) && count > 0;
+            if over_chars || over_bytes {
+                limit = i;
+                break;
+            }
+        }
+        if limit == rest.len() {
             chunks.push(rest.to_owned());
             break;
-        };
+        }
         let window = &rest[..limit];
         // Prefer the latest natural break in the second half of the window, so chunks stay
         // close to full while sentences and words stay whole.
@@ -149,6 +167,15 @@ mod tests {
         let chunks = split_text(&text, 10);
         assert!(chunks.iter().all(|c| c.chars().count() <= 10));
         assert_eq!(chunks.concat(), text);
+    }
+
+    #[test]
+    fn a_byte_limit_is_kept_too() {
+        let text = "é".repeat(30);
+        let chunks = split_text_within(&text, 100, Some(21));
+        assert!(chunks.iter().all(|c| c.len() <= 21), "{chunks:?}");
+        assert_eq!(chunks.concat(), text);
+        assert_eq!(chunks[0].chars().count(), 10);
     }
 
     #[test]

@@ -15,7 +15,9 @@ use crate::channel::Capabilities;
 use crate::error::{DeliveryError, DeliveryErrorKind};
 use crate::ids::{InboxId, InboxMessageId, PlatformMessageId};
 use crate::inbox::{DeliveryStatus, MessageChange, MessageUpdate};
-use crate::outbound::{MessagingWindow, OutboundPart, SendRequest, SenderAction, split_text};
+use crate::outbound::{
+    MessagingWindow, OutboundPart, SendRequest, SenderAction, split_text_within,
+};
 use crate::store::{Link, LinkKind, LinkWrite};
 
 /// The marker the bridge puts on each send (Meta's `metadata`), echoed back by the
@@ -50,7 +52,7 @@ fn plan(message: &AgentMessage, caps: &Capabilities) -> Vec<PlannedPart> {
     let mut parts: Vec<PlannedPart> = message
         .text
         .as_deref()
-        .map(|t| split_text(t, caps.max_text_chars))
+        .map(|t| split_text_within(t, caps.max_text_chars, caps.max_text_bytes))
         .unwrap_or_default()
         .into_iter()
         .map(PlannedPart::Text)
