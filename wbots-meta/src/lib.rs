@@ -2,4 +2,16 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod channel;
+mod config;
+pub mod errors;
+#[cfg(feature = "testkit")]
+pub mod fake;
+pub mod rate_limit;
+mod signature;
 pub mod signed_request;
+pub mod webhook;
+
+pub use channel::{MetaChannel, MetaChannelBuilder};
+pub use config::{Login, MetaAccount, MetaConfig, Platform};
+pub use signature::sign_body;

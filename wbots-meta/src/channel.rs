@@ -1,0 +1,474 @@
+//! [`MetaChannel`]: Messenger and Instagram behind one webhook.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use url::Url;
+use wbots_core::{
+    AttachmentKind, Capabilities, Channel, ChannelAddress, DeliveryError, DeliveryErrorKind,
+    InboundAttachment, InboundEnvelope, Media, MessagingWindow, OutboundPart, PlatformUserId,
+    Profile, RawRequest, SendReceipt, SendRequest, SenderAction, WebhookError,
+};
+
+use crate::config::{Login, MetaAccount, MetaConfig, Platform};
+use crate::errors::classify;
+use crate::rate_limit::{Class, Limits, RateLimiter};
+
+/// How long a fetched profile is reused. Profiles change rarely and the engine asks only
+/// when it meets a customer for the first time.
+const PROFILE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Timeout of one Graph request (Meta's own limit for fetching video URLs is 75 s).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The Messenger + Instagram channel.
+pub struct MetaChannel {
+    config: MetaConfig,
+    accounts: HashMap<ChannelAddress, MetaAccount>,
+    own_ids: HashSet<String>,
+    http: reqwest::Client,
+    limiter: RateLimiter,
+    profiles: Mutex<HashMap<(ChannelAddress, PlatformUserId), (Profile, Instant)>>,
+}
+
+impl fmt::Debug for MetaChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetaChannel")
+            .field("config", &self.config)
+            .field("accounts", &self.accounts.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Builds a [`MetaChannel`].
+pub struct MetaChannelBuilder {
+    config: MetaConfig,
+    accounts: Vec<MetaAccount>,
+    http: Option<reqwest::Client>,
+}
+
+impl fmt::Debug for MetaChannelBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetaChannelBuilder")
+            .field("config", &self.config)
+            .field("accounts", &self.accounts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetaChannelBuilder {
+    /// Adds a Page or Instagram account.
+    pub fn account(mut self, account: MetaAccount) -> Self {
+        self.accounts.push(account);
+        self
+    }
+
+    /// Uses this HTTP client.
+    pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<MetaChannel, String> {
+        if self.config.app_secret.is_empty() {
+            return Err("meta.app_secret must not be empty".into());
+        }
+        let mut accounts = HashMap::new();
+        for a in self.accounts {
+            if a.access_token.is_empty() {
+                return Err(format!("the access token of {} is empty", a.id));
+            }
+            if accounts.insert(a.address(), a.clone()).is_some() {
+                return Err(format!("{} is configured twice", a.address()));
+            }
+        }
+        let own_ids = accounts.values().map(|a| a.id.clone()).collect();
+        let http = match self.http {
+            Some(h) => h,
+            None => reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .map_err(|e| e.to_string())?,
+        };
+        Ok(MetaChannel {
+            config: self.config,
+            accounts,
+            own_ids,
+            http,
+            limiter: RateLimiter::default(),
+            profiles: Mutex::default(),
+        })
+    }
+}
+
+impl MetaChannel {
+    /// Starts building a channel for an app.
+    pub fn builder(config: MetaConfig) -> MetaChannelBuilder {
+        MetaChannelBuilder { config, accounts: Vec::new(), http: None }
+    }
+
+    /// The app configuration.
+    pub fn config(&self) -> &MetaConfig {
+        &self.config
+    }
+
+    /// A configured account.
+    pub fn account(&self, address: &ChannelAddress) -> Option<&MetaAccount> {
+        self.accounts.get(address)
+    }
+
+    fn account_or_err(&self, address: &ChannelAddress) -> Result<&MetaAccount, DeliveryError> {
+        self.accounts.get(address).ok_or_else(|| {
+            DeliveryError::permanent(
+                DeliveryErrorKind::Other,
+                format!("{address} is not configured"),
+            )
+        })
+    }
+
+    /// `{base}/{version}/{path}`.
+    pub(crate) fn graph(&self, account: &MetaAccount, path: &str) -> Result<Url, DeliveryError> {
+        let base = match (account.kind, account.login) {
+            (Platform::Instagram, Login::Instagram) => &self.config.instagram_graph_url,
+            _ => &self.config.graph_url,
+        };
+        Url::parse(&format!(
+            "{}/{}/{path}",
+            base.as_str().trim_end_matches('/'),
+            self.config.graph_version
+        ))
+        .map_err(|e| {
+            DeliveryError::permanent(
+                DeliveryErrorKind::InvalidRequest,
+                format!("bad Graph URL: {e}"),
+            )
+        })
+    }
+
+    fn messages_url(&self, account: &MetaAccount) -> Result<Url, DeliveryError> {
+        let node = match (account.kind, account.login) {
+            (Platform::Messenger, _) | (Platform::Instagram, Login::Instagram) => {
+                account.id.as_str()
+            }
+            // Instagram through Facebook Login sends through the Page; `me` is the Page the
+            // token belongs to.
+            (Platform::Instagram, Login::Facebook) => account.page_id.as_deref().unwrap_or("me"),
+        };
+        self.graph(account, &format!("{node}/messages"))
+    }
+
+    fn limits(account: &MetaAccount) -> Limits {
+        match account.kind {
+            Platform::Messenger => Limits::MESSENGER,
+            Platform::Instagram => Limits::INSTAGRAM,
+        }
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, DeliveryError> {
+        let response = request.send().await.map_err(|e| network(&e))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.bytes().await.map_err(|e| network(&e))?;
+        if (200..300).contains(&status) {
+            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if value.get("error").is_none() {
+                return Ok(value);
+            }
+        }
+        Err(classify(status, &body, retry_after))
+    }
+}
+
+fn network(e: &reqwest::Error) -> DeliveryError {
+    let what = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        e.to_string()
+    };
+    DeliveryError::temporary(DeliveryErrorKind::Network, format!("Graph API unreachable: {what}"))
+}
+
+fn attachment_type(kind: &AttachmentKind) -> &'static str {
+    match kind {
+        AttachmentKind::Image | AttachmentKind::Sticker => "image",
+        AttachmentKind::Video => "video",
+        AttachmentKind::Audio => "audio",
+        _ => "file",
+    }
+}
+
+fn extension(content_type: &str) -> &'static str {
+    match content_type.split(';').next().unwrap_or("").trim() {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        "video/mp4" => "mp4",
+        "audio/mpeg" => "mp3",
+        "audio/mp4" | "audio/aac" => "m4a",
+        "audio/ogg" => "ogg",
+        "application/pdf" => "pdf",
+        _ => "bin",
+    }
+}
+
+#[async_trait]
+impl Channel for MetaChannel {
+    fn name(&self) -> &str {
+        "meta"
+    }
+
+    fn capabilities(&self, address: &ChannelAddress) -> Capabilities {
+        let account = self.accounts.get(address);
+        let instagram = account.is_some_and(|a| a.kind == Platform::Instagram);
+        let mut caps = Capabilities::text_only(if instagram { 1000 } else { 2000 });
+        // Instagram counts bytes.
+        caps.max_text_bytes = instagram.then_some(1000);
+        caps.max_media_bytes = 25 * 1024 * 1024;
+        caps.handshake = true;
+        caps.reply_to = !instagram;
+        caps.reactions = true;
+        caps.sender_actions = true;
+        caps.profiles = true;
+        caps.echoes = true;
+        caps.response_window_hours = Some(24);
+        caps.human_agent_window_hours = account.filter(|a| a.human_agent_tag).map(|_| 7 * 24);
+        caps
+    }
+
+    fn accounts(&self) -> Vec<ChannelAddress> {
+        self.accounts.keys().cloned().collect()
+    }
+
+    fn handshake(&self, request: &RawRequest<'_>) -> Result<String, WebhookError> {
+        crate::signature::handshake(request, &self.config.verify_token)
+    }
+
+    fn verify(&self, request: &RawRequest<'_>) -> Result<(), WebhookError> {
+        crate::signature::verify(request, &self.config.secrets())
+    }
+
+    fn parse(&self, request: &RawRequest<'_>) -> Result<Vec<InboundEnvelope>, WebhookError> {
+        crate::webhook::parse(request.body, &self.own_ids)
+    }
+
+    async fn send(&self, request: &SendRequest) -> Result<SendReceipt, DeliveryError> {
+        let account = self.account_or_err(&request.address)?;
+        let class = match request.part {
+            OutboundPart::Media(_) | OutboundPart::MediaUrl { .. } => Class::Media,
+            _ => Class::Text,
+        };
+        if let Err(wait) =
+            self.limiter.try_acquire(&account.id, class, Self::limits(account), Instant::now())
+        {
+            return Err(DeliveryError::temporary(
+                DeliveryErrorKind::RateLimited,
+                "the account's send budget is spent for this second",
+            )
+            .with_retry_after(wait));
+        }
+        let url = self.messages_url(account)?;
+        let recipient = json!({ "id": request.thread.as_str() });
+        let (messaging_type, tag) = match request.window {
+            MessagingWindow::HumanAgent => ("MESSAGE_TAG", Some("HUMAN_AGENT")),
+            _ => ("RESPONSE", None),
+        };
+        let mut body = json!({ "recipient": recipient, "messaging_type": messaging_type });
+        if let Some(tag) = tag {
+            body["tag"] = json!(tag);
+        }
+        if let Some(reply) = &request.reply_to {
+            body["reply_to"] = json!({ "mid": reply.as_str() });
+        }
+        let with_metadata = |mut message: Value| {
+            if let Some(marker) = &request.marker {
+                message["metadata"] = json!(marker);
+            }
+            message
+        };
+        let http = self.http.post(url).bearer_auth(account.access_token.expose());
+        let answer = match &request.part {
+            OutboundPart::Text(text) => {
+                body["message"] = with_metadata(json!({ "text": text }));
+                self.call(http.json(&body)).await?
+            }
+            OutboundPart::MediaUrl { kind, url } => {
+                body["message"] = with_metadata(
+                    json!({ "attachment": { "type": attachment_type(kind), "payload": { "url": url.as_str(), "is_reusable": true } } }),
+                );
+                self.call(http.json(&body)).await?
+            }
+            OutboundPart::Media(media) => {
+                let message = with_metadata(
+                    json!({ "attachment": { "type": attachment_type(&media.kind), "payload": { "is_reusable": true } } }),
+                );
+                let file = reqwest::multipart::Part::bytes(media.bytes.to_vec())
+                    .file_name(media.file_name.clone())
+                    .mime_str(&media.content_type)
+                    .map_err(|e| {
+                        DeliveryError::permanent(
+                            DeliveryErrorKind::InvalidRequest,
+                            format!("bad content type: {e}"),
+                        )
+                    })?;
+                let mut form = reqwest::multipart::Form::new()
+                    .text("recipient", recipient.to_string())
+                    .text("messaging_type", messaging_type)
+                    .text("message", message.to_string());
+                if let Some(tag) = tag {
+                    form = form.text("tag", tag);
+                }
+                if let Some(reply) = &request.reply_to {
+                    form = form.text("reply_to", json!({ "mid": reply.as_str() }).to_string());
+                }
+                self.call(http.multipart(form.part("filedata", file))).await?
+            }
+            OutboundPart::Reaction { target, emoji } => {
+                let reaction = match (account.kind, emoji) {
+                    (_, None) => None,
+                    // Instagram accepts only "love".
+                    (Platform::Instagram, Some(_)) => Some("love".to_owned()),
+                    (Platform::Messenger, Some(e)) => Some(e.clone()),
+                };
+                let body = match reaction {
+                    Some(r) => {
+                        json!({ "recipient": recipient, "sender_action": "react", "payload": { "message_id": target.as_str(), "reaction": r } })
+                    }
+                    None => {
+                        json!({ "recipient": recipient, "sender_action": "unreact", "payload": { "message_id": target.as_str() } })
+                    }
+                };
+                self.call(http.json(&body)).await?
+            }
+            OutboundPart::Action(action) => {
+                let name = match action {
+                    SenderAction::TypingOn => "typing_on",
+                    SenderAction::TypingOff => "typing_off",
+                    SenderAction::MarkSeen => "mark_seen",
+                };
+                self.call(http.json(&json!({ "recipient": recipient, "sender_action": name })))
+                    .await?
+            }
+            other => return Err(DeliveryError::unsupported(format!("{} parts", other.kind()))),
+        };
+        Ok(SendReceipt {
+            message_id: answer.get("message_id").and_then(Value::as_str).map(Into::into),
+        })
+    }
+
+    async fn profile(
+        &self,
+        address: &ChannelAddress,
+        user: &PlatformUserId,
+    ) -> Result<Profile, DeliveryError> {
+        let key = (address.clone(), user.clone());
+        if let Some((p, at)) = self.profiles.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            if at.elapsed() < PROFILE_TTL {
+                return Ok(p.clone());
+            }
+        }
+        let account = self.account_or_err(address)?;
+        let fields = match account.kind {
+            Platform::Messenger => "first_name,last_name,profile_pic",
+            Platform::Instagram => "name,username,profile_pic",
+        };
+        let mut url = self.graph(account, user.as_str())?;
+        url.query_pairs_mut().append_pair("fields", fields);
+        let v = self.call(self.http.get(url).bearer_auth(account.access_token.expose())).await?;
+        let text =
+            |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let name = match (text("first_name"), text("last_name"), text("name"), text("username")) {
+            (Some(f), Some(l), _, _) => format!("{f} {l}"),
+            (Some(f), None, _, _) => f,
+            (_, _, Some(n), _) => n,
+            (_, _, None, Some(u)) => u,
+            _ => {
+                return Err(DeliveryError::permanent(
+                    DeliveryErrorKind::NotFound,
+                    "the profile has no name",
+                ));
+            }
+        };
+        let profile = Profile {
+            name,
+            username: text("username"),
+            avatar_url: text("profile_pic").and_then(|u| Url::parse(&u).ok()),
+        };
+        self.profiles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (profile.clone(), Instant::now()));
+        Ok(profile)
+    }
+
+    async fn fetch_media(
+        &self,
+        _address: &ChannelAddress,
+        attachment: &InboundAttachment,
+        max_bytes: u64,
+    ) -> Result<Media, DeliveryError> {
+        let url = attachment.url.clone().ok_or_else(|| {
+            DeliveryError::permanent(DeliveryErrorKind::InvalidRequest, "the attachment has no URL")
+        })?;
+        let mut response = self.http.get(url.clone()).send().await.map_err(|e| network(&e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            // Meta's CDN URLs expire: a 403/404 will not heal.
+            return Err(match status {
+                500..=599 | 429 => DeliveryError::temporary(
+                    DeliveryErrorKind::Unavailable,
+                    format!("the media server answered {status}"),
+                ),
+                _ => DeliveryError::permanent(
+                    DeliveryErrorKind::NotFound,
+                    format!("the media is no longer available ({status})"),
+                ),
+            });
+        }
+        if response.content_length().is_some_and(|n| n > max_bytes) {
+            return Err(DeliveryError::permanent(
+                DeliveryErrorKind::TooLarge,
+                format!("the file is over {max_bytes} bytes"),
+            ));
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| network(&e))? {
+            if (bytes.len() + chunk.len()) as u64 > max_bytes {
+                return Err(DeliveryError::permanent(
+                    DeliveryErrorKind::TooLarge,
+                    format!("the file is over {max_bytes} bytes"),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let file_name = url
+            .path_segments()
+            .and_then(|mut s| s.next_back().map(str::to_owned))
+            .filter(|n| n.contains('.') && n.len() <= 120)
+            .unwrap_or_else(|| {
+                format!(
+                    "{}.{}",
+                    attachment.kind.label().replace(' ', "_"),
+                    extension(&content_type)
+                )
+            });
+        Ok(Media { bytes: bytes.into(), content_type, file_name, kind: attachment.kind.clone() })
+    }
+}

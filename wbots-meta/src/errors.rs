@@ -1,0 +1,186 @@
+//! Graph API errors → [`DeliveryError`]: one table, from `{error:{code,error_subcode}}` and the
+//! HTTP status to kind and retryability.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use wbots_core::{DeliveryError, DeliveryErrorKind};
+
+/// How long to wait after a rate limit when Meta gives no `Retry-After`.
+pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// A Graph error body's parts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GraphError {
+    /// `error.code`.
+    pub code: Option<i64>,
+    /// `error.error_subcode`.
+    pub subcode: Option<i64>,
+    /// `error.message`.
+    pub message: String,
+    /// `error.is_transient`.
+    pub transient: bool,
+    /// `error.fbtrace_id`, for Meta support.
+    pub fbtrace_id: Option<String>,
+}
+
+impl GraphError {
+    /// Reads a Graph error body; `None` when it is not one.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        let e = v.get("error")?;
+        Some(Self {
+            code: e.get("code").and_then(Value::as_i64),
+            subcode: e.get("error_subcode").and_then(Value::as_i64),
+            message: e.get("message").and_then(Value::as_str).unwrap_or("").to_owned(),
+            transient: e.get("is_transient").and_then(Value::as_bool).unwrap_or(false),
+            fbtrace_id: e.get("fbtrace_id").and_then(Value::as_str).map(str::to_owned),
+        })
+    }
+}
+
+/// The one table. Rows are (code, subcode or any, kind, temporary?, message for the agent).
+/// Order matters: the first matching row wins, so specific subcodes come before their code.
+const TABLE: &[(i64, Option<i64>, DeliveryErrorKind, bool, &str)] = &[
+    (
+        10,
+        Some(2018278),
+        DeliveryErrorKind::OutsideWindow,
+        false,
+        "the 24-hour messaging window has closed",
+    ),
+    (10, Some(2534022), DeliveryErrorKind::OutsideWindow, false, "the messaging window has closed"),
+    (10, Some(2018065), DeliveryErrorKind::OutsideWindow, false, "the messaging window has closed"),
+    (
+        10,
+        Some(2018108),
+        DeliveryErrorKind::RecipientUnavailable,
+        false,
+        "this person isn't receiving messages from you right now",
+    ),
+    (
+        551,
+        None,
+        DeliveryErrorKind::RecipientUnavailable,
+        false,
+        "this person isn't available right now (blocked the account or deactivated)",
+    ),
+    (
+        200,
+        Some(1545041),
+        DeliveryErrorKind::RecipientUnavailable,
+        false,
+        "this person isn't receiving messages from you right now",
+    ),
+    (100, Some(2018001), DeliveryErrorKind::RecipientUnavailable, false, "no matching user found"),
+    (
+        100,
+        Some(2018047),
+        DeliveryErrorKind::InvalidRequest,
+        false,
+        "the attachment could not be uploaded (type or size)",
+    ),
+    (
+        100,
+        Some(2018008),
+        DeliveryErrorKind::InvalidRequest,
+        false,
+        "Meta could not fetch the attachment",
+    ),
+    (100, Some(2018109), DeliveryErrorKind::TooLarge, false, "the attachment is too large"),
+    (100, None, DeliveryErrorKind::InvalidRequest, false, "Meta refused the request as invalid"),
+    (
+        190,
+        None,
+        DeliveryErrorKind::Unauthorized,
+        false,
+        "the access token is invalid or expired: renew the Page/Instagram token",
+    ),
+    (102, None, DeliveryErrorKind::Unauthorized, false, "the session is invalid: renew the token"),
+    (
+        368,
+        None,
+        DeliveryErrorKind::Forbidden,
+        false,
+        "the account is temporarily blocked for policy violations",
+    ),
+    (10, None, DeliveryErrorKind::Forbidden, false, "the app lacks a permission for this"),
+    (200, None, DeliveryErrorKind::Forbidden, false, "the app lacks a permission for this"),
+    (1, None, DeliveryErrorKind::Unavailable, true, "Meta had an unknown error"),
+    (2, None, DeliveryErrorKind::Unavailable, true, "Meta's service is temporarily unavailable"),
+    (1200, None, DeliveryErrorKind::Unavailable, true, "temporary send failure"),
+    (4, None, DeliveryErrorKind::RateLimited, true, "the app's request limit was reached"),
+    (17, None, DeliveryErrorKind::RateLimited, true, "the user request limit was reached"),
+    (32, None, DeliveryErrorKind::RateLimited, true, "the Page request limit was reached"),
+    (613, None, DeliveryErrorKind::RateLimited, true, "the rate limit was exceeded"),
+];
+
+/// Classifies a failed Graph call.
+pub fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> DeliveryError {
+    let graph = GraphError::parse(body).unwrap_or_default();
+    let code_label = match (graph.code, graph.subcode) {
+        (Some(c), Some(s)) => format!("{c}/{s}"),
+        (Some(c), None) => c.to_string(),
+        _ => format!("http {status}"),
+    };
+    let row = graph.code.and_then(|code| {
+        TABLE.iter().find(|(c, sub, ..)| *c == code && sub.is_none_or(|s| graph.subcode == Some(s)))
+    });
+    // 200-299 are all permission errors.
+    let row = row.or_else(|| {
+        graph.code.filter(|c| (200..300).contains(c)).map(|_| {
+            &(200, None, DeliveryErrorKind::Forbidden, false, "the app lacks a permission for this")
+        })
+    });
+    let err = match row {
+        Some((_, _, kind, temporary, what)) => {
+            let text = if graph.message.is_empty() {
+                (*what).to_owned()
+            } else {
+                format!("{what} ({})", graph.message)
+            };
+            if *temporary || graph.transient {
+                let e = DeliveryError::temporary(*kind, text);
+                let wait = retry_after
+                    .or((*kind == DeliveryErrorKind::RateLimited)
+                        .then_some(DEFAULT_RATE_LIMIT_WAIT));
+                match wait {
+                    Some(w) => e.with_retry_after(w),
+                    None => e,
+                }
+            } else {
+                DeliveryError::permanent(*kind, text)
+            }
+        }
+        None => match status {
+            429 => {
+                DeliveryError::temporary(DeliveryErrorKind::RateLimited, "Meta asked to slow down")
+                    .with_retry_after(retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT))
+            }
+            500..=599 => DeliveryError::temporary(
+                DeliveryErrorKind::Unavailable,
+                format!("Meta answered {status}"),
+            ),
+            401 => DeliveryError::permanent(
+                DeliveryErrorKind::Unauthorized,
+                "the access token was refused: renew it",
+            ),
+            403 => DeliveryError::permanent(
+                DeliveryErrorKind::Forbidden,
+                "Meta refused the request (permission)",
+            ),
+            _ if graph.transient => {
+                DeliveryError::temporary(DeliveryErrorKind::Unavailable, graph.message.clone())
+            }
+            _ => DeliveryError::permanent(
+                DeliveryErrorKind::InvalidRequest,
+                if graph.message.is_empty() {
+                    format!("Meta refused the request ({status})")
+                } else {
+                    graph.message.clone()
+                },
+            ),
+        },
+    };
+    err.with_code(code_label)
+}
