@@ -301,6 +301,15 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses and validates a configuration from TOML text (no environment overrides).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = Figment::from(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// The environment provider wbots reads: `WBOTS_<SECTION>__<KEY>`. `WBOTS_CONFIG` names
     /// the file and is not a key.
     pub fn env() -> Env {

@@ -116,6 +116,11 @@ impl MetaChannel {
         &self.config
     }
 
+    /// The HTTP client.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// A configured account.
     pub fn account(&self, address: &ChannelAddress) -> Option<&MetaAccount> {
         self.accounts.get(address)

@@ -91,6 +91,7 @@ impl FakeGraph {
         let world: Shared = Arc::new(Mutex::new(World { base: base.clone(), ..World::default() }));
         let app = Router::new()
             .route("/{version}/{node}/messages", post(messages))
+            .route("/{version}/{node}/subscribed_apps", get(subscribed_apps).post(subscribe))
             .route("/{version}/{node}", get(profile))
             .route("/media/{name}", get(media))
             .with_state(world.clone());
@@ -262,6 +263,20 @@ async fn messages(
         });
     }
     axum::Json(answer).into_response()
+}
+
+async fn subscribed_apps(State(world): State<Shared>) -> Response {
+    let w = lock(&world);
+    let app = w
+        .echo
+        .as_ref()
+        .and_then(|(_, _, app, _)| app.clone())
+        .unwrap_or_else(|| "1517776481860111".into());
+    axum::Json(json!({ "data": [{ "id": app, "name": "wbots", "subscribed_fields": ["messages", "message_echoes"] }] })).into_response()
+}
+
+async fn subscribe() -> Response {
+    axum::Json(json!({ "success": true })).into_response()
 }
 
 async fn profile(

@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod account_checks;
 mod channel;
 mod config;
 pub mod errors;

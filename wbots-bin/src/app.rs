@@ -1,0 +1,111 @@
+//! Building the bridge and its HTTP routes from the configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use wbots_chatwoot::{ChatwootConfig, ChatwootInbox};
+use wbots_core::router::RouterOptions;
+use wbots_core::store::Store;
+use wbots_core::{Binding, Bridge, ChannelAddress, EngineConfig};
+use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig, Platform};
+
+use crate::config::{ChannelKindConfig, Config, LoginConfig};
+
+/// The Meta channel of the configuration.
+pub fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
+    let m = &config.meta;
+    let meta = MetaConfig {
+        app_secret: m.app_secret.clone(),
+        instagram_app_secret: m.instagram_app_secret.clone(),
+        verify_token: m.verify_token.clone(),
+        graph_url: m.graph_url.clone(),
+        instagram_graph_url: m.instagram_graph_url.clone(),
+        graph_version: m.graph_version.clone(),
+        app_id: m.app_id.clone(),
+    };
+    let mut builder = MetaChannel::builder(meta);
+    for ch in &config.channels {
+        let account = match ch.kind {
+            ChannelKindConfig::Messenger => {
+                MetaAccount::messenger(ch.id.clone(), ch.access_token.clone())
+            }
+            ChannelKindConfig::Instagram => {
+                let login = match ch.login.unwrap_or_default() {
+                    LoginConfig::Facebook => Login::Facebook,
+                    LoginConfig::Instagram => Login::Instagram,
+                };
+                MetaAccount::instagram(ch.id.clone(), ch.access_token.clone(), login)
+            }
+        };
+        builder = builder.account(account.with_human_agent_tag(ch.human_agent_tag));
+    }
+    builder.build()
+}
+
+/// The Chatwoot inbox of the configuration.
+pub fn chatwoot_inbox(config: &Config) -> Result<ChatwootInbox, String> {
+    let c = &config.chatwoot;
+    let mut cw = ChatwootConfig::new(c.url.clone(), c.api_access_token.clone(), c.account_id);
+    cw.webhook_secret = c.webhook_secret.clone();
+    cw.webhook_token = c.webhook_token.clone();
+    ChatwootInbox::builder(cw).build()
+}
+
+/// The address of a `[[channels]]` entry.
+pub fn address(kind: ChannelKindConfig, id: &str) -> ChannelAddress {
+    let kind = match kind {
+        ChannelKindConfig::Messenger => Platform::Messenger,
+        ChannelKindConfig::Instagram => Platform::Instagram,
+    };
+    ChannelAddress::new(kind.channel_kind(), id)
+}
+
+/// The bridge of the configuration, over `store`.
+pub fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, String> {
+    let meta = meta_channel(config)?;
+    let inbox = chatwoot_inbox(config)?;
+    let mut engine = EngineConfig::default()
+        .with_workers(config.engine.workers)
+        .with_max_attempts(config.engine.max_attempts);
+    if let Some(app) = &config.meta.app_id {
+        engine = engine.with_own_app_id(app.clone());
+    }
+    let mut builder =
+        Bridge::builder(store, Arc::new(inbox)).with_channel(Arc::new(meta)).with_config(engine);
+    for ch in &config.channels {
+        builder = builder.with_binding(Binding {
+            address: address(ch.kind, &ch.id),
+            inbox: ch.inbox_id.to_string().into(),
+            reopen: ch.reopen,
+        });
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// Every HTTP route of `wbots serve` (without `/metrics`, which may listen elsewhere).
+pub fn router(config: &Config, bridge: Bridge) -> Router {
+    let secrets = std::iter::once(config.meta.app_secret.clone())
+        .chain(config.meta.instagram_app_secret.clone())
+        .collect();
+    let deletion = crate::data_deletion::router(crate::data_deletion::DeletionState {
+        bridge: bridge.clone(),
+        secrets: Arc::new(secrets),
+        public_url: config.server.public_url.clone(),
+    });
+    wbots_core::router::router(
+        bridge,
+        RouterOptions::default().with_max_body_bytes(config.server.max_body_bytes),
+    )
+    .merge(deletion)
+    .layer(TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    ))
+    .layer(PropagateRequestIdLayer::x_request_id())
+    .layer(TraceLayer::new_for_http())
+    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}

@@ -1,0 +1,87 @@
+//! `wbots check`: everything that would stop messages flowing, one line per problem.
+
+use std::process::ExitCode;
+
+use wbots_core::DeliveryErrorKind;
+
+use crate::app;
+use crate::config::Config;
+
+/// The webhook URL Chatwoot must call for this configuration.
+pub fn chatwoot_webhook_url(config: &Config) -> Option<url::Url> {
+    let base = config.server.public_url.as_ref()?;
+    let root = base.as_str().trim_end_matches('/');
+    let url = match &config.chatwoot.webhook_token {
+        Some(token) => format!("{root}/webhooks/chatwoot/{}", token.expose()),
+        None => format!("{root}/webhooks/chatwoot"),
+    };
+    url::Url::parse(&url).ok()
+}
+
+/// Runs the checks; prints `ok` lines and problems; exit 1 when any problem.
+pub async fn run(config: &Config) -> Result<ExitCode, String> {
+    let mut problems: Vec<String> = config.warnings();
+    let inbox = app::chatwoot_inbox(config)?;
+    let meta = app::meta_channel(config)?;
+
+    match inbox.verify_token(config.chatwoot.account_id).await {
+        Ok(user) => {
+            println!("ok   chatwoot: token of {user}, account {}", config.chatwoot.account_id)
+        }
+        Err(e) => problems.push(format!("chatwoot.api_access_token: {}", e.message())),
+    }
+    let expected = chatwoot_webhook_url(config);
+    for (i, ch) in config.channels.iter().enumerate() {
+        match inbox.inbox_info(ch.inbox_id).await {
+            Ok(info) => {
+                if info.channel_type != "Channel::Api" {
+                    problems.push(format!(
+                        "channels[{i}].inbox_id: inbox {} is a {} inbox, not an API inbox",
+                        ch.inbox_id, info.channel_type
+                    ));
+                }
+                match (&expected, &info.webhook_url) {
+                    (Some(want), Some(have)) if want.as_str() != have => problems.push(format!(
+                        "channels[{i}].inbox_id: inbox {} posts to {}, not to this bridge; run `wbots setup`",
+                        ch.inbox_id,
+                        redact_token(have)
+                    )),
+                    (Some(_), None) => problems.push(format!("channels[{i}].inbox_id: inbox {} has no webhook URL; run `wbots setup`", ch.inbox_id)),
+                    _ => println!("ok   chatwoot: inbox {} ({})", ch.inbox_id, info.name),
+                }
+            }
+            Err(e) if e.kind() == DeliveryErrorKind::NotFound => problems.push(format!(
+                "channels[{i}].inbox_id: Chatwoot has no inbox {}; run `wbots setup` to create it",
+                ch.inbox_id
+            )),
+            Err(e) => problems.push(format!("channels[{i}].inbox_id: {}", e.message())),
+        }
+        let address = app::address(ch.kind, &ch.id);
+        match meta.subscribed_apps(&address).await {
+            Ok(apps) if apps.is_empty() => problems.push(format!("channels[{i}]: {address} is not subscribed to the app's webhooks; run `wbots setup`")),
+            Ok(apps) => match &config.meta.app_id {
+                Some(app) if !apps.contains(app) => problems.push(format!("channels[{i}]: {address} is subscribed to other apps, not to meta.app_id {app}; run `wbots setup`")),
+                _ => println!("ok   meta: {address} token works and the Page is subscribed"),
+            },
+            Err(e) if e.kind() == DeliveryErrorKind::Unauthorized => problems.push(format!("channels[{i}].access_token: Meta refused the token of {address}: {}", e.message())),
+            Err(e) => problems.push(format!("channels[{i}]: {address}: {}", e.message())),
+        }
+    }
+    for p in &problems {
+        println!("FAIL {p}");
+    }
+    if problems.is_empty() {
+        println!("all checks passed");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// A webhook URL with its secret path token hidden.
+fn redact_token(url: &str) -> String {
+    match url.split_once("/webhooks/chatwoot/") {
+        Some((base, _)) => format!("{base}/webhooks/chatwoot/<token>"),
+        None => url.to_owned(),
+    }
+}
