@@ -1,5 +1,7 @@
 //! The process's tracing subscriber: text or JSON lines on stderr.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -9,7 +11,11 @@ pub fn init(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only where a person reads them, not in journald or log files.
+        .with_ansi(std::io::stderr().is_terminal());
     // A second init (tests calling main twice) is harmless: the first subscriber stays.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

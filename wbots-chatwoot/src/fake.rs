@@ -175,6 +175,13 @@ impl FakeChatwoot {
         id
     }
 
+    /// Points an inbox's webhook at `url`.
+    pub fn set_webhook_url(&self, inbox: u64, url: &str) {
+        if let Some(i) = lock(&self.state).inboxes.get_mut(&inbox) {
+            i.1 = Some(url.to_owned());
+        }
+    }
+
     /// The webhook URL of an inbox.
     pub fn webhook_url(&self, inbox: u64) -> Option<String> {
         lock(&self.state).inboxes.get(&inbox).and_then(|(_, w)| w.clone())

@@ -1,0 +1,488 @@
+//! End to end, through HTTP only: the real `wbots` binary against simulated Meta and
+//! Chatwoot servers on loopback.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wbots_chatwoot::fake::{FakeChatwoot, FakeMessage};
+use wbots_core::Secret;
+use wbots_meta::fake::{FakeGraph, payload};
+use wbots_meta::sign_body;
+
+const PAGE: &str = "111222333";
+const IG: &str = "178414000001";
+const SECRET: &str = "e2e-app-secret";
+const PATH_TOKEN: &str = "e2e-path-token";
+
+/// A running `wbots serve`, killed on drop.
+struct Wbots {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+impl Drop for Wbots {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct World {
+    graph: FakeGraph,
+    chatwoot: FakeChatwoot,
+    wbots: Wbots,
+    http: reqwest::Client,
+    messenger_inbox: u64,
+}
+
+async fn start() -> World {
+    let graph = FakeGraph::start().await.unwrap();
+    let chatwoot = FakeChatwoot::start("cw-e2e-token", 5).await.unwrap();
+    chatwoot.set_webhook_secret(Some(Secret::new("cw-webhook-secret")));
+    let messenger_inbox = chatwoot.add_api_inbox("Messenger", None);
+    let instagram_inbox = chatwoot.add_api_inbox("Instagram", None);
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    for inbox in [messenger_inbox, instagram_inbox] {
+        chatwoot.set_webhook_url(inbox, &format!("{url}/webhooks/chatwoot"));
+    }
+    graph.echo_to(
+        &format!("{url}/webhooks/meta"),
+        Secret::new(SECRET),
+        Some("4242".into()),
+        "page",
+    );
+    graph.set_name("psid-ada", "Ada", "Lovelace");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wbots.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+public_url = "{url}"
+max_body_bytes = 65536
+[store]
+url = "sqlite://{db}"
+[meta]
+app_secret = "{SECRET}"
+verify_token = "e2e-verify"
+graph_url = "{graph}"
+instagram_graph_url = "{graph}"
+app_id = "4242"
+[chatwoot]
+url = "{cw}"
+api_access_token = "cw-e2e-token"
+account_id = 5
+webhook_secret = "cw-webhook-secret"
+webhook_token = "{PATH_TOKEN}"
+[[channels]]
+kind = "messenger"
+id = "{PAGE}"
+access_token = "page-token"
+inbox_id = {messenger_inbox}
+[[channels]]
+kind = "instagram"
+id = "{IG}"
+access_token = "ig-token"
+inbox_id = {instagram_inbox}
+login = "instagram"
+"#,
+            db = dir.path().join("wbots.db").display(),
+            graph = graph.url(),
+            cw = chatwoot.url(),
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wbots"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    assert_eq!(line.trim(), format!("wbots listening on {url}"));
+    World {
+        graph,
+        chatwoot,
+        wbots: Wbots { child, url, _dir: dir, config },
+        http: reqwest::Client::new(),
+        messenger_inbox,
+    }
+}
+
+impl World {
+    async fn meta(&self, body: &str, secret: Option<&str>) -> reqwest::StatusCode {
+        let mut req = self
+            .http
+            .post(format!("{}/webhooks/meta", self.wbots.url))
+            .header("content-type", "application/json");
+        if let Some(s) = secret {
+            req = req.header("x-hub-signature-256", sign_body(&Secret::new(s), body.as_bytes()));
+        }
+        req.body(body.to_owned()).send().await.unwrap().status()
+    }
+
+    async fn wait<T>(&self, what: &str, mut probe: impl FnMut(&Self) -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = probe(self) {
+                return v;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn by_source(&self, source: &str) -> Option<FakeMessage> {
+        self.chatwoot.messages().into_iter().find(|m| m.source_id.as_deref() == Some(source))
+    }
+
+    fn jobs_list(&self) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_wbots"))
+            .args(["jobs", "list", "--config"])
+            .arg(&self.wbots.config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_agents_echoes_and_receipts_end_to_end() {
+    let w = start().await;
+    // Messenger: a text and an image from the same customer → one contact, one conversation.
+    assert_eq!(
+        w.meta(
+            &payload::text("page", PAGE, "psid-ada", "m_1", "Where is my order?", now()),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    let photo = w.graph.host_media("receipt.png", "image/png", b"\x89PNG receipt".to_vec());
+    assert_eq!(
+        w.meta(
+            &payload::attachment("page", PAGE, "psid-ada", "m_2", "image", photo.as_str(), now()),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    // Instagram: a customer writes and sends a photo.
+    assert_eq!(
+        w.meta(
+            &payload::text(
+                "instagram",
+                IG,
+                "igsid-grace",
+                "ig_1",
+                "Do you have these in 39?",
+                now()
+            ),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        w.meta(
+            &payload::attachment(
+                "instagram",
+                IG,
+                "igsid-grace",
+                "ig_2",
+                "image",
+                photo.as_str(),
+                now()
+            ),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+
+    let m2 = w.wait("Ada's image", |w| w.by_source("m_2")).await;
+    let ig2 = w.wait("Grace's image", |w| w.by_source("ig_2")).await;
+    let m1 = w.by_source("m_1").unwrap();
+    let ig1 = w.by_source("ig_1").unwrap();
+    assert_eq!(
+        (m1.message_type.as_str(), m1.content.as_deref()),
+        ("incoming", Some("Where is my order?"))
+    );
+    assert_eq!(m1.conversation_id, m2.conversation_id, "one conversation per customer");
+    assert_eq!(ig1.conversation_id, ig2.conversation_id);
+    assert_ne!(m1.conversation_id, ig1.conversation_id);
+    assert_eq!(m2.attachments[0].bytes, b"\x89PNG receipt");
+    assert_eq!(m2.attachments[0].content_type, "image/png");
+    let contacts = w.chatwoot.contacts();
+    assert_eq!(contacts.len(), 2);
+    assert!(contacts.iter().any(|c| c.name == "Ada Lovelace"));
+    assert_eq!(w.chatwoot.conversations().len(), 2);
+
+    // An agent replies: the Graph fake gets the right recipient and text.
+    let (agent_msg, status) = w
+        .chatwoot
+        .agent_reply(m1.conversation_id, "It left the warehouse today.", Vec::new())
+        .await;
+    assert_eq!(status, Some(200));
+    let sent = w
+        .wait("the reply at Meta", |w| w.graph.sent().into_iter().find(|s| s.text.is_some()))
+        .await;
+    assert_eq!(
+        (sent.recipient.as_str(), sent.text.as_deref(), sent.node.as_str()),
+        ("psid-ada", Some("It left the warehouse today."), PAGE)
+    );
+    assert_eq!(sent.token, "page-token");
+
+    // Its echo (sent by the Graph fake, as Meta does) is dropped; a reply from the Meta app
+    // appears as outgoing.
+    assert_eq!(
+        w.meta(
+            &payload::echo(
+                "page",
+                PAGE,
+                "psid-ada",
+                "m_app",
+                Some("Sent from the Page inbox"),
+                None,
+                Some("999"),
+                now()
+            ),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    let from_app = w.wait("the app's reply", |w| w.by_source("m_app")).await;
+    assert_eq!(from_app.message_type, "outgoing");
+    let own_mid = sent.message_id.clone().unwrap();
+    assert!(w.by_source(&own_mid).is_none(), "the echo of the bridge's own send is not posted");
+
+    // A delivery receipt updates the agent message's status.
+    assert_eq!(
+        w.meta(&payload::delivery(PAGE, "psid-ada", &[&own_mid], now()), Some(SECRET)).await,
+        200
+    );
+    w.wait("delivered", |w| w.chatwoot.message(agent_msg).filter(|m| m.status == "delivered"))
+        .await;
+
+    // Nothing was doubled, and the queue is settled.
+    let sources: Vec<String> =
+        w.chatwoot.messages().into_iter().filter_map(|m| m.source_id).collect();
+    let mut unique = sources.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(sources.len(), unique.len(), "{sources:?}");
+    assert_eq!(w.graph.sent().iter().filter(|s| s.text.is_some()).count(), 1);
+    let _ = w.messenger_inbox;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_input_gets_its_answer_and_stores_nothing() {
+    let w = start().await;
+    let body = payload::text("page", PAGE, "psid-x", "m_bad", "hello", now());
+    assert_eq!(w.meta(&body, None).await, 401, "missing signature");
+    assert_eq!(w.meta(&body, Some("not-the-secret")).await, 401, "wrong signature");
+    let signed_then_changed = {
+        let sig = sign_body(&Secret::new(SECRET), body.as_bytes());
+        w.http
+            .post(format!("{}/webhooks/meta", w.wbots.url))
+            .header("x-hub-signature-256", sig)
+            .body(body.replace("hello", "hellO"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(signed_then_changed, 401, "tampered body");
+    assert_eq!(w.meta("{not json", Some(SECRET)).await, 400);
+    assert_eq!(w.meta(r#"{"object":"page"}"#, Some(SECRET)).await, 400, "wrong shape");
+    let huge = format!("{{\"object\":\"page\",\"entry\":[],\"pad\":\"{}\"}}", "x".repeat(70_000));
+    assert_eq!(w.meta(&huge, Some(SECRET)).await, 413);
+    // Valid but unknown, or for a Page nobody configured: 200 and skipped.
+    assert_eq!(w.meta(r#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"a"},"recipient":{"id":"1"},"brand_new":{}}]}]}"#, Some(SECRET)).await, 200);
+    assert_eq!(
+        w.meta(&payload::text("page", "999999", "psid-x", "m_other", "hi", now()), Some(SECRET))
+            .await,
+        200
+    );
+
+    // The handshake.
+    let hs = |q: &str| w.http.get(format!("{}/webhooks/meta?{q}", w.wbots.url)).send();
+    let ok =
+        hs("hub.mode=subscribe&hub.verify_token=e2e-verify&hub.challenge=8675309").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "8675309");
+    assert_eq!(
+        hs("hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1").await.unwrap().status(),
+        403
+    );
+    assert_eq!(
+        hs("hub.mode=unsubscribe&hub.verify_token=e2e-verify&hub.challenge=1")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+
+    // Chatwoot: unsigned, wrongly signed, wrong path token.
+    let cw_body = json!({"event": "message_created", "id": 1, "message_type": "outgoing", "private": false, "conversation": {"id": 1}, "inbox": {"id": 1}}).to_string();
+    let cw = |path: &str, headers: Vec<(&'static str, String)>| {
+        let mut r = w.http.post(format!("{}{path}", w.wbots.url)).body(cw_body.clone());
+        for (k, v) in headers {
+            r = r.header(k, v);
+        }
+        r.send()
+    };
+    assert_eq!(cw("/webhooks/chatwoot", vec![]).await.unwrap().status(), 401);
+    let ts = chrono::Utc::now().timestamp().to_string();
+    assert_eq!(
+        cw(
+            "/webhooks/chatwoot",
+            vec![
+                ("x-chatwoot-timestamp", ts.clone()),
+                ("x-chatwoot-signature", "sha256=00".into())
+            ]
+        )
+        .await
+        .unwrap()
+        .status(),
+        401
+    );
+    assert_eq!(cw("/webhooks/chatwoot/guessed-token", vec![]).await.unwrap().status(), 401);
+
+    let jobs = w.jobs_list();
+    assert!(jobs.starts_with("queued 0  running 0  done 0  dead 0"), "{jobs}");
+    assert!(w.chatwoot.messages().is_empty());
+    // Refusals are counted.
+    let metrics =
+        w.http.get(format!("{}/metrics", w.wbots.url)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"wbots_webhooks_total{source="meta",outcome="unauthorized"} 3"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_deletion_request_removes_the_users_data_and_has_a_status_page() {
+    use base64::Engine;
+    let w = start().await;
+    assert_eq!(
+        w.meta(
+            &payload::text("page", PAGE, "user-to-forget", "m_f1", "please forget me", now()),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    w.wait("the message", |w| w.by_source("m_f1")).await;
+
+    let payload = json!({"algorithm": "HMAC-SHA256", "issued_at": 1_732_000_000, "user_id": "user-to-forget"});
+    let signed = wbots_meta::signed_request::encode(&payload, &Secret::new(SECRET));
+    let resp = w
+        .http
+        .post(format!("{}/meta/data-deletion", w.wbots.url))
+        .form(&[("signed_request", signed.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    let code = answer["confirmation_code"].as_str().unwrap().to_owned();
+    let url = answer["url"].as_str().unwrap().to_owned();
+    assert_eq!(url, format!("{}/meta/data-deletion/{code}", w.wbots.url));
+    let status = w.http.get(&url).send().await.unwrap();
+    assert_eq!(status.status(), 200);
+    let text = status.text().await.unwrap();
+    assert!(text.contains("Status: completed"), "{text}");
+    let removed: u64 =
+        text.lines().find_map(|l| l.strip_prefix("Records removed: ")).unwrap().parse().unwrap();
+    assert!(removed >= 4, "contact, conversation and message links: {text}");
+
+    // A forged request is refused, an unknown code is 404.
+    let forged = format!(
+        "{}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("sig"),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string())
+    );
+    let resp = w
+        .http
+        .post(format!("{}/meta/data-deletion", w.wbots.url))
+        .form(&[("signed_request", forged.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        w.http
+            .get(format!("{}/meta/data-deletion/nope", w.wbots.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[test]
+fn an_invalid_configuration_exits_before_listening_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"nowhere\"\n[meta]\napp_secret = \"s\"\nverify_token = \"v\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wbots"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.listen"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "nothing listened");
+}
+
+#[test]
+fn the_sandbox_runs_to_completion() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wbots")).arg("sandbox").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for hop in [
+        "Messenger → Chatwoot",
+        "Instagram → Chatwoot",
+        "Chatwoot → Messenger",
+        "recognised and dropped",
+        "Business Suite → Chatwoot",
+        "marked delivered",
+        "marked read",
+        "every hop arrived exactly once",
+    ] {
+        assert!(stdout.contains(hop), "missing {hop:?}:\n{stdout}");
+    }
+}
