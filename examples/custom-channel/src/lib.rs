@@ -9,6 +9,8 @@
 mod api;
 mod update;
 
+pub mod wiring;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
