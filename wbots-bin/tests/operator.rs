@@ -1,0 +1,145 @@
+//! `wbots setup`, `wbots check` and `wbots jobs` against the simulated Chatwoot and Graph API.
+
+use std::process::Command;
+
+use wbots_chatwoot::fake::FakeChatwoot;
+use wbots_meta::fake::FakeGraph;
+
+fn config(
+    dir: &std::path::Path,
+    graph: &str,
+    chatwoot: &str,
+    token: &str,
+    inbox: u64,
+) -> std::path::PathBuf {
+    let path = dir.join("wbots.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[server]
+public_url = "https://bridge.example.com"
+[store]
+url = "sqlite://{db}"
+[meta]
+app_secret = "s"
+verify_token = "v"
+graph_url = "{graph}"
+instagram_graph_url = "{graph}"
+app_id = "1517776481860111"
+[chatwoot]
+url = "{chatwoot}"
+api_access_token = "{token}"
+account_id = 9
+webhook_token = "path-secret"
+[[channels]]
+kind = "messenger"
+id = "PAGE"
+access_token = "page-token"
+inbox_id = {inbox}
+"#,
+            db = dir.join("wbots.db").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn wbots(args: &[&str], config: &std::path::Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wbots"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_points_the_inbox_and_check_then_passes() {
+    let graph = FakeGraph::start().await.unwrap();
+    let chatwoot = FakeChatwoot::start("cw-token", 9).await.unwrap();
+    let inbox = chatwoot.add_api_inbox("Messenger", Some("https://old.example/hook"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), graph.url().as_str(), chatwoot.url().as_str(), "cw-token", inbox);
+
+    let (ok, out) = wbots(&["check"], &cfg);
+    assert!(!ok, "the inbox still posts elsewhere:\n{out}");
+    assert!(out.contains(&format!("FAIL channels[0].inbox_id: inbox {inbox} posts to https://old.example/hook, not to this bridge; run `wbots setup`")), "{out}");
+
+    let (ok, out) = wbots(&["setup"], &cfg);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("done inbox {inbox}: webhook URL set")), "{out}");
+    assert!(out.contains("done messenger:PAGE subscribed to the app's webhooks"), "{out}");
+    assert_eq!(
+        chatwoot.webhook_url(inbox).as_deref(),
+        Some("https://bridge.example.com/webhooks/chatwoot/path-secret")
+    );
+
+    let (ok, out) = wbots(&["check"], &cfg);
+    assert!(ok, "{out}");
+    assert!(out.contains("all checks passed"), "{out}");
+    assert!(!out.contains("path-secret"), "check never prints the path token:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_a_refused_token_and_a_missing_inbox() {
+    let graph = FakeGraph::start().await.unwrap();
+    let chatwoot = FakeChatwoot::start("cw-token", 9).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg =
+        config(dir.path(), graph.url().as_str(), chatwoot.url().as_str(), "wrong-token", 4242);
+    let (ok, out) = wbots(&["check"], &cfg);
+    assert!(!ok);
+    assert!(
+        out.contains("FAIL chatwoot.api_access_token: Chatwoot refused the api_access_token"),
+        "{out}"
+    );
+
+    let cfg = config(dir.path(), graph.url().as_str(), chatwoot.url().as_str(), "cw-token", 4242);
+    let (ok, out) = wbots(&["check"], &cfg);
+    assert!(!ok);
+    assert!(
+        out.contains(
+            "FAIL channels[0].inbox_id: Chatwoot has no inbox 4242; run `wbots setup` to create it"
+        ),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_creates_a_missing_inbox() {
+    let graph = FakeGraph::start().await.unwrap();
+    let chatwoot = FakeChatwoot::start("cw-token", 9).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), graph.url().as_str(), chatwoot.url().as_str(), "cw-token", 4242);
+    let (ok, out) = wbots(&["setup"], &cfg);
+    assert!(ok, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("done created API inbox"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.ends_with("in the configuration") && line.contains("set channels[0].inbox_id = "),
+        "{line}"
+    );
+}
+
+#[test]
+fn jobs_on_an_empty_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "http://127.0.0.1:9", "http://127.0.0.1:9", "t", 1);
+    let (ok, out) = wbots(&["jobs", "list"], &cfg);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("queued 0  running 0  done 0  dead 0") && out.contains("no dead letters"),
+        "{out}"
+    );
+    let (ok, out) = wbots(&["jobs", "retry"], &cfg);
+    assert!(!ok && out.contains("name the job ids, or pass --all"), "{out}");
+    let (ok, out) = wbots(&["jobs", "purge", "--all"], &cfg);
+    assert!(ok && out.contains("0 dead letters deleted"), "{out}");
+}
