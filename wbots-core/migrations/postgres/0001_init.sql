@@ -11,6 +11,8 @@ CREATE TABLE jobs (
     state           TEXT    NOT NULL DEFAULT 'queued'
                     CHECK (state IN ('queued', 'running', 'done', 'dead')),
     attempts        INTEGER NOT NULL DEFAULT 0,
+    -- Claims so far, takeovers included: a job claimed before may have had side effects.
+    claims          INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
     payload         TEXT,
     created_at      BIGINT  NOT NULL,

@@ -181,7 +181,8 @@ impl Bridge {
     }
 
     /// Posts a platform message into its conversation exactly once: a job that failed
-    /// before (attempts > 0) may have posted it already, so the inbox is asked first.
+    /// before, or whose worker died holding it, may have posted it already, so the inbox is
+    /// asked first.
     #[allow(clippy::too_many_arguments)]
     async fn post_once(
         &self,
@@ -195,7 +196,7 @@ impl Bridge {
         reply_to: Option<InboxMessageId>,
     ) -> Result<(ConversationId, InboxMessageId), JobError> {
         let conversation = self.ensure_conversation(address, thread).await?;
-        if claimed.attempts > 0 {
+        if claimed.may_have_run_before() {
             if let Some(existing) = self.inbox().find_message(&conversation, id).await? {
                 info!(%id, message = %existing, "found the message posted by an earlier attempt");
                 return Ok((conversation, existing));

@@ -34,6 +34,7 @@ struct Job {
     new: NewJob,
     state: JobState,
     attempts: u32,
+    claims: u32,
     last_error: Option<String>,
     payload: Option<String>,
     created_at: DateTime<Utc>,
@@ -127,6 +128,7 @@ impl Store for MemoryStore {
                     new: new.clone(),
                     state: JobState::Queued,
                     attempts: 0,
+                    claims: 0,
                     last_error: None,
                     payload: Some(new.payload.clone()),
                     created_at: now,
@@ -176,12 +178,15 @@ impl Store for MemoryStore {
             j.state = JobState::Running;
             j.lease_until = Some(now + to_chrono(lease_for));
             j.token = Some(token.clone());
+            let previous_claims = j.claims;
+            j.claims += 1;
             out.push(ClaimedJob {
                 lease: Lease { job: JobId(id), token },
                 idempotency_key: j.new.idempotency_key.clone(),
                 ordering_key: j.new.ordering_key.clone(),
                 scope: j.new.scope.clone(),
                 attempts: j.attempts,
+                previous_claims,
                 payload: j.payload.clone().unwrap_or_default(),
                 created_at: j.created_at,
             });

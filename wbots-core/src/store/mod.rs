@@ -93,9 +93,12 @@ pub struct ClaimedJob {
     pub ordering_key: String,
     /// Its data-deletion scope.
     pub scope: Option<String>,
-    /// How many earlier attempts failed (0 on the first run). A job with attempts > 0 may
-    /// have had side effects already: check the far side before repeating them.
+    /// How many earlier attempts failed (0 on the first run).
     pub attempts: u32,
+    /// How many times the job was claimed before this claim (0 on the first run). Unlike
+    /// `attempts`, this counts takeovers after a crashed worker's lease expired: any job
+    /// claimed before may have had side effects, so check the far side before repeating them.
+    pub previous_claims: u32,
     /// The work.
     pub payload: String,
     /// When it was enqueued.
@@ -106,6 +109,12 @@ impl ClaimedJob {
     /// The job's id.
     pub fn id(&self) -> JobId {
         self.lease.job
+    }
+
+    /// Whether an earlier run may have had side effects (a failed attempt, or a worker that
+    /// died holding the job).
+    pub fn may_have_run_before(&self) -> bool {
+        self.attempts > 0 || self.previous_claims > 0
     }
 }
 

@@ -204,10 +204,10 @@ impl Store for PostgresStore {
              ), locked AS (
                  SELECT id FROM jobs WHERE id IN (SELECT id FROM ready) FOR UPDATE SKIP LOCKED
              )
-             UPDATE jobs SET state = 'running', lease_until = $3, lease_token = md5(random()::text || clock_timestamp()::text || id::text)
+             UPDATE jobs SET state = 'running', lease_until = $3, claims = claims + 1, lease_token = md5(random()::text || clock_timestamp()::text || id::text)
              WHERE id IN (SELECT id FROM locked)
                AND ((state = 'queued' AND not_before <= $1) OR (state = 'running' AND lease_until < $1))
-             RETURNING id, lease_token, idempotency_key, ordering_key, scope, attempts, payload, created_at, priority",
+             RETURNING id, lease_token, idempotency_key, ordering_key, scope, attempts, claims, payload, created_at, priority",
         )
         .bind(now_ms)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -229,6 +229,10 @@ impl Store for PostgresStore {
                     scope: row.try_get("scope").map_err(db_err)?,
                     attempts: u32::try_from(row.try_get::<i32, _>("attempts").map_err(db_err)?)
                         .unwrap_or(0),
+                    previous_claims: u32::try_from(
+                        row.try_get::<i32, _>("claims").map_err(db_err)? - 1,
+                    )
+                    .unwrap_or(0),
                     payload: row
                         .try_get::<Option<String>, _>("payload")
                         .map_err(db_err)?

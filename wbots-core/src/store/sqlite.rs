@@ -236,8 +236,8 @@ impl Store for SqliteStore {
             let id: i64 = head.try_get("id").map_err(db_err)?;
             let token = uuid::Uuid::new_v4().to_string();
             let row = sqlx::query(
-                "UPDATE jobs SET state = 'running', lease_until = ?, lease_token = ? WHERE id = ?
-                 RETURNING idempotency_key, ordering_key, scope, attempts, payload, created_at",
+                "UPDATE jobs SET state = 'running', lease_until = ?, lease_token = ?, claims = claims + 1 WHERE id = ?
+                 RETURNING idempotency_key, ordering_key, scope, attempts, claims, payload, created_at",
             )
             .bind(until)
             .bind(&token)
@@ -252,6 +252,10 @@ impl Store for SqliteStore {
                 scope: row.try_get("scope").map_err(db_err)?,
                 attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(db_err)?)
                     .unwrap_or(0),
+                previous_claims: u32::try_from(
+                    row.try_get::<i64, _>("claims").map_err(db_err)? - 1,
+                )
+                .unwrap_or(0),
                 payload: row
                     .try_get::<Option<String>, _>("payload")
                     .map_err(db_err)?

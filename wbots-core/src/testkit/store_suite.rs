@@ -145,6 +145,12 @@ pub async fn an_expired_lease_is_taken_over_and_the_stale_token_refused(store: &
     assert_eq!(second.id(), first.id());
     assert_ne!(second.lease.token, first.lease.token);
     assert_eq!(second.attempts, first.attempts, "a takeover is not a failed attempt");
+    assert_eq!(
+        (first.previous_claims, second.previous_claims),
+        (0, 1),
+        "but it is counted as an earlier claim"
+    );
+    assert!(second.may_have_run_before());
 
     let stale = &first.lease;
     let lost = |r: Result<(), StoreError>, what: &str| {
