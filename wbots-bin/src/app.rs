@@ -10,7 +10,7 @@ use tower_http::trace::TraceLayer;
 use wbots_chatwoot::{ChatwootConfig, ChatwootInbox};
 use wbots_core::router::RouterOptions;
 use wbots_core::store::Store;
-use wbots_core::{Binding, Bridge, ChannelAddress, EngineConfig};
+use wbots_core::{Backoff, Binding, Bridge, ChannelAddress, EngineConfig};
 use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig, Platform};
 
 use crate::config::{ChannelKindConfig, Config, LoginConfig};
@@ -68,9 +68,13 @@ pub fn address(kind: ChannelKindConfig, id: &str) -> ChannelAddress {
 pub fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, String> {
     let meta = meta_channel(config)?;
     let inbox = chatwoot_inbox(config)?;
+    let backoff =
+        Backoff { max: Duration::from_secs(config.engine.retry_max_seconds), ..Backoff::default() };
     let mut engine = EngineConfig::default()
         .with_workers(config.engine.workers)
-        .with_max_attempts(config.engine.max_attempts);
+        .with_max_attempts(config.engine.max_attempts)
+        .with_lease(Duration::from_secs(config.engine.lease_seconds))
+        .with_backoff(backoff);
     if let Some(app) = &config.meta.app_id {
         engine = engine.with_own_app_id(app.clone());
     }

@@ -208,6 +208,21 @@ pub struct EngineSection {
     /// Attempts before the dead letter.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
+    /// How long a worker holds a job before another process may take it over (a crashed
+    /// replica's jobs resume after this).
+    #[serde(default = "default_lease")]
+    pub lease_seconds: u64,
+    /// The longest wait between retries of one job.
+    #[serde(default = "default_retry_max")]
+    pub retry_max_seconds: u64,
+}
+
+fn default_lease() -> u64 {
+    300
+}
+
+fn default_retry_max() -> u64 {
+    600
 }
 
 fn default_workers() -> usize {
@@ -220,7 +235,12 @@ fn default_attempts() -> u32 {
 
 impl Default for EngineSection {
     fn default() -> Self {
-        Self { workers: default_workers(), max_attempts: default_attempts() }
+        Self {
+            workers: default_workers(),
+            max_attempts: default_attempts(),
+            lease_seconds: default_lease(),
+            retry_max_seconds: default_retry_max(),
+        }
     }
 }
 
@@ -310,10 +330,10 @@ impl Config {
         Ok(config)
     }
 
-    /// The environment provider wbots reads: `WBOTS_<SECTION>__<KEY>`. `WBOTS_CONFIG` names
-    /// the file and is not a key.
+    /// The environment provider wbots reads: `WBOTS_<SECTION>__<KEY>` only. Other `WBOTS_*`
+    /// variables (`WBOTS_CONFIG`, which names the file, or a deployment's own) are not keys.
     pub fn env() -> Env {
-        Env::prefixed("WBOTS_").split("__").ignore(&["config"])
+        Env::prefixed("WBOTS_").filter(|key| key.as_str().contains("__")).split("__")
     }
 
     /// Checks what types alone cannot.
@@ -384,6 +404,12 @@ impl Config {
         }
         if self.engine.workers == 0 {
             return Err(invalid("engine.workers", "must be at least 1"));
+        }
+        if self.engine.lease_seconds < 2 {
+            return Err(invalid("engine.lease_seconds", "must be at least 2"));
+        }
+        if self.engine.retry_max_seconds == 0 {
+            return Err(invalid("engine.retry_max_seconds", "must be at least 1"));
         }
         if self.engine.max_attempts == 0 {
             return Err(invalid("engine.max_attempts", "must be at least 1"));
@@ -468,6 +494,9 @@ inbox_id = 7
                 ("WBOTS_CHATWOOT__API_ACCESS_TOKEN", "from-env"),
                 ("WBOTS_SERVER__LISTEN", "0.0.0.0:9000"),
                 ("WBOTS_STORE__URL", "postgres://u:p@db/wbots"),
+                // Not keys: the file's name, and variables of other tools.
+                ("WBOTS_CONFIG", "elsewhere.toml"),
+                ("WBOTS_TEST_POSTGRES_URL", "postgres://x"),
             ],
         )
         .unwrap();

@@ -124,7 +124,8 @@ impl FakeGraph {
         Url::parse(&format!("{base}/media/{name}")).unwrap_or_else(|_| self.url.clone())
     }
 
-    /// Answers the next `n` sends with HTTP `status` and this Graph error body, e.g.
+    /// Answers the next `n` sends with HTTP `status`, `Retry-After: 1` and this Graph error
+    /// body, e.g.
     /// `json!({"error": {"code": 613, "message": "Calls to this API have exceeded the rate limit"}})`.
     pub fn fail_next(&self, n: usize, status: u16, body: Value) {
         lock(&self.world).failures.extend(std::iter::repeat_n((status, body), n));
@@ -195,8 +196,10 @@ async fn messages(
         let mut w = lock(&world);
         if !w.failures.is_empty() {
             let (status, error) = w.failures.remove(0);
+            // Retry-After: 1 keeps tests fast; without it the bridge waits a minute.
             return (
                 StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                [("retry-after", "1")],
                 error.to_string(),
             )
                 .into_response();
