@@ -7,27 +7,17 @@ use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use wbots_chatwoot::{ChatwootConfig, ChatwootInbox};
+use wbots_chatwoot::ChatwootInbox;
 use wbots_core::router::RouterOptions;
 use wbots_core::store::Store;
 use wbots_core::{Backoff, Binding, Bridge, ChannelAddress, EngineConfig};
-use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig, Platform};
+use wbots_meta::{Login, MetaAccount, MetaChannel, Platform};
 
 use crate::config::{ChannelKindConfig, Config, LoginConfig};
 
 /// The Meta channel of the configuration.
 pub fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
-    let m = &config.meta;
-    let meta = MetaConfig {
-        app_secret: m.app_secret.clone(),
-        instagram_app_secret: m.instagram_app_secret.clone(),
-        verify_token: m.verify_token.clone(),
-        graph_url: m.graph_url.clone(),
-        instagram_graph_url: m.instagram_graph_url.clone(),
-        graph_version: m.graph_version.clone(),
-        app_id: m.app_id.clone(),
-    };
-    let mut builder = MetaChannel::builder(meta);
+    let mut builder = MetaChannel::builder(config.meta.clone());
     for ch in &config.channels {
         let account = match ch.kind {
             ChannelKindConfig::Messenger => {
@@ -48,11 +38,7 @@ pub fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
 
 /// The Chatwoot inbox of the configuration.
 pub fn chatwoot_inbox(config: &Config) -> Result<ChatwootInbox, String> {
-    let c = &config.chatwoot;
-    let mut cw = ChatwootConfig::new(c.url.clone(), c.api_access_token.clone(), c.account_id);
-    cw.webhook_secret = c.webhook_secret.clone();
-    cw.webhook_token = c.webhook_token.clone();
-    ChatwootInbox::builder(cw).build()
+    ChatwootInbox::builder(config.chatwoot.clone()).build()
 }
 
 /// The address of a `[[channels]]` entry.

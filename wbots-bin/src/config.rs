@@ -12,10 +12,12 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use url::Url;
+use wbots_chatwoot::ChatwootConfig;
 use wbots_core::{ReopenPolicy, Secret};
+use wbots_meta::MetaConfig;
 
 /// The whole configuration.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `[server]`
@@ -24,10 +26,10 @@ pub struct Config {
     /// `[store]`
     #[serde(default)]
     pub store: StoreConfig,
-    /// `[meta]`
-    pub meta: MetaSection,
-    /// `[chatwoot]`
-    pub chatwoot: ChatwootSection,
+    /// `[meta]`: the Meta app (the adapter's own configuration).
+    pub meta: MetaConfig,
+    /// `[chatwoot]` (the adapter's own configuration).
+    pub chatwoot: ChatwootConfig,
     /// `[[channels]]`
     #[serde(default)]
     pub channels: Vec<ChannelSection>,
@@ -95,63 +97,6 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self { url: default_store_url() }
     }
-}
-
-/// `[meta]`
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetaSection {
-    /// The Meta app secret: the key of `X-Hub-Signature-256`.
-    pub app_secret: Secret,
-    /// The Instagram app secret, for Instagram-Login apps that sign with it.
-    #[serde(default)]
-    pub instagram_app_secret: Option<Secret>,
-    /// The token the webhook subscription handshake must carry.
-    pub verify_token: Secret,
-    /// The Graph API base URL.
-    #[serde(default = "default_graph_url")]
-    pub graph_url: Url,
-    /// The Instagram Graph API base URL (Instagram Login).
-    #[serde(default = "default_instagram_graph_url")]
-    pub instagram_graph_url: Url,
-    /// The Graph API version.
-    #[serde(default = "default_graph_version")]
-    pub graph_version: String,
-    /// The app id, to recognise the bridge's own echoes.
-    #[serde(default)]
-    pub app_id: Option<String>,
-}
-
-#[allow(clippy::expect_used)]
-fn default_graph_url() -> Url {
-    Url::parse("https://graph.facebook.com").expect("a valid literal URL")
-}
-
-#[allow(clippy::expect_used)]
-fn default_instagram_graph_url() -> Url {
-    Url::parse("https://graph.instagram.com").expect("a valid literal URL")
-}
-
-fn default_graph_version() -> String {
-    "v23.0".to_owned()
-}
-
-/// `[chatwoot]`
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChatwootSection {
-    /// Chatwoot's base URL.
-    pub url: Url,
-    /// An agent's or agent bot's access token.
-    pub api_access_token: Secret,
-    /// The Chatwoot account id.
-    pub account_id: u64,
-    /// The API inbox's webhook secret (`X-Chatwoot-Signature`).
-    #[serde(default)]
-    pub webhook_secret: Option<Secret>,
-    /// The secret path token for Chatwoot versions that do not sign webhooks.
-    #[serde(default)]
-    pub webhook_token: Option<Secret>,
 }
 
 /// The platform of a `[[channels]]` entry.

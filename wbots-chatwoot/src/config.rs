@@ -8,6 +8,7 @@ use wbots_core::Secret;
 
 /// The `[chatwoot]` section of wbots' configuration.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChatwootConfig {
     /// Chatwoot's base URL (`https://app.chatwoot.com`).
     pub url: Url,

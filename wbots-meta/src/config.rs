@@ -6,6 +6,7 @@ use wbots_core::{ChannelAddress, ChannelKind, Secret};
 
 /// The Meta app: how webhooks are authenticated and where the Graph API is.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MetaConfig {
     /// The app secret: the key of `X-Hub-Signature-256`.
     pub app_secret: Secret,

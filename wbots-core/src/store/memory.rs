@@ -56,8 +56,12 @@ impl MemoryStore {
     }
 }
 
-fn to_chrono(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+/// `now + d`, saturating at the latest representable time instead of overflowing.
+fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 impl State {
@@ -176,7 +180,7 @@ impl Store for MemoryStore {
             let token = uuid::Uuid::new_v4().to_string();
             let Some(j) = s.jobs.get_mut(&id) else { continue };
             j.state = JobState::Running;
-            j.lease_until = Some(now + to_chrono(lease_for));
+            j.lease_until = Some(later(now, lease_for));
             j.token = Some(token.clone());
             let previous_claims = j.claims;
             j.claims += 1;
@@ -201,7 +205,7 @@ impl Store for MemoryStore {
         lease_for: Duration,
     ) -> Result<(), StoreError> {
         let mut s = self.lock();
-        s.held(lease)?.lease_until = Some(now + to_chrono(lease_for));
+        s.held(lease)?.lease_until = Some(later(now, lease_for));
         Ok(())
     }
 

@@ -408,6 +408,24 @@ pub async fn concurrent_claimers_keep_keys_exclusive_and_ordered(store: Arc<dyn 
     assert_eq!(store.stats().await.ok().map(|s| s.done), Some(200));
 }
 
+/// Absurd leases saturate instead of overflowing.
+pub async fn huge_leases_do_not_overflow(store: &dyn Store) {
+    store.enqueue(&[job("a", "k")]).await.unwrap_or_default();
+    let claimed = store
+        .claim(at(0), Duration::MAX, 1)
+        .await
+        .unwrap_or_else(|e| panic!("claim with Duration::MAX: {e}"));
+    assert_eq!(claimed.len(), 1);
+    store
+        .extend_lease(&claimed[0].lease, at(1), Duration::MAX)
+        .await
+        .unwrap_or_else(|e| panic!("extend: {e}"));
+    assert!(
+        store.claim(at(1_000_000_000), LEASE, 1).await.unwrap_or_default().is_empty(),
+        "still held"
+    );
+}
+
 /// A migrated store answers `ping`.
 pub async fn ping_after_migrate(store: &dyn Store) {
     store.migrate().await.unwrap_or_else(|e| panic!("migrate twice: {e}"));
@@ -432,6 +450,7 @@ macro_rules! store_conformance_tests {
         $crate::__store_check!($fresh, links_behave);
         $crate::__store_check!($fresh, forget_scope_removes_one_persons_data);
         $crate::__store_check!($fresh, ping_after_migrate);
+        $crate::__store_check!($fresh, huge_leases_do_not_overflow);
         $crate::__store_check!(arc $fresh, racing_put_links_agree_on_the_winner);
         $crate::__store_check!(arc $fresh, concurrent_claimers_keep_keys_exclusive_and_ordered);
     };
