@@ -85,6 +85,7 @@ pub fn router(config: &Config, bridge: Bridge) -> Router {
         bridge: bridge.clone(),
         secrets: Arc::new(secrets),
         public_url: config.server.public_url.clone(),
+        chatwoot: chatwoot_inbox(config).ok().filter(|c| c.deletes_contacts()),
     });
     wbots_core::router::router(
         bridge,

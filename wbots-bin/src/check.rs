@@ -24,9 +24,12 @@ pub async fn run(config: &Config) -> Result<ExitCode, String> {
     let inbox = app::chatwoot_inbox(config)?;
     let meta = app::meta_channel(config)?;
 
-    match inbox.verify_token(config.chatwoot.account_id).await {
-        Ok(user) => {
-            println!("ok   chatwoot: token of {user}, account {}", config.chatwoot.account_id)
+    match inbox.verify_token().await {
+        Ok(n) => {
+            println!(
+                "ok   chatwoot: the token works for account {} ({n} inboxes)",
+                config.chatwoot.account_id
+            )
         }
         Err(e) => problems.push(format!("chatwoot.api_access_token: {}", e.message())),
     }

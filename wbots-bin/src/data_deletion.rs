@@ -33,6 +33,8 @@ pub struct DeletionState {
     pub secrets: Arc<Vec<Secret>>,
     /// Where the status pages are served from.
     pub public_url: Option<Url>,
+    /// Chatwoot, when its contacts are deleted too (`chatwoot.delete_contacts_on_data_deletion`).
+    pub chatwoot: Option<wbots_chatwoot::ChatwootInbox>,
 }
 
 /// The routes.
@@ -78,7 +80,23 @@ fn verify(state: &DeletionState, form: &Callback) -> Result<SignedRequest, Refus
 async fn forget(state: &DeletionState, request: &SignedRequest) -> Result<u64, Refusal> {
     let Some(user) = request.user_id.as_deref() else { return Ok(0) };
     match state.bridge.forget_customer(&user.into()).await {
-        Ok(report) => Ok(report.removed.links + report.removed.jobs),
+        Ok(report) => {
+            let mut removed = report.removed.links + report.removed.jobs;
+            if let Some(chatwoot) = &state.chatwoot {
+                for contact in &report.contacts {
+                    // The bridge's own data is gone already; a Chatwoot failure is retried
+                    // by Meta calling again (it finds the contact by its identifier no more,
+                    // so an operator deletes it by hand then: the log says which).
+                    match chatwoot.delete_contact(contact).await {
+                        Ok(()) => removed += 1,
+                        Err(e) => {
+                            tracing::error!(%contact, error = %e, "could not delete the Chatwoot contact")
+                        }
+                    }
+                }
+            }
+            Ok(removed)
+        }
         Err(e) => {
             tracing::error!(error = %e, "data deletion failed; Meta will call again");
             Err((StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n".to_owned()))

@@ -44,6 +44,11 @@ struct World {
 }
 
 async fn start() -> World {
+    start_with("").await
+}
+
+/// Starts with extra `[chatwoot]` keys.
+async fn start_with(chatwoot_extra: &str) -> World {
     let graph = FakeGraph::start().await.unwrap();
     let chatwoot = FakeChatwoot::start("cw-e2e-token", 5).await.unwrap();
     chatwoot.set_webhook_secret(Some(Secret::new("cw-webhook-secret")));
@@ -85,6 +90,7 @@ api_access_token = "cw-e2e-token"
 account_id = 5
 webhook_secret = "cw-webhook-secret"
 webhook_token = "{PATH_TOKEN}"
+{chatwoot_extra}
 [[channels]]
 kind = "messenger"
 id = "{PAGE}"
@@ -485,4 +491,62 @@ fn the_sandbox_runs_to_completion() {
     ] {
         assert!(stdout.contains(hop), "missing {hop:?}:\n{stdout}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_configured_data_deletion_also_deletes_the_chatwoot_contact() {
+    let w = start_with("delete_contacts_on_data_deletion = true").await;
+    assert_eq!(
+        w.meta(&payload::text("page", PAGE, "user-gone", "m_g1", "bye", now()), Some(SECRET)).await,
+        200
+    );
+    w.wait("the message", |w| w.by_source("m_g1")).await;
+    assert_eq!(w.chatwoot.contacts().len(), 1);
+    let signed = wbots_meta::signed_request::encode(
+        &json!({"algorithm": "HMAC-SHA256", "user_id": "user-gone"}),
+        &Secret::new(SECRET),
+    );
+    let resp = w
+        .http
+        .post(format!("{}/meta/data-deletion", w.wbots.url))
+        .form(&[("signed_request", signed.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(w.chatwoot.contacts().is_empty(), "the contact is gone from Chatwoot");
+    assert!(w.chatwoot.messages().is_empty(), "with its conversation");
+    // Deauthorize: malformed and forged are refused, a real one is accepted.
+    let malformed = w
+        .http
+        .post(format!("{}/meta/deauthorize", w.wbots.url))
+        .form(&[("signed_request", "x.y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let wrong_key = wbots_meta::signed_request::encode(
+        &json!({"algorithm": "HMAC-SHA256", "profile_id": PAGE}),
+        &Secret::new("not-ours"),
+    );
+    let forged = w
+        .http
+        .post(format!("{}/meta/deauthorize", w.wbots.url))
+        .form(&[("signed_request", wrong_key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let page_removed = wbots_meta::signed_request::encode(
+        &json!({"algorithm": "HMAC-SHA256", "profile_id": PAGE}),
+        &Secret::new(SECRET),
+    );
+    let ok = w
+        .http
+        .post(format!("{}/meta/deauthorize", w.wbots.url))
+        .form(&[("signed_request", page_removed.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
 }

@@ -14,7 +14,6 @@ use crate::error::{classify, network};
 pub struct Client {
     http: reqwest::Client,
     account: Url,
-    api: Url,
     token: Secret,
 }
 
@@ -32,11 +31,9 @@ impl Client {
         token: Secret,
     ) -> Result<Self, String> {
         let root = base.as_str().trim_end_matches('/');
-        let api =
-            Url::parse(&format!("{root}/api/v1/")).map_err(|e| format!("chatwoot.url: {e}"))?;
         let account = Url::parse(&format!("{root}/api/v1/accounts/{account_id}/"))
             .map_err(|e| format!("chatwoot.url: {e}"))?;
-        Ok(Self { http, account, api, token })
+        Ok(Self { http, account, token })
     }
 
     fn url(&self, path: &str) -> Result<Url, DeliveryError> {
@@ -58,18 +55,6 @@ impl Client {
             .http
             .request(method, self.url(path)?)
             .header("api_access_token", self.token.expose()))
-    }
-
-    /// A request to a path outside the account (`profile`), authenticated.
-    pub(crate) fn request_root(
-        &self,
-        method: Method,
-        path: &str,
-    ) -> Result<RequestBuilder, DeliveryError> {
-        let url = self.api.join(path).map_err(|e| {
-            DeliveryError::permanent(DeliveryErrorKind::InvalidRequest, e.to_string())
-        })?;
-        Ok(self.http.request(method, url).header("api_access_token", self.token.expose()))
     }
 
     /// Sends and decodes a JSON answer; any failure is classified.

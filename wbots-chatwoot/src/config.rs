@@ -26,6 +26,11 @@ pub struct ChatwootConfig {
     /// The largest attachment downloaded from Chatwoot, in bytes.
     #[serde(default = "default_max_media")]
     pub max_media_bytes: u64,
+    /// Whether Meta's data-deletion callback also deletes the person's Chatwoot contact (and
+    /// with it their conversations). Off by default: the team may have a legal reason to
+    /// keep the history.
+    #[serde(default)]
+    pub delete_contacts_on_data_deletion: bool,
 }
 
 fn default_max_media() -> u64 {
@@ -42,6 +47,7 @@ impl ChatwootConfig {
             webhook_secret: None,
             webhook_token: None,
             max_media_bytes: default_max_media(),
+            delete_contacts_on_data_deletion: false,
         }
     }
 

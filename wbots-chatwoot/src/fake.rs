@@ -380,7 +380,8 @@ fn router(state: Shared) -> Router {
     let api = Router::new()
         .route("/contacts", post(create_contact))
         .route("/contacts/search", get(search_contacts))
-        .route("/contacts/{id}", axum::routing::put(update_contact))
+        .route("/contacts/filter", post(filter_contacts))
+        .route("/contacts/{id}", axum::routing::put(update_contact).delete(delete_contact))
         .route("/contacts/{id}/contact_inboxes", post(create_contact_inbox))
         .route("/contacts/{id}/conversations", get(contact_conversations))
         .route("/conversations", post(create_conversation))
@@ -493,6 +494,28 @@ async fn search_contacts(
     axum::Json(json!({ "meta": { "count": found.len() }, "payload": found })).into_response()
 }
 
+async fn filter_contacts(
+    State(state): State<Shared>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let s = lock(&state);
+    let wanted: Vec<String> = body
+        .pointer("/payload/0/values")
+        .and_then(Value::as_array)
+        .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let key = body.pointer("/payload/0/attribute_key").and_then(Value::as_str).unwrap_or("");
+    let found: Vec<Value> = s
+        .contacts
+        .iter()
+        .filter(|c| {
+            key == "identifier" && c.identifier.as_ref().is_some_and(|i| wanted.contains(i))
+        })
+        .map(contact_json)
+        .collect();
+    axum::Json(json!({ "meta": { "count": found.len() }, "payload": found })).into_response()
+}
+
 async fn create_contact(
     State(state): State<Shared>,
     axum::Json(body): axum::Json<Value>,
@@ -530,6 +553,24 @@ async fn update_contact(
         c.avatar_url = Some(avatar.to_owned());
     }
     axum::Json(json!({ "payload": contact_json(c) })).into_response()
+}
+
+async fn delete_contact(
+    State(state): State<Shared>,
+    Path((_, id)): Path<(String, u64)>,
+) -> Response {
+    let mut s = lock(&state);
+    let before = s.contacts.len();
+    s.contacts.retain(|c| c.id != id);
+    if s.contacts.len() == before {
+        return not_found();
+    }
+    let gone: Vec<u64> =
+        s.conversations.iter().filter(|c| c.contact_id == id).map(|c| c.id).collect();
+    s.conversations.retain(|c| c.contact_id != id);
+    s.messages.retain(|m| !gone.contains(&m.conversation_id));
+    s.contact_inboxes.retain(|(c, _, _)| *c != id);
+    axum::Json(json!({ "message": "Contact deleted" })).into_response()
 }
 
 async fn create_contact_inbox(

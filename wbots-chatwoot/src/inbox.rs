@@ -97,6 +97,11 @@ impl ChatwootInbox {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// The configuration.
+    pub fn config(&self) -> &ChatwootConfig {
+        &self.config
+    }
 }
 
 /// The contact identifier the bridge gives a platform user: stable, unique per account.
@@ -171,11 +176,17 @@ fn payload_list<T: for<'de> Deserialize<'de>>(v: Value) -> Vec<T> {
 
 impl ChatwootInbox {
     async fn find_contact(&self, identifier: &str) -> Result<Option<Contact>, DeliveryError> {
-        let req = self
-            .client
-            .request(Method::GET, "contacts/search")?
-            .query(&[("q", identifier), ("include_contact_inboxes", "false")]);
-        let found: Value = self.client.send(req, "searching contacts").await?;
+        // An exact filter on the identifier: unlike `contacts/search` (substring matches,
+        // rate-limited to about 100 a minute per account) it cannot return a lookalike and a
+        // burst of new customers does not exhaust the search budget.
+        let body = json!({ "payload": [{
+            "attribute_key": "identifier",
+            "filter_operator": "equal_to",
+            "values": [identifier],
+            "query_operator": null,
+        }] });
+        let req = self.client.request(Method::POST, "contacts/filter")?.json(&body);
+        let found: Value = self.client.send(req, "looking up a contact").await?;
         Ok(payload_list::<Contact>(found)
             .into_iter()
             .find(|c| c.identifier.as_deref() == Some(identifier)))
@@ -347,13 +358,20 @@ impl Inbox for ChatwootInbox {
                 if let Some(a) = &avatar {
                     body["avatar_url"] = json!(a);
                 }
-                let created: Value = self
-                    .client
-                    .send(
-                        self.client.request(Method::POST, "contacts")?.json(&body),
-                        "creating a contact",
-                    )
-                    .await?;
+                let request = self.client.request(Method::POST, "contacts")?.json(&body);
+                let created: Value = match self.client.send(request, "creating a contact").await {
+                    Ok(v) => v,
+                    // Created by an earlier attempt whose answer was lost: the next attempt
+                    // finds it by its identifier.
+                    Err(e) if e.message().contains("Identifier has already been taken") => {
+                        return Err(DeliveryError::temporary(
+                            DeliveryErrorKind::Unavailable,
+                            "the contact exists already; looking it up again",
+                        )
+                        .with_retry_after(std::time::Duration::from_secs(1)));
+                    }
+                    Err(e) => return Err(e),
+                };
                 let contact = created
                     .get("payload")
                     .and_then(|p| p.get("contact"))

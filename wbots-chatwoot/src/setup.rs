@@ -39,25 +39,31 @@ impl From<RawInbox> for InboxInfo {
 }
 
 impl ChatwootInbox {
-    /// Checks that the token works and belongs to a user of the configured account;
-    /// returns the user's name.
-    pub async fn verify_token(&self, account_id: u64) -> Result<String, DeliveryError> {
-        let req = self.client().request_root(Method::GET, "profile")?;
-        let profile: Value = self.client().send(req, "reading the token's profile").await?;
-        let name = profile.get("name").and_then(Value::as_str).unwrap_or("?").to_owned();
-        let member = profile.get("accounts").and_then(Value::as_array).is_none_or(|accounts| {
-            accounts.iter().any(|a| a.get("id").and_then(Value::as_u64) == Some(account_id))
-        });
-        if member {
-            Ok(name)
-        } else {
-            Err(DeliveryError::permanent(
-                wbots_core::DeliveryErrorKind::Forbidden,
-                format!(
-                    "the token's user {name} is not a member of account {account_id} (chatwoot.account_id)"
-                ),
-            ))
+    /// Checks that the token works for the configured account (with `GET /inboxes`, which
+    /// agent-bot tokens may read too, unlike `/profile`); returns how many inboxes it sees.
+    pub async fn verify_token(&self) -> Result<usize, DeliveryError> {
+        let req = self.client().request(Method::GET, "inboxes")?;
+        let listed: Value = self.client().send(req, "listing the account's inboxes").await?;
+        Ok(listed.get("payload").and_then(Value::as_array).map(Vec::len).unwrap_or(0))
+    }
+
+    /// Deletes a contact (with its conversations), for data-deletion requests. A contact
+    /// already gone counts as deleted.
+    pub async fn delete_contact(
+        &self,
+        contact: &wbots_core::ContactId,
+    ) -> Result<(), DeliveryError> {
+        let req = self.client().request(Method::DELETE, &format!("contacts/{contact}"))?;
+        match self.client().send_raw(req, "deleting a contact").await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == wbots_core::DeliveryErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Whether data-deletion requests delete the Chatwoot contact too.
+    pub fn deletes_contacts(&self) -> bool {
+        self.config().delete_contacts_on_data_deletion
     }
 
     /// One inbox.
