@@ -33,6 +33,10 @@ pub struct EngineConfig {
     /// The Meta app id of this bridge: echoes carrying it are the bridge's own sends even
     /// when their metadata was lost.
     pub own_app_id: Option<String>,
+    /// How long finished jobs (and so their idempotency keys) are kept. Meta redelivers for
+    /// up to 36 hours and Chatwoot for minutes, so the default week leaves a wide margin
+    /// while keeping the store from growing without end.
+    pub retention: Duration,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +50,7 @@ impl Default for EngineConfig {
             late_after: Duration::from_secs(300),
             max_media_bytes: 25 * 1024 * 1024,
             own_app_id: None,
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -93,6 +98,12 @@ impl EngineConfig {
         self
     }
 
+    /// Sets how long finished jobs are kept.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
     /// Sets the bridge's own Meta app id.
     pub fn with_own_app_id(mut self, app_id: impl Into<String>) -> Self {
         self.own_app_id = Some(app_id.into());
@@ -105,6 +116,11 @@ impl EngineConfig {
         }
         if self.max_attempts == 0 {
             return Err(Error::Config("max_attempts must be at least 1".into()));
+        }
+        if self.retention < Duration::from_secs(48 * 3600) {
+            return Err(Error::Config(
+                "retention must be at least 48 h: Meta redelivers for up to 36 h".into(),
+            ));
         }
         if self.lease < Duration::from_secs(1) {
             return Err(Error::Config("lease must be at least 1 s".into()));

@@ -55,7 +55,21 @@ impl Bridge {
         let slots = Arc::new(Semaphore::new(config.workers));
         let mut running = JoinSet::new();
         info!(workers = config.workers, "bridge workers started");
+        // Pruning is cheap and idempotent, so every replica may do it; once an hour is plenty.
+        let mut next_prune = std::time::Instant::now();
         loop {
+            if std::time::Instant::now() >= next_prune {
+                next_prune += std::time::Duration::from_secs(3600);
+                let before = chrono::Duration::from_std(config.retention)
+                    .ok()
+                    .and_then(|r| Utc::now().checked_sub_signed(r))
+                    .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+                match self.store().prune_done(before).await {
+                    Ok(0) => {}
+                    Ok(n) => info!(pruned = n, "finished jobs past the retention removed"),
+                    Err(e) => warn!(error = %e, "pruning finished jobs failed; will try again"),
+                }
+            }
             while running.try_join_next().is_some() {}
             let free = slots.available_permits();
             if free == 0 {

@@ -281,6 +281,22 @@ impl Store for MemoryStore {
         Ok(ids.len() as u64)
     }
 
+    async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let ids: Vec<i64> = s
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.state == JobState::Done && j.created_at < before)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            if let Some(j) = s.jobs.remove(id) {
+                s.by_key.remove(&j.new.idempotency_key);
+            }
+        }
+        Ok(ids.len() as u64)
+    }
+
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
         let s = self.lock();
         Ok(s.jobs.get(&job.0).map(|j| record(job.0, j)))

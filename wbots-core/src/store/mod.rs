@@ -387,6 +387,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// are released: they were never delivered, so a redelivery is accepted again.
     async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError>;
 
+    /// Deletes done jobs enqueued before `before` (their idempotency keys go with them, so
+    /// keep them longer than any platform redelivers). Returns how many.
+    async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// One job.
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError>;
 

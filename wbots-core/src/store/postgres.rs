@@ -335,6 +335,15 @@ impl Store for PostgresStore {
         Ok(done.rows_affected())
     }
 
+    async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND created_at < $1")
+            .bind(ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
             .bind(job.0)

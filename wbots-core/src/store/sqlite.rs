@@ -356,6 +356,15 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND created_at < ?")
+            .bind(ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
             .bind(job.0)

@@ -408,6 +408,30 @@ pub async fn concurrent_claimers_keep_keys_exclusive_and_ordered(store: Arc<dyn 
     assert_eq!(store.stats().await.ok().map(|s| s.done), Some(200));
 }
 
+/// Done jobs older than the retention go, with their keys; younger ones and unfinished ones
+/// stay.
+pub async fn prune_removes_only_old_done_jobs(store: &dyn Store) {
+    store.enqueue(&[job("old-done", "a"), job("old-queued", "b")]).await.unwrap_or_default();
+    let claimed = store.claim(at(0), LEASE, 10).await.unwrap_or_default();
+    if let Some(j) = claimed.iter().find(|j| j.idempotency_key == "old-done") {
+        store.complete(&j.lease, &[]).await.unwrap_or_default();
+    }
+    if let Some(j) = claimed.iter().find(|j| j.idempotency_key == "old-queued") {
+        store.retry_later(&j.lease, at(0), "later").await.unwrap_or_default();
+    }
+    let far_future = Utc::now() + chrono::Duration::days(3650);
+    assert_eq!(
+        store.prune_done(Utc::now() - chrono::Duration::days(1)).await.ok(),
+        Some(0),
+        "nothing is old enough yet"
+    );
+    assert_eq!(store.prune_done(far_future).await.ok(), Some(1));
+    let stats = store.stats().await.unwrap_or_default();
+    assert_eq!((stats.done, stats.queued), (0, 1));
+    let again = store.enqueue(&[job("old-done", "a")]).await.unwrap_or_default();
+    assert!(matches!(again[0], Enqueued::New(_)), "a pruned key is free again");
+}
+
 /// Absurd leases saturate instead of overflowing.
 pub async fn huge_leases_do_not_overflow(store: &dyn Store) {
     store.enqueue(&[job("a", "k")]).await.unwrap_or_default();
@@ -451,6 +475,7 @@ macro_rules! store_conformance_tests {
         $crate::__store_check!($fresh, forget_scope_removes_one_persons_data);
         $crate::__store_check!($fresh, ping_after_migrate);
         $crate::__store_check!($fresh, huge_leases_do_not_overflow);
+        $crate::__store_check!($fresh, prune_removes_only_old_done_jobs);
         $crate::__store_check!(arc $fresh, racing_put_links_agree_on_the_winner);
         $crate::__store_check!(arc $fresh, concurrent_claimers_keep_keys_exclusive_and_ordered);
     };

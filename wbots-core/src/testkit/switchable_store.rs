@@ -88,6 +88,9 @@ impl<S: Store> Store for SwitchableStore<S> {
     async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
         self.check()?.purge_dead(job).await
     }
+    async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.check()?.prune_done(before).await
+    }
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
         self.check()?.job(job).await
     }
