@@ -16,6 +16,10 @@ use wbots_meta::fake::{FakeGraph, payload};
 use wbots_meta::sign_body;
 
 const PAGE: &str = "5550001";
+
+/// The fault tests load the machine on purpose; run one at a time so each one's time bounds
+/// measure the bridge, not its neighbours.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const SECRET: &str = "fault-secret";
 
 /// A `wbots serve` that can be killed and restarted on the same port and store.
@@ -241,6 +245,7 @@ async fn fixture() -> Fixture {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_sigkills_during_20000_messages_lose_and_double_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let f = fixture().await;
     let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
     let config = write_config(
@@ -273,6 +278,7 @@ async fn five_sigkills_during_20000_messages_lose_and_double_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_60_second_chatwoot_outage_and_triple_redelivery() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let f = fixture().await;
     let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
     let config = write_config(
@@ -308,6 +314,7 @@ async fn a_60_second_chatwoot_outage_and_triple_redelivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_rate_limits_a_refused_token_and_a_closed_window() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let f = fixture().await;
     let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
     let config = write_config(
@@ -441,6 +448,7 @@ async fn graph_rate_limits_a_refused_token_and_a_closed_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_postgres_one_killed_mid_load() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let Some(admin) = wbots_core::testkit::postgres_url_from(
         std::env::var("WBOTS_TEST_POSTGRES_URL").ok(),
         std::env::var("CI").is_ok_and(|v| v == "true"),
