@@ -9,8 +9,9 @@ mod sqlite {
     use wbots_core::store::{SqliteStore, Store};
 
     async fn fresh() -> SqliteStore {
-        // Leaked so the file outlives the store; the OS temp dir is cleaned elsewhere.
-        let dir = tempfile::tempdir().unwrap().keep();
+        // Kept so the file outlives the store, under cargo's own scratch directory
+        // (target/tmp), which `cargo clean` removes.
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap().keep();
         let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("wbots.db").display()))
             .await
             .unwrap();
