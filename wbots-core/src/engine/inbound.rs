@@ -270,29 +270,18 @@ impl Bridge {
             .await?;
         let scope = user_scope(address, m.thread.as_str());
         let (_, binding) = self.routed(address)?;
-        Ok(vec![
-            LinkWrite::Insert(message_link(
-                &scope,
+        Ok(vec![LinkWrite::Set(last_inbound_link(&scope, address, &m.thread, m.sent_at))]
+            .into_iter()
+            .chain(posted(
                 address,
-                &m.id,
-                &MessageLink {
-                    conversation,
-                    message: message.clone(),
-                    at: m.sent_at.timestamp_millis(),
-                },
-            )),
-            LinkWrite::Insert(inbox_message_link(
-                &scope,
                 &binding.inbox,
-                &message,
-                &InboxMessageLink {
-                    address: address.clone(),
-                    thread: m.thread.clone(),
-                    platform: m.id.clone(),
-                },
-            )),
-            LinkWrite::Set(last_inbound_link(&scope, address, &m.thread, m.sent_at)),
-        ])
+                &m.thread,
+                &m.id,
+                conversation,
+                message,
+                m.sent_at,
+            ))
+            .collect())
     }
 
     async fn inbound_echo(
@@ -331,29 +320,8 @@ impl Bridge {
                 None,
             )
             .await?;
-        let scope = user_scope(address, e.thread.as_str());
-        Ok(vec![
-            LinkWrite::Insert(message_link(
-                &scope,
-                address,
-                &e.id,
-                &MessageLink {
-                    conversation: conversation.clone(),
-                    message: message.clone(),
-                    at: e.sent_at.timestamp_millis(),
-                },
-            )),
-            LinkWrite::Insert(inbox_message_link(
-                &scope,
-                &binding.inbox,
-                &message,
-                &InboxMessageLink {
-                    address: address.clone(),
-                    thread: e.thread.clone(),
-                    platform: e.id.clone(),
-                },
-            )),
-        ])
+        Ok(posted(address, &binding.inbox, &e.thread, &e.id, conversation, message, e.sent_at)
+            .to_vec())
     }
 
     /// Recognises the echo of a part the bridge sent by the marker it set, and records the
@@ -620,6 +588,38 @@ impl Bridge {
         let text = (!lines.is_empty()).then(|| lines.join("\n"));
         Ok(Rendered { text, media, attributes })
     }
+}
+
+/// The two links of a platform message posted into the inbox, both ways: by its platform
+/// id (receipts, reactions, echoes) and by its inbox id (replies quoting it).
+fn posted(
+    address: &ChannelAddress,
+    inbox: &crate::ids::InboxId,
+    thread: &ThreadId,
+    platform: &PlatformMessageId,
+    conversation: ConversationId,
+    message: InboxMessageId,
+    at: DateTime<Utc>,
+) -> [LinkWrite; 2] {
+    let scope = user_scope(address, thread.as_str());
+    [
+        LinkWrite::Insert(message_link(
+            &scope,
+            address,
+            platform,
+            &MessageLink { conversation, message: message.clone(), at: at.timestamp_millis() },
+        )),
+        LinkWrite::Insert(inbox_message_link(
+            &scope,
+            inbox,
+            &message,
+            &InboxMessageLink {
+                address: address.clone(),
+                thread: thread.clone(),
+                platform: platform.clone(),
+            },
+        )),
+    ]
 }
 
 /// A readable stand-in when the platform will not share a profile: "Messenger user 1234".
