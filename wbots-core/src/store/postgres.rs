@@ -192,15 +192,23 @@ impl Store for PostgresStore {
         let now_ms = ms(now);
         let until = now_ms.saturating_add(lease_ms(lease_for));
         let rows = sqlx::query(
-            "WITH heads AS (
-                 SELECT DISTINCT ON (ordering_key) id, state, not_before, lease_until, priority
-                 FROM jobs WHERE state IN ('queued', 'running')
-                 ORDER BY ordering_key, id
+            // A job may run when it is the head of its ordering key (no active job before
+            // it). Queued jobs are walked in hand-out order through `jobs_ready` and each
+            // head check is one probe of `jobs_active`, so a claim costs about `limit` rows
+            // however long the backlog. A running job is always a head.
+            "WITH candidates AS (
+                 (SELECT id, priority FROM jobs
+                  WHERE state = 'running' AND lease_until < $1
+                  ORDER BY id LIMIT $2)
+                 UNION ALL
+                 (SELECT j.id, j.priority FROM jobs j
+                  WHERE j.state = 'queued' AND j.not_before <= $1
+                    AND NOT EXISTS (SELECT 1 FROM jobs p
+                                    WHERE p.ordering_key = j.ordering_key
+                                      AND p.state IN ('queued', 'running') AND p.id < j.id)
+                  ORDER BY j.priority DESC, j.id LIMIT $2)
              ), ready AS (
-                 SELECT id FROM heads
-                 WHERE (state = 'queued' AND not_before <= $1) OR (state = 'running' AND lease_until < $1)
-                 ORDER BY priority DESC, id
-                 LIMIT $2
+                 SELECT id FROM candidates ORDER BY priority DESC, id LIMIT $2
              ), locked AS (
                  SELECT id FROM jobs WHERE id IN (SELECT id FROM ready) FOR UPDATE SKIP LOCKED
              )
