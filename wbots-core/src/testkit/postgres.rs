@@ -10,6 +10,16 @@ use crate::store::{PostgresStore, Store};
 /// may `CREATE DATABASE`) and returns a migrated store on it, so parallel tests never share
 /// state. The database is left behind: CI's server is thrown away after the run.
 pub async fn fresh_postgres(admin_url: &str) -> Result<PostgresStore, StoreError> {
+    let url = fresh_postgres_database(admin_url).await?;
+    let store = PostgresStore::connect(&url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Creates an empty database with a unique name on the server of `admin_url` and returns
+/// its URL, for a process that connects and migrates by itself (the load harness's
+/// `wbots serve`).
+pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, StoreError> {
     let name = format!("wbots_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(admin_url)
         .await
@@ -18,13 +28,10 @@ pub async fn fresh_postgres(admin_url: &str) -> Result<PostgresStore, StoreError
         .execute(&mut admin)
         .await
         .map_err(|e| StoreError::Unavailable(format!("cannot create {name}: {e}")))?;
-    let url = match admin_url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => return Err(StoreError::Unavailable("the admin URL names no database".into())),
-    };
-    let store = PostgresStore::connect(&url).await?;
-    store.migrate().await?;
-    Ok(store)
+    match admin_url.rsplit_once('/') {
+        Some((server, _)) => Ok(format!("{server}/{name}")),
+        None => Err(StoreError::Unavailable("the admin URL names no database".into())),
+    }
 }
 
 /// The test server's URL from `WBOTS_TEST_POSTGRES_URL`, for test files (the library never
