@@ -1,3 +1,10 @@
-//! Home of wbots' benchmarks and end-to-end load harness. Not built yet: the benchmark
-//! issue (criterion micro benchmarks, the load harness against a bare relay, and
-//! `BENCHMARKS.md`) is still open; this crate only reserves the place in the workspace.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod fakes;
+pub mod http;
+pub mod load;
+pub mod process;
+pub mod relay;
+pub mod report;
+pub mod tracker;
