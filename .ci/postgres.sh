@@ -2,6 +2,7 @@
 # Starts a throwaway PostgreSQL 15 on loopback for the tests and prints the shell lines that
 # export its URL and stop it. Source it: `eval "$(bash .ci/postgres.sh start)"`.
 # PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user.
+# PG_FSYNC=on keeps PostgreSQL's durability (for benchmarks, so it pays what SQLite pays).
 set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -24,9 +25,10 @@ case "${1:-start}" in
     [ "$(id -u)" = 0 ] && chown postgres "$dir"
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as_pg "$PGBIN/initdb -D '$dir/data' -A trust -U postgres --no-sync" >/dev/null
-    # fsync off: the tests kill the bridge, never the database, so its own durability is not
-    # under test and the run is faster.
-    as_pg "$PGBIN/pg_ctl -D '$dir/data' -l '$dir/log' -w -o \"-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300\" start" >/dev/null
+    # fsync off by default: the tests kill the bridge, never the database, so its own
+    # durability is not under test and the run is faster.
+    fsync=${PG_FSYNC:-off}
+    as_pg "$PGBIN/pg_ctl -D '$dir/data' -l '$dir/log' -w -o \"-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=300\" start" >/dev/null
     echo "export WBOTS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"
     echo "export WBOTS_TEST_POSTGRES_DIR=$dir"
     ;;
