@@ -148,6 +148,20 @@ impl Store for PostgresStore {
 
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Ids come from a sequence, so two transactions enqueueing for one conversation
+        // could commit in the other order than their ids, and a claim in between would take
+        // the later job as the head. Holding the conversation's lock until commit makes ids
+        // and commits follow one order. Taken in hash order, so batches never deadlock.
+        let keys: Vec<&str> = jobs.iter().map(|j| j.ordering_key.as_str()).collect();
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(h) FROM (
+                 SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h
+             ) AS ordered",
+        )
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         let now = ms(Utc::now());
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
