@@ -41,7 +41,7 @@ pub struct Webhook {
 /// message ids unique to `run`. Built before the clock starts, so signing is not timed.
 pub fn webhooks(seqs: std::ops::Range<u64>, conversations: u64, run: &str) -> Vec<Webhook> {
     let secret = Secret::new(APP_SECRET);
-    let now_ms = chrono_now_ms();
+    let now_ms = unix_now_ms();
     seqs.map(|seq| {
         let customer = format!("{}", 7_000_000_000u64 + seq % conversations.max(1));
         let body = payload::text(
@@ -58,7 +58,7 @@ pub fn webhooks(seqs: std::ops::Range<u64>, conversations: u64, run: &str) -> Ve
     .collect()
 }
 
-fn chrono_now_ms() -> i64 {
+fn unix_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -195,8 +195,9 @@ fn machine() -> String {
 }
 
 impl Harness {
+    /// Starts the target; it and the URL to post webhooks to.
     async fn start(&self, kind: &Kind, dir: &Path) -> Result<(Target, String), String> {
-        match kind {
+        let cmd = match kind {
             Kind::Bridge { store } => {
                 let url = match store {
                     StoreChoice::Postgres => {
@@ -214,19 +215,18 @@ impl Harness {
                 let mut cmd = Command::new(&self.wbots);
                 cmd.args(["serve", "--config"]).arg(&config).env_remove("RUST_LOG");
                 cmd.stderr(Stdio::from(log));
-                let target = Target::start(cmd).await?;
-                let url = format!("{}/webhooks/meta", target.url);
-                Ok((target, url))
+                cmd
             }
             Kind::Relay => {
                 let me = std::env::current_exe().map_err(|e| e.to_string())?;
                 let mut cmd = Command::new(me);
                 cmd.args(["relay", "--to", &self.chatwoot.messages_url()]);
-                let target = Target::start(cmd).await?;
-                let url = format!("{}/webhooks/meta", target.url);
-                Ok((target, url))
+                cmd
             }
-        }
+        };
+        let target = Target::start(cmd).await?;
+        let url = format!("{}/webhooks/meta", target.url);
+        Ok((target, url))
     }
 
     fn config(&self, store: &str) -> String {

@@ -82,20 +82,6 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        // An in-memory database exists per connection: keep exactly one, for both roles.
-        if memory {
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await
-                .map_err(db_err)?;
-            let commits = GroupCommit::start(pool.clone());
-            return Ok(Self { writer: pool.clone(), reader: pool, commits });
-        }
         let pool = |connections: u32| {
             SqlitePoolOptions::new()
                 .max_connections(connections)
@@ -104,8 +90,20 @@ impl SqliteStore {
                 .max_lifetime(Some(Duration::from_secs(3600)))
                 .acquire_timeout(Duration::from_secs(10))
         };
-        let writer = pool(1).connect_with(options.clone()).await.map_err(db_err)?;
-        let reader = pool(4).connect_with(options).await.map_err(db_err)?;
+        let (writer, reader) = if memory {
+            // An in-memory database exists per connection: keep exactly one, for both roles.
+            let only = pool(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(db_err)?;
+            (only.clone(), only)
+        } else {
+            let writer = pool(1).connect_with(options.clone()).await.map_err(db_err)?;
+            (writer, pool(4).connect_with(options).await.map_err(db_err)?)
+        };
         let commits = GroupCommit::start(writer.clone());
         Ok(Self { writer, reader, commits })
     }
