@@ -39,6 +39,13 @@ pub fn classify(status: u16, body: &str, retry_after: Option<u64>, what: &str) -
             DeliveryErrorKind::NotFound,
             format!("Chatwoot has no such object ({what})"),
         ),
+        // Chatwoot's flood guard: 200 messages a minute in one conversation
+        // (`app/models/message.rb`, `chatwoot-api.md`). It passes within the minute.
+        422 if body.contains("Too many messages") => DeliveryError::temporary(
+            DeliveryErrorKind::RateLimited,
+            format!("Chatwoot's flood guard (200 messages a minute per conversation) while {what}"),
+        )
+        .with_retry_after(Duration::from_secs(30)),
         413 => DeliveryError::permanent(
             DeliveryErrorKind::TooLarge,
             format!("Chatwoot refused the upload as too large ({what})"),
@@ -120,5 +127,8 @@ mod tests {
         let e = classify(422, r#"{"message":"Source has already been taken"}"#, None, "linking");
         assert!(e.message().ends_with(": Source has already been taken"), "{}", e.message());
         assert!(classify(401, "", None, "x").message().contains("chatwoot.api_access_token"));
+        let flood = classify(422, r#"{"error":"Validation failed: Too many messages"}"#, None, "x");
+        assert!(flood.is_temporary(), "{flood:?}");
+        assert_eq!(flood.kind(), DeliveryErrorKind::RateLimited);
     }
 }

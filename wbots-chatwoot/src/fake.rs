@@ -2,14 +2,22 @@
 //! on loopback, for tests, `wbots sandbox` and the load harness.
 //!
 //! It keeps contacts, contact inboxes, conversations, messages (with uploaded files) and API
-//! inboxes; checks the `api_access_token`; and — as Chatwoot does — posts a
-//! `message_created` webhook to the inbox's `webhook_url` for **every** message created,
-//! the bridge's own included, signed when a webhook secret is set. Tests act as agents with
+//! inboxes; checks the `api_access_token` (refusing agent-bot tokens outside the endpoints
+//! Chatwoot lets bots use); and — as Chatwoot does — posts a `message_created` webhook to
+//! the inbox's `webhook_url` for **every** message created, the bridge's own included, and
+//! a `message_updated` for every change of one (the bridge's own status updates included),
+//! signed when a webhook secret is set. Each webhook gets ONE attempt; a failed one marks
+//! the message `failed` with the HTTP error (see [`hooks`]). Tests act as agents with
 //! [`FakeChatwoot::agent_reply`] and inject failures with [`FakeChatwoot::fail_next`].
+
+mod access;
+mod hooks;
+mod listing;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Multipart, Path, Query, Request, State};
@@ -19,8 +27,6 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use url::Url;
 use wbots_core::Secret;
-
-use crate::webhook::sign_webhook;
 
 /// A file attached to a fake message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +70,11 @@ pub struct FakeMessage {
     pub deleted: bool,
     /// Created by an agent in the fake (not through the API).
     pub by_agent: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Chatwoot's sender type: `user` (a person), `agent_bot`, `contact`; `None` for the
+    /// inbox's own `template` messages, which have no sender.
+    pub sender_type: Option<String>,
 }
 
 /// A contact as the fake holds it.
@@ -96,6 +107,30 @@ pub struct FakeConversation {
     pub source_id: String,
     /// Its additional attributes.
     pub additional_attributes: Value,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// An API inbox as the fake holds it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FakeInbox {
+    /// Its name.
+    pub name: String,
+    /// Where its webhooks go.
+    pub webhook_url: Option<String>,
+    /// The channel's `additional_attributes` (`agent_reply_time_window`…).
+    pub additional_attributes: Value,
+}
+
+/// Who writes an agent-side message in the fake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FakeAuthor {
+    /// A person (sender type `user`), `outgoing`.
+    Agent,
+    /// An agent bot (sender type `agent_bot`), `outgoing`.
+    Bot,
+    /// The inbox itself: a `template` message (greeting, out-of-office, CSAT), no sender.
+    Template,
 }
 
 #[derive(Debug, Default)]
@@ -105,7 +140,12 @@ struct World {
     account_id: u64,
     base: String,
     webhook_secret: Option<Secret>,
-    inboxes: HashMap<u64, (String, Option<String>)>,
+    inboxes: HashMap<u64, FakeInbox>,
+    bot_tokens: Vec<String>,
+    version: String,
+    webhook_timeout: Duration,
+    webhook_failures: u64,
+    flooded: Vec<u64>,
     contacts: Vec<FakeContact>,
     contact_inboxes: Vec<(u64, u64, String)>,
     conversations: Vec<FakeConversation>,
@@ -127,7 +167,6 @@ impl World {
 pub struct FakeChatwoot {
     url: Url,
     state: Arc<Mutex<World>>,
-    http: reqwest::Client,
     _server: tokio::task::JoinHandle<()>,
 }
 
@@ -147,6 +186,8 @@ impl FakeChatwoot {
             token: token.to_owned(),
             account_id,
             base: base.clone(),
+            version: "4.15.1".into(),
+            webhook_timeout: hooks::DEFAULT_TIMEOUT,
             ..World::default()
         }));
         let app = router(state.clone());
@@ -154,7 +195,7 @@ impl FakeChatwoot {
             let _ = axum::serve(listener, app).await;
         });
         let url = Url::parse(&base).map_err(std::io::Error::other)?;
-        Ok(Self { url, state, http: reqwest::Client::new(), _server: server })
+        Ok(Self { url, state, _server: server })
     }
 
     /// The base URL (`chatwoot.url`).
@@ -171,20 +212,76 @@ impl FakeChatwoot {
     pub fn add_api_inbox(&self, name: &str, webhook_url: Option<&str>) -> u64 {
         let mut s = lock(&self.state);
         let id = s.id();
-        s.inboxes.insert(id, (name.to_owned(), webhook_url.map(str::to_owned)));
+        s.inboxes.insert(
+            id,
+            FakeInbox {
+                name: name.to_owned(),
+                webhook_url: webhook_url.map(str::to_owned),
+                additional_attributes: json!({}),
+            },
+        );
         id
+    }
+
+    /// An inbox as the fake holds it.
+    pub fn inbox(&self, inbox: u64) -> Option<FakeInbox> {
+        lock(&self.state).inboxes.get(&inbox).cloned()
+    }
+
+    /// The version `GET /api` answers (default `4.15.1`).
+    pub fn set_version(&self, version: &str) {
+        lock(&self.state).version = version.to_owned();
+    }
+
+    /// Accepts `token` as an agent bot's access token: refused outside the endpoints bots
+    /// may use, as Chatwoot does.
+    pub fn add_bot_token(&self, token: &str) {
+        lock(&self.state).bot_tokens.push(token.to_owned());
+    }
+
+    /// The installation's `WEBHOOK_TIMEOUT` (default 5 s; a setting from v4.8.0).
+    pub fn set_webhook_timeout(&self, timeout: Duration) {
+        lock(&self.state).webhook_timeout = timeout;
+    }
+
+    /// Webhook attempts that failed so far.
+    pub fn webhook_failures(&self) -> u64 {
+        lock(&self.state).webhook_failures
+    }
+
+    /// Every contact inbox: (contact, inbox, source id).
+    pub fn contact_inboxes(&self) -> Vec<(u64, u64, String)> {
+        lock(&self.state).contact_inboxes.clone()
+    }
+
+    /// While `on`, creating a message in `conversation` answers 422 "Too many messages", as
+    /// Chatwoot's guard against 200 messages a minute in one conversation does
+    /// (`app/models/message.rb`, `chatwoot-api.md`).
+    pub fn flood(&self, conversation: u64, on: bool) {
+        let mut s = lock(&self.state);
+        s.flooded.retain(|c| *c != conversation);
+        if on {
+            s.flooded.push(conversation);
+        }
+    }
+
+    /// Moves a message's creation time `seconds` into the past.
+    pub fn backdate(&self, message: u64, seconds: i64) {
+        if let Some(m) = lock(&self.state).messages.iter_mut().find(|m| m.id == message) {
+            m.created_at -= seconds;
+        }
     }
 
     /// Points an inbox's webhook at `url`.
     pub fn set_webhook_url(&self, inbox: u64, url: &str) {
         if let Some(i) = lock(&self.state).inboxes.get_mut(&inbox) {
-            i.1 = Some(url.to_owned());
+            i.webhook_url = Some(url.to_owned());
         }
     }
 
     /// The webhook URL of an inbox.
     pub fn webhook_url(&self, inbox: u64) -> Option<String> {
-        lock(&self.state).inboxes.get(&inbox).and_then(|(_, w)| w.clone())
+        lock(&self.state).inboxes.get(&inbox).and_then(|i| i.webhook_url.clone())
     }
 
     /// Every contact.
@@ -230,15 +327,27 @@ impl FakeChatwoot {
     }
 
     /// An agent writes `text` (and files) in a conversation: the message is created and its
-    /// `message_created` webhook delivered before this returns. Returns the message id and
-    /// the webhook's HTTP status (`None` when the inbox has no webhook URL or it failed).
+    /// `message_created` webhook attempted once before this returns (a failed attempt marks
+    /// the message failed, as Chatwoot does). Returns the message id and the webhook's HTTP
+    /// status (`None` when the inbox has no webhook URL or there was no answer).
     pub async fn agent_reply(
         &self,
         conversation: u64,
         text: &str,
         files: Vec<(String, String, Vec<u8>)>,
     ) -> (u64, Option<u16>) {
-        let (id, hook) = {
+        self.write(conversation, FakeAuthor::Agent, text, files).await
+    }
+
+    /// A message by `author` in a conversation, like [`FakeChatwoot::agent_reply`].
+    pub async fn write(
+        &self,
+        conversation: u64,
+        author: FakeAuthor,
+        text: &str,
+        files: Vec<(String, String, Vec<u8>)>,
+    ) -> (u64, Option<u16>) {
+        let id = {
             let mut s = lock(&self.state);
             let id = s.id();
             let attachments = files
@@ -254,11 +363,16 @@ impl FakeChatwoot {
                     }
                 })
                 .collect();
+            let (message_type, sender_type) = match author {
+                FakeAuthor::Agent => ("outgoing", Some("user".to_owned())),
+                FakeAuthor::Bot => ("outgoing", Some("agent_bot".to_owned())),
+                FakeAuthor::Template => ("template", None),
+            };
             s.messages.push(FakeMessage {
                 id,
                 conversation_id: conversation,
                 content: Some(text.to_owned()),
-                message_type: "outgoing".into(),
+                message_type: message_type.into(),
                 private: false,
                 source_id: None,
                 content_attributes: json!({}),
@@ -267,32 +381,87 @@ impl FakeChatwoot {
                 attachments,
                 deleted: false,
                 by_agent: true,
+                created_at: chrono::Utc::now().timestamp(),
+                sender_type,
             });
-            (id, webhook_for(&s, "message_created", id))
+            id
         };
-        let status = self.deliver(hook).await;
+        let status = hooks::dispatch(&self.state, "message_created", id).await;
         (id, status)
     }
 
-    /// An agent presses *retry* on a failed message: Chatwoot sets it back to `sent` and
-    /// sends `message_updated`.
-    pub async fn agent_retry(&self, message: u64) -> Option<u16> {
-        let hook = {
+    /// An agent presses *retry* on a failed message (`messages_controller.rb` `retry`):
+    /// Chatwoot sets it `sent` and clears `external_error` (`message_updated` #1), then
+    /// empties `content_attributes` (#2). No `message_created`. Returns both webhooks'
+    /// statuses.
+    pub async fn agent_retry(&self, message: u64) -> (Option<u16>, Option<u16>) {
+        let first = {
+            let mut s = lock(&self.state);
+            s.messages.iter_mut().find(|m| m.id == message).map(|m| set_status(m, "sent", None))
+        };
+        let one = match first {
+            Some(_) => hooks::dispatch(&self.state, "message_updated", message).await,
+            None => None,
+        };
+        {
             let mut s = lock(&self.state);
             if let Some(m) = s.messages.iter_mut().find(|m| m.id == message) {
-                m.status = "sent".into();
-                m.external_error = None;
                 m.content_attributes = json!({});
+                m.external_error = None;
             }
-            webhook_for(&s, "message_updated", message)
-        };
-        self.deliver(hook).await
+        }
+        let two = hooks::dispatch(&self.state, "message_updated", message).await;
+        (one, two)
     }
 
-    async fn deliver(&self, hook: Option<(String, String, Option<Secret>)>) -> Option<u16> {
+    /// An agent starts or stops typing (`is_private`: in the private-note editor).
+    pub async fn agent_typing(&self, conversation: u64, on: bool, is_private: bool) -> Option<u16> {
+        let (hook, timeout) = {
+            let s = lock(&self.state);
+            (typing_webhook(&s, conversation, on, is_private), s.webhook_timeout)
+        };
         let (url, body, secret) = hook?;
-        send_webhook(&self.http, &url, body, secret.as_ref()).await
+        hooks::post_once(&url, &body, secret.as_ref(), timeout).await
     }
+
+    /// An agent opens a new conversation in `inbox` for a known contact, as Chatwoot's
+    /// "new conversation" form does: through the contact's contact inbox of that inbox.
+    pub fn agent_opens_conversation(&self, contact: u64, inbox: u64) -> Option<u64> {
+        let mut s = lock(&self.state);
+        let source = s
+            .contact_inboxes
+            .iter()
+            .find(|(c, i, _)| *c == contact && *i == inbox)
+            .map(|(_, _, src)| src.clone())?;
+        let id = s.id();
+        s.conversations.push(FakeConversation {
+            id,
+            inbox_id: inbox,
+            contact_id: contact,
+            status: "open".into(),
+            source_id: source,
+            additional_attributes: json!({}),
+            created_at: chrono::Utc::now().timestamp(),
+        });
+        Some(id)
+    }
+}
+
+/// Changes a message's status as `Messages::StatusUpdateService` does
+/// (`app/services/messages/status_update_service.rb:10-33`): the error is kept only with
+/// `failed`, `read → delivered` is refused. Returns whether anything changed (only a change
+/// fires `message_updated`, `app/models/message.rb:389-395`).
+fn set_status(m: &mut FakeMessage, status: &str, error: Option<String>) -> bool {
+    if !["sent", "delivered", "read", "failed"].contains(&status)
+        || (m.status == "read" && status == "delivered")
+    {
+        return false;
+    }
+    let error = if status == "failed" { error } else { None };
+    let changed = m.status != status || m.external_error != error;
+    m.status = status.to_owned();
+    m.external_error = error;
+    changed
 }
 
 fn file_type(content_type: &str) -> String {
@@ -305,74 +474,134 @@ fn file_type(content_type: &str) -> String {
     .to_owned()
 }
 
-async fn send_webhook(
-    http: &reqwest::Client,
-    url: &str,
-    body: String,
-    secret: Option<&Secret>,
-) -> Option<u16> {
-    let mut req = http.post(url).header("content-type", "application/json");
-    if let Some(secret) = secret {
-        let ts = chrono::Utc::now().timestamp();
-        req = req
-            .header("x-chatwoot-timestamp", ts.to_string())
-            .header("x-chatwoot-signature", sign_webhook(secret, ts, body.as_bytes()))
-            .header("x-chatwoot-delivery", uuid::Uuid::new_v4().to_string());
-    }
-    req.body(body).send().await.ok().map(|r| r.status().as_u16())
-}
-
-fn message_json(s: &World, m: &FakeMessage) -> Value {
+/// A message as the Application API renders it (`app/views/api/v1/models/_message.json.jbuilder`):
+/// `message_type` and the status as Chatwoot's enums give them, `external_error` inside
+/// `content_attributes`, the display id as `conversation_id`.
+fn api_message_json(s: &World, m: &FakeMessage) -> Value {
     json!({
         "id": m.id,
         "content": m.content,
+        "inbox_id": s.conversations.iter().find(|c| c.id == m.conversation_id).map(|c| c.inbox_id),
+        "conversation_id": m.conversation_id,
+        "message_type": match m.message_type.as_str() {
+            "incoming" => 0,
+            "outgoing" => 1,
+            "activity" => 2,
+            _ => 3,
+        },
         "content_type": "text",
-        "content_attributes": m.content_attributes,
-        "message_type": m.message_type,
+        "status": m.status,
+        "content_attributes": hooks::content_attributes(&m.content_attributes, m.external_error.as_deref()),
+        "created_at": m.created_at,
         "private": m.private,
         "source_id": m.source_id,
-        "status": m.status,
-        "conversation_id": m.conversation_id,
-        "created_at": chrono::Utc::now().timestamp(),
-        "attachments": m.attachments.iter().map(|a| json!({
-            "id": a.id,
-            "file_type": a.file_type,
-            "data_url": format!("{}/rails/active_storage/blobs/{}/{}", s.base, a.id, a.file_name),
-            "thumb_url": "",
-            "file_size": a.bytes.len(),
-        })).collect::<Vec<_>>(),
+        "sender": sender_json(s, m),
+        "attachments": attachments_json(s, m),
     })
 }
 
-fn conversation_json(c: &FakeConversation) -> Value {
+fn attachments_json(s: &World, m: &FakeMessage) -> Vec<Value> {
+    m.attachments
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "file_type": a.file_type,
+                "data_url": format!("{}/rails/active_storage/blobs/{}/{}", s.base, a.id, a.file_name),
+                "thumb_url": "",
+                "file_size": a.bytes.len(),
+            })
+        })
+        .collect()
+}
+
+/// `push_event_data` of the sender: a user, an agent bot, a contact; nothing for templates.
+fn sender_json(s: &World, m: &FakeMessage) -> Value {
+    match m.sender_type.as_deref() {
+        Some("user") => json!({ "id": 1, "name": "Agent Smith", "type": "user" }),
+        Some("agent_bot") => json!({ "id": 2, "name": "Helper Bot", "type": "agent_bot" }),
+        Some(_) => {
+            let contact =
+                s.conversations.iter().find(|c| c.id == m.conversation_id).map(|c| c.contact_id);
+            json!({ "id": contact, "type": "contact" })
+        }
+        None => Value::Null,
+    }
+}
+
+fn conversation_json(s: &World, c: &FakeConversation) -> Value {
+    let identifier =
+        s.contacts.iter().find(|k| k.id == c.contact_id).and_then(|k| k.identifier.clone());
     json!({
         "id": c.id,
         "inbox_id": c.inbox_id,
         "status": c.status,
         "contact_inbox": { "source_id": c.source_id },
-        "meta": { "sender": { "id": c.contact_id, "type": "contact" } },
+        "meta": { "sender": { "id": c.contact_id, "type": "contact", "identifier": identifier } },
         "additional_attributes": c.additional_attributes,
+        "created_at": c.created_at,
+        "last_activity_at": last_activity(s, c),
     })
 }
 
-/// The webhook Chatwoot would send for `message`: URL, body, signing secret.
+/// `conversations.last_activity_at`: the creation time of its latest message, private notes
+/// included; later updates of a message do not touch it (`app/models/message.rb:324-333`).
+fn last_activity(s: &World, c: &FakeConversation) -> i64 {
+    s.messages
+        .iter()
+        .filter(|m| m.conversation_id == c.id)
+        .map(|m| m.created_at)
+        .max()
+        .unwrap_or(c.created_at)
+        .max(c.created_at)
+}
+
+/// The webhook Chatwoot would send for `message` (`Message#webhook_data`,
+/// `app/models/message.rb:180-198`): URL, body, signing secret. No `status` and no
+/// top-level `conversation_id` in it; `message_type` by name.
 fn webhook_for(s: &World, event: &str, message: u64) -> Option<(String, String, Option<Secret>)> {
     let m = s.messages.iter().find(|m| m.id == message)?;
     let c = s.conversations.iter().find(|c| c.id == m.conversation_id)?;
-    let (inbox_name, url) = s.inboxes.get(&c.inbox_id)?;
-    let url = url.clone()?;
-    let mut body = message_json(s, m);
-    body["event"] = json!(event);
-    body["created_at"] = json!(chrono::Utc::now().to_rfc3339());
-    body["additional_attributes"] = json!({});
-    body["sender"] = if m.message_type == "outgoing" {
-        json!({ "id": 1, "name": "Agent Smith", "type": "user" })
-    } else {
-        json!({ "id": c.contact_id, "type": "contact" })
-    };
-    body["conversation"] = conversation_json(c);
-    body["inbox"] = json!({ "id": c.inbox_id, "name": inbox_name });
-    body["account"] = json!({ "id": s.account_id, "name": "Acme" });
+    let inbox = s.inboxes.get(&c.inbox_id)?;
+    let url = inbox.webhook_url.clone()?;
+    let mut body = json!({
+        "event": event,
+        "id": m.id,
+        "content": m.content,
+        "content_type": "text",
+        "content_attributes": hooks::content_attributes(&m.content_attributes, m.external_error.as_deref()),
+        "additional_attributes": {},
+        "message_type": m.message_type,
+        "private": m.private,
+        "source_id": m.source_id,
+        "created_at": chrono::DateTime::from_timestamp(m.created_at, 0).map(|t| t.to_rfc3339()),
+        "sender": sender_json(s, m),
+        "conversation": conversation_json(s, c),
+        "inbox": { "id": c.inbox_id, "name": inbox.name },
+        "account": { "id": s.account_id, "name": "Acme" },
+    });
+    if !m.attachments.is_empty() {
+        body["attachments"] = json!(attachments_json(s, m));
+    }
+    Some((url, body.to_string(), s.webhook_secret.clone()))
+}
+
+/// `conversation_typing_on/off` (`app/listeners/webhook_listener.rb`): the conversation,
+/// the agent, and `is_private` when the agent types a private note.
+fn typing_webhook(
+    s: &World,
+    conversation: u64,
+    on: bool,
+    is_private: bool,
+) -> Option<(String, String, Option<Secret>)> {
+    let c = s.conversations.iter().find(|c| c.id == conversation)?;
+    let url = s.inboxes.get(&c.inbox_id)?.webhook_url.clone()?;
+    let body = json!({
+        "event": if on { "conversation_typing_on" } else { "conversation_typing_off" },
+        "conversation": conversation_json(s, c),
+        "user": { "id": 1, "name": "Agent Smith", "type": "user" },
+        "is_private": is_private,
+    });
     Some((url, body.to_string(), s.webhook_secret.clone()))
 }
 
@@ -384,10 +613,10 @@ fn router(state: Shared) -> Router {
         .route("/contacts/{id}", axum::routing::put(update_contact).delete(delete_contact))
         .route("/contacts/{id}/contact_inboxes", post(create_contact_inbox))
         .route("/contacts/{id}/conversations", get(contact_conversations))
-        .route("/conversations", post(create_conversation))
+        .route("/conversations", get(listing::list_conversations).post(create_conversation))
         .route("/conversations/{id}", get(get_conversation))
         .route("/conversations/{id}/toggle_status", post(toggle_status))
-        .route("/conversations/{id}/messages", get(list_messages).post(create_message))
+        .route("/conversations/{id}/messages", get(listing::list_messages).post(create_message))
         .route(
             "/conversations/{cid}/messages/{id}",
             axum::routing::patch(update_message).delete(delete_message),
@@ -398,6 +627,7 @@ fn router(state: Shared) -> Router {
         .nest("/api/v1/accounts/{account}", api)
         .route("/api/v1/profile", get(profile))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate))
+        .route("/api", get(version))
         .route("/rails/active_storage/blobs/{id}/{name}", get(blob))
         .with_state(state)
 }
@@ -424,14 +654,36 @@ async fn gate(
             )
                 .into_response();
         }
+        // `app/controllers/api/base_controller.rb:4-12`,
+        // `app/controllers/concerns/access_token_auth_helper.rb:2-39`.
         let token = request.headers().get("api_access_token").and_then(|v| v.to_str().ok());
-        if token != Some(s.token.as_str()) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                json!({ "errors": ["You need to sign in or sign up before continuing."] })
-                    .to_string(),
-            )
-                .into_response();
+        match token {
+            None => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    json!({ "errors": ["You need to sign in or sign up before continuing."] })
+                        .to_string(),
+                )
+                    .into_response();
+            }
+            Some(t) if t == s.token => {}
+            Some(t) if s.bot_tokens.iter().any(|b| b == t) => {
+                if !access::bot_may(request.method(), request.uri().path()) {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        json!({ "error": "Access to this endpoint is not authorized for bots" })
+                            .to_string(),
+                    )
+                        .into_response();
+                }
+            }
+            Some(_) => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    json!({ "error": "Invalid Access Token" }).to_string(),
+                )
+                    .into_response();
+            }
         }
         let account = request
             .uri()
@@ -450,6 +702,18 @@ async fn gate(
         }
     }
     next.run(request).await
+}
+
+/// `GET /api`, without authentication (`app/controllers/api_controller.rb:1-24`).
+async fn version(State(state): State<Shared>) -> Response {
+    let s = lock(&state);
+    axum::Json(json!({
+        "version": s.version,
+        "timestamp": chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+        "queue_services": "ok",
+        "data_services": "ok",
+    }))
+    .into_response()
 }
 
 fn not_found() -> Response {
@@ -535,7 +799,22 @@ async fn create_contact(
     };
     let out = contact_json(&contact);
     s.contacts.push(contact);
-    axum::Json(json!({ "payload": { "contact": out, "contact_inbox": { "source_id": null } } }))
+    // `POST /contacts` with `inbox_id` makes a contact inbox, with the given `source_id` or,
+    // without one, a random UUID (`chatwoot-api.md`, Contacts).
+    let inbox = body.get("inbox_id").and_then(Value::as_u64).filter(|i| s.inboxes.contains_key(i));
+    let contact_inbox = match inbox {
+        Some(inbox) => {
+            let source = body
+                .get("source_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            s.contact_inboxes.push((id, inbox, source.clone()));
+            json!({ "source_id": source, "inbox": { "id": inbox } })
+        }
+        None => Value::Null,
+    };
+    axum::Json(json!({ "payload": { "contact": out, "contact_inbox": contact_inbox } }))
         .into_response()
 }
 
@@ -584,6 +863,12 @@ async fn create_contact_inbox(
     if !s.inboxes.contains_key(&inbox) || !s.contacts.iter().any(|c| c.id == id) {
         return not_found();
     }
+    // The same (contact, inbox, source_id) answers the existing row; another contact's
+    // source id is taken (`chatwoot-api.md`, Contacts).
+    if s.contact_inboxes.iter().any(|(c, i, src)| *c == id && *i == inbox && *src == source) {
+        return axum::Json(json!({ "source_id": source, "inbox": { "id": inbox } }))
+            .into_response();
+    }
     if s.contact_inboxes.iter().any(|(_, i, src)| *i == inbox && *src == source) {
         return unprocessable("Source has already been taken");
     }
@@ -596,8 +881,12 @@ async fn contact_conversations(
     Path((_, id)): Path<(String, u64)>,
 ) -> Response {
     let s = lock(&state);
-    let list: Vec<Value> =
-        s.conversations.iter().filter(|c| c.contact_id == id).map(conversation_json).collect();
+    let list: Vec<Value> = s
+        .conversations
+        .iter()
+        .filter(|c| c.contact_id == id)
+        .map(|c| conversation_json(&s, c))
+        .collect();
     axum::Json(json!({ "payload": list })).into_response()
 }
 
@@ -619,8 +908,9 @@ async fn create_conversation(
         status: body.get("status").and_then(Value::as_str).unwrap_or("open").to_owned(),
         source_id: body.get("source_id").and_then(Value::as_str).unwrap_or("").to_owned(),
         additional_attributes: body.get("additional_attributes").cloned().unwrap_or(json!({})),
+        created_at: chrono::Utc::now().timestamp(),
     };
-    let out = conversation_json(&conversation);
+    let out = conversation_json(&s, &conversation);
     s.conversations.push(conversation);
     axum::Json(out).into_response()
 }
@@ -631,7 +921,7 @@ async fn get_conversation(
 ) -> Response {
     let s = lock(&state);
     match s.conversations.iter().find(|c| c.id == id) {
-        Some(c) => axum::Json(conversation_json(c)).into_response(),
+        Some(c) => axum::Json(conversation_json(&s, c)).into_response(),
         None => not_found(),
     }
 }
@@ -645,24 +935,6 @@ async fn toggle_status(
     let Some(c) = s.conversations.iter_mut().find(|c| c.id == id) else { return not_found() };
     c.status = body.get("status").and_then(Value::as_str).unwrap_or("open").to_owned();
     axum::Json(json!({ "payload": { "success": true, "current_status": c.status, "conversation_id": id } })).into_response()
-}
-
-async fn list_messages(
-    State(state): State<Shared>,
-    Path((_, id)): Path<(String, u64)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let s = lock(&state);
-    if !s.conversations.iter().any(|c| c.id == id) {
-        return not_found();
-    }
-    let before = q.get("before").and_then(|b| b.parse::<u64>().ok()).unwrap_or(u64::MAX);
-    let mut page: Vec<&FakeMessage> =
-        s.messages.iter().filter(|m| m.conversation_id == id && m.id < before).collect();
-    let skip = page.len().saturating_sub(20);
-    page.drain(..skip);
-    let payload: Vec<Value> = page.iter().map(|m| message_json(&s, m)).collect();
-    axum::Json(json!({ "meta": {}, "payload": payload })).into_response()
 }
 
 async fn create_message(
@@ -711,10 +983,18 @@ async fn create_message(
         };
         fields = body;
     }
-    let (out, hook) = {
+    let (out, mid) = {
         let mut s = lock(&state);
         if !s.conversations.iter().any(|c| c.id == id) {
             return not_found();
+        }
+        if s.flooded.contains(&id) {
+            // The flood guard's validation error, rendered by the controller's rescue as 422.
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "error": "Validation failed: Too many messages" }).to_string(),
+            )
+                .into_response();
         }
         let message_type =
             fields.get("message_type").and_then(Value::as_str).unwrap_or("outgoing").to_owned();
@@ -736,6 +1016,7 @@ async fn create_message(
                 bytes,
             })
             .collect();
+        let incoming = message_type == "incoming";
         let message = FakeMessage {
             id: mid,
             conversation_id: id,
@@ -749,68 +1030,111 @@ async fn create_message(
             attachments,
             deleted: false,
             by_agent: false,
+            created_at: chrono::Utc::now().timestamp(),
+            // The token's user: the bridge writes as a person.
+            sender_type: Some(if incoming { "contact" } else { "user" }.into()),
         };
-        let out = message_json(&s, &message);
+        let out = api_message_json(&s, &message);
         s.messages.push(message);
-        (out, webhook_for(&s, "message_created", mid))
+        (out, mid)
     };
     // Like Chatwoot, the webhook goes out after the answer, from a background job.
-    if let Some((url, body, secret)) = hook {
-        tokio::spawn(async move {
-            send_webhook(&reqwest::Client::new(), &url, body, secret.as_ref()).await;
-        });
-    }
+    hooks::dispatch_later(&state, "message_created", mid);
     axum::Json(out).into_response()
 }
 
+/// `PATCH …/messages/{id}` (v4.2.0+, `messages_controller.rb:16-19,67-79`): `status` and
+/// `external_error` through `Messages::StatusUpdateService`; an unknown status is ignored
+/// and still answered 200. A change fires `message_updated`.
 async fn update_message(
     State(state): State<Shared>,
     Path((_, cid, id)): Path<(String, u64, u64)>,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    let mut s = lock(&state);
-    let Some(m) = s.messages.iter_mut().find(|m| m.id == id && m.conversation_id == cid) else {
-        return not_found();
+    let (out, changed) = {
+        let mut s = lock(&state);
+        let Some(index) = s.messages.iter().position(|m| m.id == id && m.conversation_id == cid)
+        else {
+            return not_found();
+        };
+        let status = body.get("status").and_then(Value::as_str).unwrap_or("").to_owned();
+        let error = body.get("external_error").and_then(Value::as_str).map(str::to_owned);
+        let changed = set_status(&mut s.messages[index], &status, error);
+        (api_message_json(&s, &s.messages[index]), changed)
     };
-    if let Some(status) = body.get("status").and_then(Value::as_str) {
-        if !["sent", "delivered", "read", "failed"].contains(&status) {
-            return unprocessable("invalid status");
-        }
-        m.status = status.to_owned();
+    if changed {
+        hooks::dispatch_later(&state, "message_updated", id);
     }
-    m.external_error = body.get("external_error").and_then(Value::as_str).map(str::to_owned);
-    let out = json!({ "id": m.id, "status": m.status });
     axum::Json(out).into_response()
 }
 
+/// `DELETE …/messages/{id}`: the content is replaced and `content_attributes.deleted` set,
+/// which fires `message_updated`.
 async fn delete_message(
     State(state): State<Shared>,
     Path((_, cid, id)): Path<(String, u64, u64)>,
 ) -> Response {
-    let mut s = lock(&state);
-    let Some(m) = s.messages.iter_mut().find(|m| m.id == id && m.conversation_id == cid) else {
-        return not_found();
-    };
-    m.deleted = true;
-    m.content = Some("This message was deleted".into());
+    {
+        let mut s = lock(&state);
+        let Some(m) = s.messages.iter_mut().find(|m| m.id == id && m.conversation_id == cid) else {
+            return not_found();
+        };
+        m.deleted = true;
+        m.content = Some("This message was deleted".into());
+        if let Value::Object(a) = &mut m.content_attributes {
+            a.insert("deleted".into(), json!(true));
+        } else {
+            m.content_attributes = json!({ "deleted": true });
+        }
+    }
+    hooks::dispatch_later(&state, "message_updated", id);
     axum::Json(json!({ "id": id })).into_response()
 }
 
-fn inbox_json(id: u64, name: &str, webhook: &Option<String>) -> Value {
-    json!({ "id": id, "name": name, "channel_type": "Channel::Api", "webhook_url": webhook })
+/// An API inbox as `app/views/api/v1/models/_inbox.json.jbuilder:115-122` renders it for an
+/// administrator: with its webhook `secret` from v4.13.0.
+fn inbox_json(s: &World, id: u64, inbox: &FakeInbox) -> Value {
+    let signed = version_at_least(&s.version, 4, 13);
+    json!({
+        "id": id,
+        "name": inbox.name,
+        "channel_type": "Channel::Api",
+        "webhook_url": inbox.webhook_url,
+        "hmac_token": "fake-hmac-token",
+        "secret": if signed { s.webhook_secret.as_ref().map(|k| k.expose().to_owned()) } else { None },
+        "additional_attributes": inbox.additional_attributes,
+    })
+}
+
+fn version_at_least(version: &str, major: u64, minor: u64) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
 }
 
 async fn list_inboxes(State(state): State<Shared>) -> Response {
     let s = lock(&state);
-    let list: Vec<Value> = s.inboxes.iter().map(|(id, (n, w))| inbox_json(*id, n, w)).collect();
+    let list: Vec<Value> = s.inboxes.iter().map(|(id, i)| inbox_json(&s, *id, i)).collect();
     axum::Json(json!({ "payload": list })).into_response()
 }
 
 async fn get_inbox(State(state): State<Shared>, Path((_, id)): Path<(String, u64)>) -> Response {
     let s = lock(&state);
     match s.inboxes.get(&id) {
-        Some((n, w)) => axum::Json(inbox_json(id, n, w)).into_response(),
+        Some(i) => axum::Json(inbox_json(&s, id, i)).into_response(),
         None => not_found(),
+    }
+}
+
+/// `POST /inboxes` and `PATCH /inboxes/{id}`: the channel's editable attributes are
+/// `webhook_url`, `hmac_mandatory` and `additional_attributes`
+/// (`app/models/channel/api.rb:26`); an update replaces `additional_attributes` whole.
+fn apply_channel(inbox: &mut FakeInbox, body: &Value) {
+    if let Some(w) = body.pointer("/channel/webhook_url").and_then(Value::as_str) {
+        inbox.webhook_url = Some(w.to_owned());
+    }
+    if let Some(a) = body.pointer("/channel/additional_attributes") {
+        inbox.additional_attributes = a.clone();
     }
 }
 
@@ -820,10 +1144,12 @@ async fn create_inbox(
 ) -> Response {
     let mut s = lock(&state);
     let name = body.get("name").and_then(Value::as_str).unwrap_or("API").to_owned();
-    let webhook = body.pointer("/channel/webhook_url").and_then(Value::as_str).map(str::to_owned);
+    let mut inbox = FakeInbox { name, webhook_url: None, additional_attributes: json!({}) };
+    apply_channel(&mut inbox, &body);
     let id = s.id();
-    s.inboxes.insert(id, (name.clone(), webhook.clone()));
-    axum::Json(inbox_json(id, &name, &webhook)).into_response()
+    let out = inbox_json(&s, id, &inbox);
+    s.inboxes.insert(id, inbox);
+    axum::Json(out).into_response()
 }
 
 async fn update_inbox(
@@ -832,11 +1158,10 @@ async fn update_inbox(
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
     let mut s = lock(&state);
-    let Some((name, webhook)) = s.inboxes.get_mut(&id) else { return not_found() };
-    if let Some(w) = body.pointer("/channel/webhook_url").and_then(Value::as_str) {
-        *webhook = Some(w.to_owned());
-    }
-    let out = inbox_json(id, name, webhook);
+    let Some(inbox) = s.inboxes.get_mut(&id) else { return not_found() };
+    apply_channel(inbox, &body);
+    let inbox = inbox.clone();
+    let out = inbox_json(&s, id, &inbox);
     axum::Json(out).into_response()
 }
 

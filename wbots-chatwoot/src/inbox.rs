@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wbots_core::{
     AgentAttachment, AgentEnvelope, ContactId, ContactRequest, ConversationId, ConversationRequest,
-    DeliveryError, DeliveryErrorKind, DeliveryStatus, Direction, Inbox, InboxMessageId, Media,
-    MessageChange, MessageUpdate, PlatformMessageId, PostMessage, RawRequest, ReopenPolicy,
-    WebhookError,
+    DeliveryError, DeliveryErrorKind, DeliveryStatus, Direction, Inbox, InboxId, InboxMessageId,
+    Media, MessageChange, MessageUpdate, PlatformMessageId, PostMessage, RawRequest, ReopenPolicy,
+    ThreadRef, WebhookError,
 };
 
 use crate::client::Client;
@@ -112,6 +112,23 @@ pub fn contact_identifier(request: &ContactRequest) -> String {
 /// The contact-inbox `source_id` of a platform user: also what the bridge can recognise.
 pub fn contact_source_id(request: &ContactRequest) -> String {
     format!("wbots:{}:{}", request.address, request.user)
+}
+
+/// The customer thread a contact identifier (`kind:account:user`, see
+/// [`contact_identifier`]) names. On Messenger and Instagram the thread is the user.
+pub fn thread_of_identifier(identifier: &str) -> Option<ThreadRef> {
+    let mut parts = identifier.splitn(3, ':');
+    let (kind, account, user) = (parts.next()?, parts.next()?, parts.next()?);
+    if kind.is_empty() || account.is_empty() || user.is_empty() {
+        return None;
+    }
+    Some(ThreadRef { address: wbots_core::ChannelAddress::new(kind, account), thread: user.into() })
+}
+
+/// The customer thread a contact-inbox `source_id` (`wbots:kind:account:user`, see
+/// [`contact_source_id`]) names.
+pub fn thread_of_source_id(source_id: &str) -> Option<ThreadRef> {
+    thread_of_identifier(source_id.strip_prefix("wbots:")?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,6 +332,19 @@ impl Inbox for ChatwootInbox {
         webhook::parse(request.body)
     }
 
+    /// Chatwoot makes one webhook attempt per event and never retries it.
+    fn drops_webhooks(&self) -> bool {
+        true
+    }
+
+    async fn undelivered(
+        &self,
+        inboxes: &[InboxId],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AgentEnvelope>, DeliveryError> {
+        crate::sweep::undelivered(&self.client, inboxes, since).await
+    }
+
     async fn upsert_contact(&self, request: &ContactRequest) -> Result<ContactId, DeliveryError> {
         let identifier = contact_identifier(request);
         let avatar = request.profile.avatar_url.as_ref().map(|u| u.as_str().to_owned());
@@ -345,8 +375,11 @@ impl Inbox for ChatwootInbox {
                 id
             }
             None => {
+                // With `inbox_id` but no `source_id`, Chatwoot adds a contact inbox with a
+                // random source id: a stray one beside the bridge's (`chatwoot-api.md`).
                 let mut body = json!({
                     "inbox_id": request.inbox.as_str().parse::<u64>().unwrap_or_default(),
+                    "source_id": contact_source_id(request),
                     "name": request.profile.name,
                     "identifier": identifier,
                     "additional_attributes": {
@@ -467,6 +500,11 @@ impl Inbox for ChatwootInbox {
     async fn post_message(&self, message: &PostMessage) -> Result<InboxMessageId, DeliveryError> {
         let mut attributes = message.attributes.clone();
         attributes.insert(MARKER.into(), json!(true));
+        if message.direction == Direction::Outgoing {
+            // Sent from Meta's own apps: marked as Chatwoot's own Meta channels mark them
+            // (`content_attributes.external_echo`, `chatwoot-api.md`).
+            attributes.insert("external_echo".into(), json!(true));
+        }
         if let Some(reply) = &message.reply_to {
             attributes.insert(
                 "in_reply_to".into(),

@@ -8,7 +8,10 @@ mod error;
 #[cfg(feature = "testkit")]
 pub mod fake;
 mod inbox;
+mod markdown;
 pub mod setup;
+mod sweep;
+mod transport;
 mod webhook;
 
 pub use client::Client;
@@ -16,5 +19,6 @@ pub use config::{ChatwootConfig, REQUEST_TIMEOUT, SIGNATURE_TOLERANCE};
 pub use error::classify;
 pub use inbox::{
     ChatwootInbox, ChatwootInboxBuilder, Clock, contact_identifier, contact_source_id,
+    thread_of_identifier, thread_of_source_id,
 };
 pub use webhook::{MARKER, sign_webhook};

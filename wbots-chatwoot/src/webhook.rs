@@ -7,11 +7,12 @@ use serde_json::Value;
 use sha2::Sha256;
 use url::Url;
 use wbots_core::{
-    AgentAttachment, AgentEnvelope, AgentEvent, AgentMessage, AttachmentKind, ConversationId,
-    InboxId, InboxMessageId, RawRequest, Secret, WebhookError,
+    AgentAttachment, AgentEnvelope, AgentEvent, AgentMessage, AttachmentKind, Author,
+    ConversationId, InboxId, InboxMessageId, RawRequest, Secret, ThreadRef, WebhookError,
 };
 
 use crate::config::SIGNATURE_TOLERANCE;
+use crate::inbox::{thread_of_identifier, thread_of_source_id};
 
 /// The key in `content_attributes` that marks messages the bridge created.
 pub const MARKER: &str = "wbots";
@@ -77,6 +78,7 @@ pub(crate) fn verify(
 
 #[derive(Debug, Deserialize)]
 struct Payload {
+    #[serde(default)]
     event: String,
     id: Option<Value>,
     content: Option<String>,
@@ -92,12 +94,39 @@ struct Payload {
     inbox_id: Option<Value>,
     #[serde(default)]
     attachments: Vec<Attachment>,
+    sender: Option<Sender>,
+    /// Typing events: the agent types in the private-note editor.
+    #[serde(default)]
+    is_private: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct Sender {
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct Conversation {
     id: Value,
     inbox_id: Option<Value>,
+    contact_inbox: Option<ContactInbox>,
+    meta: Option<ConversationMeta>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ContactInbox {
+    source_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ConversationMeta {
+    sender: Option<ContactRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ContactRef {
+    identifier: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,6 +210,112 @@ fn created_by_bridge(p: &Payload) -> bool {
     has_source || marked
 }
 
+/// Who wrote a message: a person only when Chatwoot's sender is a `user`; `template`
+/// messages (greetings, out-of-office, surveys) and sender-less outgoing ones (automation
+/// rules) are the inbox's own.
+fn author(kind: &str, sender: Option<&Sender>) -> Author {
+    match (kind, sender.and_then(|s| s.kind.as_deref())) {
+        ("template", _) => Author::Automation,
+        (_, Some("user")) => Author::Person,
+        (_, Some(_)) => Author::Bot,
+        (_, None) => Author::Automation,
+    }
+}
+
+/// The last path segment of an attachment URL as a file name: Active Storage URLs carry
+/// the name percent-encoded (`r%C3%A9sum%C3%A9.pdf`).
+pub(crate) fn file_name_of(url: &Url) -> Option<String> {
+    let segment = url.path_segments()?.next_back()?;
+    let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned();
+    // A decoded name is still one name: no path separators smuggled in through %2F.
+    let name = decoded.rsplit(['/', '\\']).next().unwrap_or("").trim().to_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+fn string_attribute<'a>(p: &'a Payload, key: &str) -> Option<&'a str> {
+    p.content_attributes.as_ref()?.get(key)?.as_str().filter(|s| !s.trim().is_empty())
+}
+
+/// The agent message a payload describes.
+fn agent_message(
+    p: &Payload,
+    id: String,
+    conversation: ConversationId,
+    kind: &str,
+) -> AgentMessage {
+    let attachments = p
+        .attachments
+        .iter()
+        .filter_map(|a| {
+            let url = Url::parse(a.data_url.as_deref()?).ok()?;
+            let file_name =
+                file_name_of(&url).or_else(|| a.extension.as_ref().map(|e| format!("file.{e}")));
+            Some(AgentAttachment {
+                kind: attachment_kind(a.file_type.as_deref()),
+                url,
+                file_name,
+                size: a.file_size,
+            })
+        })
+        .collect();
+    let reply_to = p
+        .content_attributes
+        .as_ref()
+        .and_then(|a| a.get("in_reply_to"))
+        .and_then(id_of)
+        .map(InboxMessageId::new);
+    AgentMessage {
+        id: InboxMessageId::new(id),
+        conversation,
+        text: p
+            .content
+            .as_deref()
+            .map(crate::markdown::to_plain_text)
+            .filter(|c| !c.trim().is_empty()),
+        attachments,
+        reply_to,
+        created_at: time(p.created_at.as_ref()),
+        author: author(kind, p.sender.as_ref()),
+    }
+}
+
+/// The customer a conversation's contact stands for, from what the bridge gave the contact:
+/// the contact inbox's `source_id`, else the contact's identifier.
+fn contact_thread(p: &Payload) -> Option<ThreadRef> {
+    let c = p.conversation.as_ref()?;
+    c.contact_inbox
+        .as_ref()
+        .and_then(|ci| ci.source_id.as_deref())
+        .and_then(thread_of_source_id)
+        .or_else(|| {
+            c.meta
+                .as_ref()
+                .and_then(|m| m.sender.as_ref())
+                .and_then(|s| s.identifier.as_deref())
+                .and_then(thread_of_identifier)
+        })
+}
+
+/// A message as the Application API lists it (`GET …/messages`), when it is one the sweep
+/// must send: an agent's (person, bot or the inbox's template), not a note, not the
+/// bridge's own, marked `failed` by Chatwoot's webhook delivery. Returns it with the time
+/// it was written.
+pub(crate) fn swept_message(value: &Value, conversation: &ConversationId) -> Option<AgentMessage> {
+    let p: Payload = serde_json::from_value(value.clone()).ok()?;
+    let id = p.id.as_ref().and_then(id_of)?;
+    let kind = message_type(p.message_type.as_ref());
+    let failed = value.get("status").and_then(Value::as_str) == Some("failed");
+    let transport =
+        string_attribute(&p, "external_error").is_some_and(crate::transport::is_webhook_failure);
+    if p.private || !(kind == "outgoing" || kind == "template") || created_by_bridge(&p) {
+        return None;
+    }
+    if !failed || !transport {
+        return None;
+    }
+    Some(agent_message(&p, id, conversation.clone(), kind))
+}
+
 /// Parses one delivery.
 pub(crate) fn parse(body: &[u8]) -> Result<Vec<AgentEnvelope>, WebhookError> {
     let p: Payload = serde_json::from_slice(body)
@@ -192,12 +327,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<AgentEnvelope>, WebhookError> {
         .and_then(|i| id_of(&i.id))
         .or_else(|| p.conversation.as_ref().and_then(|c| c.inbox_id.as_ref()).and_then(id_of))
         .or_else(|| p.inbox_id.as_ref().and_then(id_of))
-        .map(InboxId::new);
+        .map(InboxId::new)
+        .unwrap_or_else(|| InboxId::new(""));
     let event = p.event.as_str();
-    let envelope = |inbox: Option<InboxId>, event| AgentEnvelope {
-        inbox: inbox.unwrap_or_else(|| InboxId::new("")),
-        event,
-    };
 
     let parsed = match event {
         "message_created" | "message_updated" => {
@@ -208,52 +340,43 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<AgentEnvelope>, WebhookError> {
                 )));
             };
             let kind = message_type(p.message_type.as_ref());
+            let deleted = p
+                .content_attributes
+                .as_ref()
+                .and_then(|a| a.get("deleted"))
+                .is_some_and(|d| d.as_bool() == Some(true));
             if p.private {
                 ignored(event, "private note")
-            } else if kind != "outgoing" {
+            } else if kind != "outgoing" && kind != "template" {
                 ignored(event, format!("{kind} message"))
             } else if created_by_bridge(&p) {
                 ignored(event, "posted by the bridge")
-            } else if event == "message_updated" {
-                // Chatwoot's retry button and every status change look alike here; the
-                // engine's own record decides whether this is a retry.
-                AgentEvent::RetryRequested { conversation, message: InboxMessageId::new(id) }
+            } else if deleted {
+                ignored(event, "deleted")
+            } else if event == "message_created" {
+                AgentEvent::Message(agent_message(&p, id, conversation, kind))
             } else {
-                let attachments = p
-                    .attachments
-                    .iter()
-                    .filter_map(|a| {
-                        let url = Url::parse(a.data_url.as_deref()?).ok()?;
-                        let file_name = url
-                            .path_segments()
-                            .and_then(|mut s| s.next_back().map(str::to_owned))
-                            .filter(|n| !n.is_empty())
-                            .or_else(|| a.extension.as_ref().map(|e| format!("file.{e}")));
-                        Some(AgentAttachment {
-                            kind: attachment_kind(a.file_type.as_deref()),
-                            url,
-                            file_name,
-                            size: a.file_size,
-                        })
-                    })
-                    .collect();
-                let reply_to = p
-                    .content_attributes
-                    .as_ref()
-                    .and_then(|a| a.get("in_reply_to"))
-                    .and_then(id_of)
-                    .map(InboxMessageId::new);
-                AgentEvent::Message(AgentMessage {
-                    id: InboxMessageId::new(id),
-                    conversation,
-                    text: p.content.clone().filter(|c| !c.trim().is_empty()),
-                    attachments,
-                    reply_to,
-                    created_at: time(p.created_at.as_ref()),
-                })
+                // The payload has no status (`Message#webhook_data`): an update is told
+                // apart by `content_attributes.external_error`.
+                match string_attribute(&p, "external_error") {
+                    // Chatwoot could not deliver an earlier webhook of this message.
+                    Some(e) if crate::transport::is_webhook_failure(e) => {
+                        AgentEvent::Undelivered(agent_message(&p, id, conversation, kind))
+                    }
+                    // The echo of a failure mark (the bridge's own): never a send.
+                    Some(_) => ignored(event, "echo of a failure mark"),
+                    // A retry (Chatwoot clears the error) or another status change: the
+                    // engine's records tell which.
+                    None => AgentEvent::RetryRequested {
+                        conversation: conversation.clone(),
+                        message: InboxMessageId::new(id.clone()),
+                        content: Some(agent_message(&p, id, conversation, kind)),
+                    },
+                }
             }
         }
         "conversation_typing_on" | "conversation_typing_off" => match conversation {
+            Some(_) if p.is_private => ignored(event, "typing a private note"),
             Some(conversation) => {
                 AgentEvent::Typing { conversation, on: event == "conversation_typing_on" }
             }
@@ -261,7 +384,11 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<AgentEnvelope>, WebhookError> {
         },
         other => ignored(other, "not acted on"),
     };
-    Ok(vec![envelope(inbox, parsed)])
+    let thread = match &parsed {
+        AgentEvent::Ignored { .. } => None,
+        _ => contact_thread(&p),
+    };
+    Ok(vec![AgentEnvelope { inbox, event: parsed, contact_thread: thread }])
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ConversationId, InboxId, InboxMessageId};
+use crate::ids::{ChannelAddress, ConversationId, InboxId, InboxMessageId, ThreadId};
 use crate::media::AgentAttachment;
 
 /// One parsed agent-side event and the inbox it came from.
@@ -15,6 +15,27 @@ pub struct AgentEnvelope {
     pub inbox: InboxId,
     /// The event.
     pub event: AgentEvent,
+    /// The customer thread the conversation's contact stands for, when the inbox knows it
+    /// (Chatwoot: the contact inbox's `source_id` the bridge gave the contact). It routes
+    /// conversations an agent opened for a known contact, which the bridge never linked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_thread: Option<ThreadRef>,
+}
+
+impl AgentEnvelope {
+    /// An event of `inbox` without a contact thread.
+    pub fn new(inbox: InboxId, event: AgentEvent) -> Self {
+        Self { inbox, event, contact_thread: None }
+    }
+}
+
+/// A customer thread on a business account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadRef {
+    /// The business account.
+    pub address: ChannelAddress,
+    /// The customer's thread on it.
+    pub thread: ThreadId,
 }
 
 /// Something the inbox told the bridge.
@@ -24,15 +45,24 @@ pub struct AgentEnvelope {
 pub enum AgentEvent {
     /// An agent wrote to the customer: send it.
     Message(AgentMessage),
-    /// An agent asked to send a failed message again (Chatwoot's retry button arrives as a
-    /// `message_updated`). The engine acts only when its own record of the message says it
-    /// failed with parts unsent, so the bridge's own status updates cannot loop.
+    /// A message changed in a way that may be an agent asking to send it (again):
+    /// Chatwoot's retry button arrives as a `message_updated` without an error, exactly like
+    /// the echo of any status change. The engine decides from its own records: a message it
+    /// failed is retried, one it delivered is left alone, one it never received (Chatwoot
+    /// could not hand it over) is sent, once.
     RetryRequested {
         /// The conversation.
         conversation: ConversationId,
         /// The message.
         message: InboxMessageId,
+        /// The message as the inbox shows it now, to send if the bridge never received it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content: Option<AgentMessage>,
     },
+    /// The inbox could not hand this agent message to the bridge (Chatwoot marks it failed
+    /// with its HTTP error when its one webhook attempt fails): send it unless the bridge
+    /// already did, and correct its status in the inbox.
+    Undelivered(AgentMessage),
     /// An agent started or stopped typing.
     Typing {
         /// The conversation.
@@ -65,4 +95,22 @@ pub struct AgentMessage {
     pub reply_to: Option<InboxMessageId>,
     /// When the agent sent it.
     pub created_at: DateTime<Utc>,
+    /// Who wrote it: only a person's message may use Meta's human-agent window.
+    #[serde(default)]
+    pub author: Author,
+}
+
+/// Who wrote an agent-side message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Author {
+    /// A person (Chatwoot sender type `user`). The default, so jobs stored before the
+    /// field existed keep their meaning.
+    #[default]
+    Person,
+    /// A bot (Chatwoot `agent_bot`, `captain_assistant`).
+    Bot,
+    /// The inbox itself: greetings, out-of-office replies, surveys (Chatwoot `template`).
+    Automation,
 }

@@ -202,4 +202,24 @@ pub trait Inbox: Send + Sync + std::fmt::Debug + 'static {
         attachment: &AgentAttachment,
         max_bytes: u64,
     ) -> Result<Media, DeliveryError>;
+
+    /// Whether the inbox may fail to hand agent messages to the bridge for good (it does not
+    /// retry its webhooks), so the engine must sweep for them with
+    /// [`Inbox::undelivered`]. `false` by default.
+    fn drops_webhooks(&self) -> bool {
+        false
+    }
+
+    /// Agent messages written in `inboxes` since `since` that the inbox could not hand to
+    /// the bridge (its webhook failed), as [`crate::AgentEvent::Undelivered`] events. The
+    /// engine's periodic sweep sends them, once. Inboxes whose webhooks are retried until
+    /// acknowledged need not implement it.
+    async fn undelivered(
+        &self,
+        inboxes: &[InboxId],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AgentEnvelope>, DeliveryError> {
+        let _ = (inboxes, since);
+        Ok(Vec::new())
+    }
 }

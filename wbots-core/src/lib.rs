@@ -20,7 +20,7 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use agent::{AgentEnvelope, AgentEvent, AgentMessage};
+pub use agent::{AgentEnvelope, AgentEvent, AgentMessage, Author, ThreadRef};
 pub use channel::{Capabilities, Channel};
 pub use engine::{
     Backoff, Binding, Bridge, BridgeBuilder, EngineConfig, ForgetReport, IngestReport,

@@ -46,6 +46,7 @@ mod inbox {
                 kind: "message_created".into(),
                 reason: "private note".into(),
             },
+            contact_thread: None,
         };
         InboxHarness {
             inbox: inbox.clone(),

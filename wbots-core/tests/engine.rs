@@ -420,7 +420,9 @@ async fn a_reply_outside_the_window_fails_with_a_reason_the_agent_sees() {
         event: AgentEvent::RetryRequested {
             conversation: conversation.clone(),
             message: agent_id.clone(),
+            content: None,
         },
+        contact_thread: None,
     };
     let report = rig
         .bridge

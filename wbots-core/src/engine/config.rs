@@ -37,6 +37,13 @@ pub struct EngineConfig {
     /// up to 36 hours and Chatwoot for minutes, so the default week leaves a wide margin
     /// while keeping the store from growing without end.
     pub retention: Duration,
+    /// How often the inbox is searched for agent messages it could not hand to the bridge
+    /// (see [`crate::Inbox::undelivered`]); also once at start. `None` turns the sweep off;
+    /// default 5 min: Chatwoot never redelivers, so this bounds how late such a message goes.
+    pub sweep_every: Option<Duration>,
+    /// How far back the sweep looks; default 24 h (Chatwoot's retry button disappears after
+    /// a day, and Meta's standard window is a day).
+    pub sweep_lookback: Duration,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +58,8 @@ impl Default for EngineConfig {
             max_media_bytes: 25 * 1024 * 1024,
             own_app_id: None,
             retention: Duration::from_secs(7 * 24 * 3600),
+            sweep_every: Some(Duration::from_secs(300)),
+            sweep_lookback: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -104,6 +113,18 @@ impl EngineConfig {
         self
     }
 
+    /// Sets how often the sweep runs (`None`: never).
+    pub fn with_sweep_every(mut self, every: Option<Duration>) -> Self {
+        self.sweep_every = every;
+        self
+    }
+
+    /// Sets how far back the sweep looks.
+    pub fn with_sweep_lookback(mut self, lookback: Duration) -> Self {
+        self.sweep_lookback = lookback;
+        self
+    }
+
     /// Sets the bridge's own Meta app id.
     pub fn with_own_app_id(mut self, app_id: impl Into<String>) -> Self {
         self.own_app_id = Some(app_id.into());
@@ -121,6 +142,13 @@ impl EngineConfig {
             return Err(Error::Config(
                 "retention must be at least 48 h: Meta redelivers for up to 36 h".into(),
             ));
+        }
+        if self.sweep_every.is_some_and(|e| e < Duration::from_secs(1)) {
+            return Err(Error::Config("sweep_every must be at least 1 s".into()));
+        }
+        // Done jobs hold the idempotency keys that keep a swept message from being sent twice.
+        if self.sweep_lookback > self.retention {
+            return Err(Error::Config("sweep_lookback must not exceed retention".into()));
         }
         if self.lease < Duration::from_secs(1) {
             return Err(Error::Config("lease must be at least 1 s".into()));

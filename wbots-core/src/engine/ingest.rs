@@ -1,12 +1,11 @@
 //! Webhook ingest: authenticate, parse, store every event of the request in one
 //! transaction, and only then report success.
 
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::Bridge;
-use super::job::{Job, Target};
-use super::links::{Links, user_scope};
-use crate::agent::AgentEvent;
+use super::job::Job;
+use super::links::user_scope;
 use crate::error::WebhookError;
 use crate::event::InboundEvent;
 use crate::request::RawRequest;
@@ -26,11 +25,11 @@ pub struct IngestReport {
     pub unrouted: usize,
 }
 
-const PRIORITY_MESSAGE: i32 = 0;
+pub(crate) const PRIORITY_MESSAGE: i32 = 0;
 // Typing indicators are worth nothing late; receipts and messages go first.
-const PRIORITY_TYPING: i32 = -10;
+pub(crate) const PRIORITY_TYPING: i32 = -10;
 
-fn serialise(job: &Job) -> Result<String, WebhookError> {
+pub(crate) fn serialise(job: &Job) -> Result<String, WebhookError> {
     serde_json::to_string(job)
         .map_err(|e| WebhookError::Malformed(format!("unstorable event: {e}")))
 }
@@ -103,90 +102,13 @@ impl Bridge {
         let inbox = self.inbox().clone();
         inbox.verify(request)?;
         let envelopes = inbox.parse(request)?;
-        let links = Links(self.store().as_ref());
         let mut report = IngestReport::default();
-        let mut jobs = Vec::new();
-        for envelope in envelopes {
-            let inbox_id = envelope.inbox;
-            let (conversation, job_key) = match &envelope.event {
-                AgentEvent::Message(m) => {
-                    (m.conversation.clone(), format!("out/{inbox_id}/{}", m.id))
-                }
-                AgentEvent::RetryRequested { conversation, message } => {
-                    let Some(failed) = links.failed_outbound(&inbox_id, message).await? else {
-                        // Chatwoot sends message_updated for every status change, the
-                        // bridge's own included: only a message the bridge failed is retried.
-                        debug!(%message, "message_updated for a message not failed by the bridge; nothing to do");
-                        report.unsupported += 1;
-                        continue;
-                    };
-                    (
-                        conversation.clone(),
-                        format!("out/{inbox_id}/{message}/retry/{}", failed.failed_at),
-                    )
-                }
-                AgentEvent::Typing { conversation, on } => (
-                    conversation.clone(),
-                    format!("typing/{inbox_id}/{conversation}/{on}/{}", uuid::Uuid::new_v4()),
-                ),
-                AgentEvent::Ignored { kind, reason } => {
-                    debug!(%kind, %reason, "inbox event skipped");
-                    report.unsupported += 1;
-                    continue;
-                }
-            };
-            let Some(thread) = links.thread_of(&inbox_id, &conversation).await? else {
-                info!(inbox = %inbox_id, %conversation, "agent event for a conversation the bridge did not create; skipped");
-                metrics::counter!("wbots_events_skipped_total", "reason" => "unrouted")
-                    .increment(1);
-                report.unrouted += 1;
-                continue;
-            };
-            if self.route(&thread.address).is_none() {
-                report.unrouted += 1;
-                continue;
-            }
-            if let AgentEvent::Message(m) = &envelope.event {
-                // The inbox's copy of a message the bridge posted itself.
-                if links.inbox_message(&inbox_id, &m.id).await?.is_some() {
-                    report.unsupported += 1;
-                    continue;
-                }
-            }
-            let target = Target {
-                address: thread.address.clone(),
-                thread: thread.thread.clone(),
-                inbox: inbox_id.clone(),
-            };
-            let scope = user_scope(&target.address, target.thread.as_str());
-            let ordering_key = crate::event::thread_key(&target.address, &target.thread);
-            let (job, priority) = match envelope.event {
-                AgentEvent::Message(message) => {
-                    (Job::Outbound { target, message }, PRIORITY_MESSAGE)
-                }
-                AgentEvent::RetryRequested { message, .. } => {
-                    let Some(failed) = links.failed_outbound(&inbox_id, &message).await? else {
-                        continue;
-                    };
-                    (Job::Outbound { target, message: failed.message }, PRIORITY_MESSAGE)
-                }
-                AgentEvent::Typing { on, .. } => (Job::Typing { target, on }, PRIORITY_TYPING),
-                _ => continue,
-            };
-            jobs.push(NewJob {
-                idempotency_key: job_key,
-                ordering_key,
-                scope: Some(scope),
-                priority,
-                payload: serialise(&job)?,
-                not_before: None,
-            });
-        }
+        let jobs = self.agent_jobs(envelopes, &mut report).await?;
         self.enqueue(jobs, &mut report).await?;
         Ok(report)
     }
 
-    async fn enqueue(
+    pub(crate) async fn enqueue(
         &self,
         jobs: Vec<NewJob>,
         report: &mut IngestReport,

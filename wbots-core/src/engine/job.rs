@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::AgentMessage;
 use crate::event::InboundEnvelope;
-use crate::ids::{ChannelAddress, InboxId, ThreadId};
+use crate::ids::{ChannelAddress, ConversationId, InboxId, InboxMessageId, ThreadId};
 
 /// One unit of work. Serialised into [`crate::store::NewJob::payload`]; the tag names are
 /// part of the stored format, so renaming one needs a migration.
@@ -14,9 +14,25 @@ pub(crate) enum Job {
     /// A platform event to bring into the inbox.
     Inbound { envelope: InboundEnvelope },
     /// An agent message to send to the customer (also an agent's retry of a failed one).
-    Outbound { target: Target, message: AgentMessage },
+    /// `recovered`: the inbox marked it failed because it could not hand it to the bridge,
+    /// so once sent its status is set back to sent.
+    Outbound {
+        target: Target,
+        message: AgentMessage,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        recovered: bool,
+    },
     /// An agent started or stopped typing.
     Typing { target: Target, on: bool },
+    /// Look for agent messages the inbox could not hand to the bridge.
+    Sweep,
+    /// An agent message the bridge cannot route to any customer: mark it failed with why.
+    Unroutable {
+        inbox: InboxId,
+        conversation: ConversationId,
+        message: InboxMessageId,
+        reason: String,
+    },
 }
 
 /// Where an agent event goes: the thread a bridged conversation belongs to.
@@ -33,6 +49,8 @@ impl Job {
             Self::Inbound { .. } => "inbound",
             Self::Outbound { .. } => "outbound",
             Self::Typing { .. } => "typing",
+            Self::Sweep => "sweep",
+            Self::Unroutable { .. } => "unroutable",
         }
     }
 }

@@ -11,6 +11,7 @@
 //! job per conversation at a time, and retry transient failures with backoff scheduled in
 //! the queue.
 
+mod agent_jobs;
 mod backoff;
 mod config;
 mod forget;
@@ -19,6 +20,7 @@ mod ingest;
 mod job;
 mod links;
 mod outbound;
+mod sweep;
 mod worker;
 
 use std::collections::HashMap;

@@ -10,7 +10,7 @@ use super::links::{
     inbox_message_link, key, message_link, unread_link, user_scope,
 };
 use super::worker::JobError;
-use crate::agent::AgentMessage;
+use crate::agent::{AgentMessage, Author};
 use crate::channel::Capabilities;
 use crate::error::{DeliveryError, DeliveryErrorKind};
 use crate::ids::{InboxId, InboxMessageId, PlatformMessageId};
@@ -61,11 +61,14 @@ fn plan(message: &AgentMessage, caps: &Capabilities) -> Vec<PlannedPart> {
     parts
 }
 
-/// Which window rule allows a message now, or why none does.
+/// Which window rule allows a message by `author` now, or why none does. Meta's
+/// human-agent window is for messages a person wrote: a bot's or an automation's message
+/// past the standard window fails here, before any call to Meta.
 fn window(
     caps: &Capabilities,
     last_inbound: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
+    author: Author,
 ) -> Result<MessagingWindow, DeliveryError> {
     let Some(standard) = caps.response_window_hours else {
         return Ok(MessagingWindow::Response);
@@ -82,6 +85,15 @@ fn window(
     }
     if let Some(extended) = caps.human_agent_window_hours {
         if age <= chrono::Duration::hours(i64::from(extended)) {
+            if author != Author::Person {
+                return Err(DeliveryError::permanent(
+                    DeliveryErrorKind::OutsideWindow,
+                    format!(
+                        "the customer last wrote {} hours ago; after {standard} hours the platform accepts only messages a person wrote (HUMAN_AGENT), and this one came from a bot or an automation",
+                        age.num_hours()
+                    ),
+                ));
+            }
             return Ok(MessagingWindow::HumanAgent);
         }
     }
@@ -101,6 +113,7 @@ impl Bridge {
         claimed: &crate::store::ClaimedJob,
         target: Target,
         message: AgentMessage,
+        recovered: bool,
     ) -> Result<Vec<LinkWrite>, JobError> {
         let Some((channel, _)) = self.route(&target.address) else {
             return Err(DeliveryError::permanent(
@@ -112,8 +125,8 @@ impl Bridge {
         let links = Links(self.store().as_ref());
         let caps = channel.capabilities(&target.address);
         let now = Utc::now();
-        let window =
-            window(&caps, links.last_inbound(&target.address, &target.thread).await?, now)?;
+        let last_inbound = links.last_inbound(&target.address, &target.thread).await?;
+        let window = window(&caps, last_inbound, now, message.author)?;
         let reply_to = match &message.reply_to {
             Some(id) if caps.reply_to => {
                 links.inbox_message(&target.inbox, id).await?.map(|l| l.platform)
@@ -209,8 +222,10 @@ impl Bridge {
                 },
             )));
         }
-        if links.failed_outbound(&target.inbox, &message.id).await?.is_some() {
-            // An agent's retry succeeded: clear the failure shown on the message.
+        let failed_before = links.failed_outbound(&target.inbox, &message.id).await?.is_some();
+        if failed_before || recovered {
+            // An agent's retry succeeded, or a message the inbox had marked failed (it could
+            // not hand it over) is sent: clear the failure shown on the message.
             self.inbox()
                 .update_message(&MessageUpdate {
                     conversation: message.conversation.clone(),
@@ -218,6 +233,8 @@ impl Bridge {
                     change: MessageChange::Status { status: DeliveryStatus::Sent, error: None },
                 })
                 .await?;
+        }
+        if failed_before {
             writes.push(LinkWrite::Delete {
                 kind: LinkKind::OutboundState,
                 key: key::inbox_message(&target.inbox, &message.id),
@@ -237,9 +254,8 @@ impl Bridge {
             return Ok(Vec::new());
         }
         let links = Links(self.store().as_ref());
-        let Ok(window) =
-            window(&caps, links.last_inbound(&target.address, &target.thread).await?, Utc::now())
-        else {
+        let last_inbound = links.last_inbound(&target.address, &target.thread).await?;
+        let Ok(window) = window(&caps, last_inbound, Utc::now(), Author::Person) else {
             return Ok(Vec::new());
         };
         let action = if on { SenderAction::TypingOn } else { SenderAction::TypingOff };
@@ -324,17 +340,44 @@ mod tests {
         caps.response_window_hours = Some(24);
         let now = Utc::now();
         let h = chrono::Duration::hours;
-        assert_eq!(window(&caps, Some(now - h(23)), now).ok(), Some(MessagingWindow::Response));
-        let closed = window(&caps, Some(now - h(25)), now).unwrap_err();
+        let person = Author::Person;
+        assert_eq!(
+            window(&caps, Some(now - h(23)), now, person).ok(),
+            Some(MessagingWindow::Response)
+        );
+        let closed = window(&caps, Some(now - h(25)), now, person).unwrap_err();
         assert_eq!(closed.kind(), DeliveryErrorKind::OutsideWindow);
         assert!(closed.is_permanent());
         caps.human_agent_window_hours = Some(168);
-        assert_eq!(window(&caps, Some(now - h(25)), now).ok(), Some(MessagingWindow::HumanAgent));
-        assert!(window(&caps, Some(now - h(169)), now).is_err());
-        assert!(window(&caps, None, now).is_err());
         assert_eq!(
-            window(&Capabilities::text_only(10), None, now).ok(),
+            window(&caps, Some(now - h(25)), now, person).ok(),
+            Some(MessagingWindow::HumanAgent)
+        );
+        assert!(window(&caps, Some(now - h(169)), now, person).is_err());
+        assert!(window(&caps, None, now, person).is_err());
+        assert_eq!(
+            window(&Capabilities::text_only(10), None, now, person).ok(),
             Some(MessagingWindow::Response)
         );
+    }
+
+    #[test]
+    fn only_a_person_may_use_the_human_agent_window() {
+        let mut caps = Capabilities::text_only(100);
+        caps.response_window_hours = Some(24);
+        caps.human_agent_window_hours = Some(168);
+        let now = Utc::now();
+        let h = chrono::Duration::hours;
+        for author in [Author::Bot, Author::Automation] {
+            assert_eq!(
+                window(&caps, Some(now - h(23)), now, author).ok(),
+                Some(MessagingWindow::Response),
+                "{author:?} within 24 h"
+            );
+            let late = window(&caps, Some(now - h(30)), now, author).unwrap_err();
+            assert_eq!(late.kind(), DeliveryErrorKind::OutsideWindow);
+            assert!(late.is_permanent());
+            assert!(late.message().contains("a person wrote"), "{}", late.message());
+        }
     }
 }

@@ -57,7 +57,18 @@ impl Bridge {
         info!(workers = config.workers, "bridge workers started");
         // Pruning is cheap and idempotent, so every replica may do it; once an hour is plenty.
         let mut next_prune = std::time::Instant::now();
+        // A sweep at start finds what Chatwoot could not deliver while the bridge was away.
+        self.schedule_sweep(&format!("start/{}", uuid::Uuid::new_v4())).await;
+        let mut next_sweep = config.sweep_every.map(|e| std::time::Instant::now() + e);
         loop {
+            if let (Some(at), Some(every)) = (next_sweep, config.sweep_every) {
+                if std::time::Instant::now() >= at {
+                    next_sweep = Some(at + every);
+                    // One key per period: replicas sharing a store enqueue one sweep between them.
+                    let period = Utc::now().timestamp() / every.as_secs().max(1) as i64;
+                    self.schedule_sweep(&format!("every/{}/{period}", every.as_secs())).await;
+                }
+            }
             if std::time::Instant::now() >= next_prune {
                 next_prune += std::time::Duration::from_secs(3600);
                 let before = chrono::Duration::from_std(config.retention)
@@ -157,10 +168,14 @@ impl Bridge {
     async fn process(&self, claimed: &ClaimedJob, job: Job) -> Result<Vec<LinkWrite>, JobError> {
         match job {
             Job::Inbound { envelope } => self.process_inbound(claimed, envelope).await,
-            Job::Outbound { target, message } => {
-                self.process_outbound(claimed, target, message).await
+            Job::Outbound { target, message, recovered } => {
+                self.process_outbound(claimed, target, message, recovered).await
             }
             Job::Typing { target, on } => self.process_typing(target, on).await,
+            Job::Sweep => self.process_sweep().await,
+            Job::Unroutable { inbox, conversation, message, reason } => {
+                self.process_unroutable(&inbox, conversation, message, reason).await
+            }
         }
     }
 
@@ -231,7 +246,8 @@ impl Bridge {
 
     /// Tells the people who need to know that a job will not be done.
     async fn on_dead(&self, claimed: &ClaimedJob, err: &JobError, reason: &str) {
-        let Ok(Job::Outbound { target, message }) = serde_json::from_str::<Job>(&claimed.payload)
+        let Ok(Job::Outbound { target, message, .. }) =
+            serde_json::from_str::<Job>(&claimed.payload)
         else {
             return;
         };

@@ -321,7 +321,9 @@ impl RecordingInbox {
                 attachments: Vec::new(),
                 reply_to: None,
                 created_at: chrono::Utc::now(),
+                author: crate::agent::Author::Person,
             }),
+            contact_thread: None,
         }
     }
 
