@@ -145,6 +145,7 @@ struct World {
     version: String,
     webhook_timeout: Duration,
     webhook_failures: u64,
+    webhook_attempts: u64,
     flooded: Vec<u64>,
     contacts: Vec<FakeContact>,
     contact_inboxes: Vec<(u64, u64, String)>,
@@ -247,6 +248,27 @@ impl FakeChatwoot {
     /// Webhook attempts that failed so far.
     pub fn webhook_failures(&self) -> u64 {
         lock(&self.state).webhook_failures
+    }
+
+    /// Webhook attempts so far (each event gets one), failed ones included.
+    pub fn webhook_attempts(&self) -> u64 {
+        lock(&self.state).webhook_attempts
+    }
+
+    /// Adds a contact with a contact inbox of `inbox` under `source_id`, as another
+    /// integration or an agent would; returns the contact's id.
+    pub fn add_contact(&self, name: &str, inbox: u64, source_id: &str) -> u64 {
+        let mut s = lock(&self.state);
+        let id = s.id();
+        s.contacts.push(FakeContact {
+            id,
+            name: name.to_owned(),
+            identifier: None,
+            avatar_url: None,
+            additional_attributes: json!({}),
+        });
+        s.contact_inboxes.push((id, inbox, source_id.to_owned()));
+        id
     }
 
     /// Every contact inbox: (contact, inbox, source id).

@@ -116,9 +116,13 @@ pub(super) async fn dispatch(state: &Shared, event: &str, message: u64) -> Optio
         };
         let outcome = attempt(&url, &body, secret.as_ref(), timeout).await;
         first.get_or_insert(outcome.status);
-        let Some(error) = outcome.error else { return first.flatten() };
+        let Some(error) = outcome.error else {
+            lock(state).webhook_attempts += 1;
+            return first.flatten();
+        };
         let changed = {
             let mut s = lock(state);
+            s.webhook_attempts += 1;
             s.webhook_failures += 1;
             match s.messages.iter_mut().find(|m| m.id == message) {
                 Some(m) => super::set_status(m, "failed", Some(error)),
