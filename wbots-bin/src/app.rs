@@ -60,7 +60,11 @@ pub fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, String> 
         .with_workers(config.engine.workers)
         .with_max_attempts(config.engine.max_attempts)
         .with_lease(Duration::from_secs(config.engine.lease_seconds))
-        .with_backoff(backoff);
+        .with_backoff(backoff)
+        .with_sweep_every(
+            Some(Duration::from_secs(config.engine.sweep_every_seconds)).filter(|d| !d.is_zero()),
+        )
+        .with_sweep_lookback(Duration::from_secs(config.engine.sweep_lookback_hours * 3600));
     if let Some(app) = &config.meta.app_id {
         engine = engine.with_own_app_id(app.clone());
     }

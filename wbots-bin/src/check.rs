@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use wbots_core::DeliveryErrorKind;
 
 use crate::app;
+use crate::check_chatwoot;
 use crate::config::Config;
 
 /// The webhook URL Chatwoot must call for this configuration.
@@ -24,15 +25,25 @@ pub async fn run(config: &Config) -> Result<ExitCode, String> {
     let inbox = app::chatwoot_inbox(config)?;
     let meta = app::meta_channel(config)?;
 
-    match inbox.verify_token().await {
-        Ok(n) => {
-            println!(
-                "ok   chatwoot: the token works for account {} ({n} inboxes)",
+    let mut found = check_chatwoot::Findings::default();
+    check_chatwoot::version(&inbox, config.chatwoot.webhook_token.is_some(), &mut found).await;
+    if check_chatwoot::token(&inbox, &mut found).await {
+        match inbox.verify_token().await {
+            Ok(n) => found.ok.push(format!(
+                "chatwoot: the token works for account {} ({n} inboxes)",
                 config.chatwoot.account_id
-            )
+            )),
+            Err(e) => found.problems.push(format!("chatwoot.api_access_token: {}", e.message())),
         }
-        Err(e) => problems.push(format!("chatwoot.api_access_token: {}", e.message())),
     }
+    check_chatwoot::public_url(config.server.public_url.as_ref(), &mut found).await;
+    for line in &found.ok {
+        println!("ok   {line}");
+    }
+    for line in &found.warnings {
+        println!("warn {line}");
+    }
+    problems.extend(found.problems);
     let expected = chatwoot_webhook_url(config);
     for (i, ch) in config.channels.iter().enumerate() {
         match inbox.inbox_info(ch.inbox_id).await {

@@ -160,6 +160,21 @@ pub struct EngineSection {
     /// The longest wait between retries of one job.
     #[serde(default = "default_retry_max")]
     pub retry_max_seconds: u64,
+    /// How often Chatwoot is searched for agent messages its webhook could not deliver
+    /// (also once at start); 0 turns the sweep off.
+    #[serde(default = "default_sweep_every")]
+    pub sweep_every_seconds: u64,
+    /// How far back the sweep looks, in hours (at most 168: a week of finished jobs is kept).
+    #[serde(default = "default_sweep_lookback")]
+    pub sweep_lookback_hours: u64,
+}
+
+fn default_sweep_every() -> u64 {
+    300
+}
+
+fn default_sweep_lookback() -> u64 {
+    24
 }
 
 fn default_lease() -> u64 {
@@ -185,6 +200,8 @@ impl Default for EngineSection {
             max_attempts: default_attempts(),
             lease_seconds: default_lease(),
             retry_max_seconds: default_retry_max(),
+            sweep_every_seconds: default_sweep_every(),
+            sweep_lookback_hours: default_sweep_lookback(),
         }
     }
 }
@@ -355,6 +372,9 @@ impl Config {
         }
         if self.engine.retry_max_seconds == 0 {
             return Err(invalid("engine.retry_max_seconds", "must be at least 1"));
+        }
+        if !(1..=168).contains(&self.engine.sweep_lookback_hours) {
+            return Err(invalid("engine.sweep_lookback_hours", "must be between 1 and 168"));
         }
         if self.engine.max_attempts == 0 {
             return Err(invalid("engine.max_attempts", "must be at least 1"));

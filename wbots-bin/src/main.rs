@@ -4,6 +4,7 @@
 
 mod app;
 mod check;
+mod check_chatwoot;
 mod cli;
 mod config;
 mod data_deletion;

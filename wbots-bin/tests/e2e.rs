@@ -381,8 +381,10 @@ async fn every_bad_input_gets_its_answer_and_stores_nothing() {
     );
     assert_eq!(cw("/webhooks/chatwoot/guessed-token", vec![]).await.unwrap().status(), 401);
 
+    // The only job is the bridge's own sweep for undelivered agent messages, made at start.
     let jobs = w.jobs_list();
-    assert!(jobs.starts_with("queued 0  running 0  done 0  dead 0"), "{jobs}");
+    let counts: Vec<u64> = jobs.split_whitespace().filter_map(|t| t.parse().ok()).take(4).collect();
+    assert!(counts.len() == 4 && counts[..3].iter().sum::<u64>() <= 1 && counts[3] == 0, "{jobs}");
     assert!(w.chatwoot.messages().is_empty());
     // Refusals are counted.
     let metrics =

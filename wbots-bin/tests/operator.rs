@@ -128,6 +128,77 @@ async fn setup_creates_a_missing_inbox() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_recognises_an_agent_bot_token() {
+    let graph = FakeGraph::start().await.unwrap();
+    let chatwoot = FakeChatwoot::start("cw-token", 9).await.unwrap();
+    chatwoot.add_bot_token("bot-token");
+    let inbox = chatwoot.add_api_inbox("Messenger", None);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), graph.url().as_str(), chatwoot.url().as_str(), "bot-token", inbox);
+    let (ok, out) = wbots(&["check"], &cfg);
+    assert!(!ok, "{out}");
+    assert!(out.contains("FAIL chatwoot.api_access_token: this is an agent bot's token"), "{out}");
+    assert!(!out.contains("bot-token"), "never printed:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_warns_about_old_versions_and_a_private_public_url() {
+    let graph = FakeGraph::start().await.unwrap();
+    let chatwoot = FakeChatwoot::start("cw-token", 9).await.unwrap();
+    let inbox = chatwoot.add_api_inbox("Messenger", None);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), graph.url().as_str(), chatwoot.url().as_str(), "cw-token", inbox);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("https://bridge.example.com", "http://10.1.2.3:8080")
+        .replace("webhook_token = \"path-secret\"", "webhook_secret = \"signing\"");
+    std::fs::write(&cfg, text).unwrap();
+    chatwoot.set_version("4.1.3");
+    let (_, out) = wbots(&["check"], &cfg);
+    assert!(out.contains("ok   chatwoot: version 4.1.3"), "{out}");
+    assert!(out.contains("warn chatwoot 4.1.3: below v4.2"), "{out}");
+    assert!(out.contains("warn chatwoot 4.1.3: below v4.13 API-inbox webhooks are not signed; set chatwoot.webhook_token"), "{out}");
+    assert!(out.contains("warn server.public_url: 10.1.2.3 resolves to the private address 10.1.2.3; Chatwoot v4.14+ refuses"), "{out}");
+    chatwoot.set_version("4.15.1");
+    let (_, out) = wbots(&["check"], &cfg);
+    assert!(!out.contains("below v4."), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_sets_the_reply_window_and_hands_over_the_signing_secret() {
+    let graph = FakeGraph::start().await.unwrap();
+    let chatwoot = FakeChatwoot::start("cw-token", 9).await.unwrap();
+    chatwoot.set_webhook_secret(Some(wbots_core::Secret::new("inbox-signing-secret")));
+    let inbox = chatwoot.add_api_inbox("Messenger", None);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), graph.url().as_str(), chatwoot.url().as_str(), "cw-token", inbox);
+    let (ok, out) = wbots(&["setup"], &cfg);
+    assert!(ok, "{out}");
+    assert_eq!(
+        chatwoot.inbox(inbox).unwrap().additional_attributes["agent_reply_time_window"],
+        serde_json::json!(24)
+    );
+    assert!(
+        out.contains(&format!(
+            "todo inbox {inbox}: set chatwoot.webhook_secret = \"inbox-signing-secret\""
+        )),
+        "{out}"
+    );
+    // With the human-agent tag, agents may reply for a week.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("inbox_id = {inbox}"),
+        &format!("inbox_id = {inbox}\nhuman_agent_tag = true"),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let (ok, out) = wbots(&["setup"], &cfg);
+    assert!(ok, "{out}");
+    assert_eq!(
+        chatwoot.inbox(inbox).unwrap().additional_attributes["agent_reply_time_window"],
+        serde_json::json!(168)
+    );
+}
+
 #[test]
 fn jobs_on_an_empty_store() {
     let dir = tempfile::tempdir().unwrap();

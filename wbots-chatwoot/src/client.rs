@@ -13,6 +13,8 @@ use crate::error::{classify, network};
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// Chatwoot's base URL, ending in `/` (it may sit under a path).
+    root: Url,
     account: Url,
     token: Secret,
 }
@@ -33,7 +35,8 @@ impl Client {
         let root = base.as_str().trim_end_matches('/');
         let account = Url::parse(&format!("{root}/api/v1/accounts/{account_id}/"))
             .map_err(|e| format!("chatwoot.url: {e}"))?;
-        Ok(Self { http, account, token })
+        let root = Url::parse(&format!("{root}/")).map_err(|e| format!("chatwoot.url: {e}"))?;
+        Ok(Self { http, root, account, token })
     }
 
     fn url(&self, path: &str) -> Result<Url, DeliveryError> {
@@ -43,6 +46,21 @@ impl Client {
                 format!("bad Chatwoot path {path}: {e}"),
             )
         })
+    }
+
+    /// A request to a path from Chatwoot's root (`/api`, `/api/v1/profile`), authenticated.
+    pub(crate) fn request_root(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<RequestBuilder, DeliveryError> {
+        let url = self.root.join(path.trim_start_matches('/')).map_err(|e| {
+            DeliveryError::permanent(
+                DeliveryErrorKind::InvalidRequest,
+                format!("bad Chatwoot path {path}: {e}"),
+            )
+        })?;
+        Ok(self.http.request(method, url).header("api_access_token", self.token.expose()))
     }
 
     /// A request to an account-scoped path (`contacts/search`), authenticated.

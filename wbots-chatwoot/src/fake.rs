@@ -759,7 +759,8 @@ fn contact_json(c: &FakeContact) -> Value {
 
 async fn profile(State(state): State<Shared>) -> Response {
     let s = lock(&state);
-    axum::Json(json!({ "id": 1, "name": "Agent Smith", "accounts": [{ "id": s.account_id, "name": "Acme" }] })).into_response()
+    // `app/views/api/v1/models/_user.json.jbuilder`: one entry per account with the role.
+    axum::Json(json!({ "id": 1, "name": "Agent Smith", "accounts": [{ "id": s.account_id, "name": "Acme", "role": "administrator" }] })).into_response()
 }
 
 async fn search_contacts(

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
-use wbots_core::DeliveryError;
+use wbots_core::{DeliveryError, DeliveryErrorKind, Secret};
 
 use crate::ChatwootInbox;
 
@@ -19,6 +19,45 @@ pub struct InboxInfo {
     pub channel_type: String,
     /// The webhook URL it posts to, for API inboxes.
     pub webhook_url: Option<String>,
+    /// The API channel's `additional_attributes` (`agent_reply_time_window`…).
+    pub additional_attributes: Value,
+    /// The webhook signing secret (Chatwoot v4.13+, shown to administrators only).
+    pub secret: Option<Secret>,
+}
+
+/// What kind of token `chatwoot.api_access_token` is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A user's token (an agent's or an administrator's): what the bridge needs.
+    User {
+        /// The user's name.
+        name: String,
+        /// Their role in the configured account (`administrator`, `agent`), if listed.
+        role: Option<String>,
+    },
+    /// An agent bot's token: Chatwoot refuses bots on contacts, message lists and updates,
+    /// and inboxes, so it cannot run a bridge.
+    Bot,
+}
+
+/// A Chatwoot version as `GET /api` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u64, pub u64, pub u64);
+
+impl Version {
+    /// Parses `4.15.1` (anything after the numbers is ignored).
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut parts = s.trim().trim_start_matches('v').split('.').map(|p| {
+            p.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u64>().ok()
+        });
+        Some(Self(parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
 }
 
 #[derive(Deserialize)]
@@ -30,17 +69,93 @@ struct RawInbox {
     channel_type: String,
     #[serde(default)]
     webhook_url: Option<String>,
+    #[serde(default)]
+    additional_attributes: Value,
+    #[serde(default)]
+    secret: Option<String>,
 }
 
 impl From<RawInbox> for InboxInfo {
     fn from(r: RawInbox) -> Self {
-        Self { id: r.id, name: r.name, channel_type: r.channel_type, webhook_url: r.webhook_url }
+        Self {
+            id: r.id,
+            name: r.name,
+            channel_type: r.channel_type,
+            webhook_url: r.webhook_url,
+            additional_attributes: r.additional_attributes,
+            secret: r.secret.filter(|s| !s.is_empty()).map(Secret::new),
+        }
     }
 }
 
 impl ChatwootInbox {
+    /// Which kind of token is configured: `GET /api/v1/profile` answers a user's token and
+    /// refuses a bot's with 401 "…not authorized for bots"
+    /// (`access_token_auth_helper.rb`, `chatwoot-signin-and-sweep.md` §2.1–2.2).
+    pub async fn token_kind(&self) -> Result<TokenKind, DeliveryError> {
+        let what = "reading the token's profile";
+        let response = self
+            .client()
+            .request_root(Method::GET, "api/v1/profile")?
+            .send()
+            .await
+            .map_err(|e| crate::error::network(&e, what))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| crate::error::network(&e, what))?;
+        let text = String::from_utf8_lossy(&body);
+        if status == 401 && text.contains("not authorized for bots") {
+            return Ok(TokenKind::Bot);
+        }
+        if !(200..300).contains(&status) {
+            return Err(crate::error::classify(status, &text, None, what));
+        }
+        let profile: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let account = self.config().account_id;
+        let role = profile
+            .get("accounts")
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().find(|x| x.get("id").and_then(Value::as_u64) == Some(account)))
+            .and_then(|a| a.get("role"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let name = profile.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
+        Ok(TokenKind::User { name, role })
+    }
+
+    /// The installation's version (`GET /api`, no authentication needed).
+    pub async fn version(&self) -> Result<Version, DeliveryError> {
+        let req = self.client().request_root(Method::GET, "api")?;
+        let answer: Value = self.client().send(req, "reading Chatwoot's version").await?;
+        answer.get("version").and_then(Value::as_str).and_then(Version::parse).ok_or_else(|| {
+            DeliveryError::permanent(
+                DeliveryErrorKind::InvalidRequest,
+                "GET /api answered without a version",
+            )
+        })
+    }
+
+    /// Makes Chatwoot itself stop agents writing more than `hours` after the customer's
+    /// last message (`channel.additional_attributes.agent_reply_time_window`), keeping the
+    /// channel's other attributes (an update replaces them whole).
+    pub async fn set_reply_window(
+        &self,
+        inbox: &InboxInfo,
+        hours: u32,
+    ) -> Result<InboxInfo, DeliveryError> {
+        let mut attributes = match &inbox.additional_attributes {
+            Value::Object(o) => o.clone(),
+            _ => serde_json::Map::new(),
+        };
+        attributes.insert("agent_reply_time_window".into(), json!(hours));
+        let body = json!({ "channel": { "additional_attributes": attributes } });
+        let req =
+            self.client().request(Method::PATCH, &format!("inboxes/{}", inbox.id))?.json(&body);
+        let raw: RawInbox = self.client().send(req, "setting the inbox's reply window").await?;
+        Ok(raw.into())
+    }
+
     /// Checks that the token works for the configured account (with `GET /inboxes`, which
-    /// agent-bot tokens may read too, unlike `/profile`); returns how many inboxes it sees.
+    /// a user's token may read); returns how many inboxes it sees.
     pub async fn verify_token(&self) -> Result<usize, DeliveryError> {
         let req = self.client().request(Method::GET, "inboxes")?;
         let listed: Value = self.client().send(req, "listing the account's inboxes").await?;
