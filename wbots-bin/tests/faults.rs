@@ -494,3 +494,123 @@ async fn two_replicas_on_postgres_one_killed_mid_load() {
     )
     .await;
 }
+
+/// Agents keep writing while the bridge is SIGKILLed twice and Chatwoot's webhook timeout is
+/// short enough that a busy bridge answers too late. Chatwoot delivers as it really does:
+/// one attempt per event, a failed one marks the message `failed`. The sweep (at start and
+/// every second here), agents pressing *retry* and late webhooks together must bring every
+/// agent message to the customer exactly once, and leave none marked failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_is_down_while_agents_write() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let f = fixture().await;
+    let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
+    let config = write_config(
+        f.dir.path(),
+        "a",
+        &db,
+        f.graph.url().as_str(),
+        f.chatwoot.url().as_str(),
+        f.inbox,
+    );
+    let text = std::fs::read_to_string(&config).unwrap() + "sweep_every_seconds = 1\n";
+    std::fs::write(&config, text).unwrap();
+    let mut process = Process::start(config).await;
+    f.chatwoot.set_webhook_url(f.inbox, &format!("{}/webhooks/chatwoot/tok", process.url));
+    // Chatwoot's WEBHOOK_TIMEOUT, shortened so that "slower than the timeout" happens too.
+    f.chatwoot.set_webhook_timeout(Duration::from_millis(250));
+
+    const CUSTOMERS: usize = 20;
+    const ROUNDS: usize = 10;
+    let http = reqwest::Client::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    for c in 0..CUSTOMERS {
+        let body = payload::text("page", PAGE, &format!("cust-{c}"), &format!("m-c{c}"), "hi", now);
+        let sig = sign_body(&Secret::new(SECRET), body.as_bytes());
+        let r = http
+            .post(format!("{}/webhooks/meta", process.url))
+            .header("x-hub-signature-256", sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    let start = Instant::now();
+    let conversations = loop {
+        let convs: Vec<u64> = f.chatwoot.conversations().iter().map(|c| c.id).collect();
+        if convs.len() == CUSTOMERS {
+            break convs;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "customers never reached Chatwoot");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let agents = async {
+        let mut written = Vec::new();
+        for round in 0..ROUNDS {
+            for conv in &conversations {
+                let text = format!("agent {conv} #{round}");
+                let (id, _) = f.chatwoot.agent_reply(*conv, &text, Vec::new()).await;
+                written.push((id, text));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        written
+    };
+    let outages = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        process.kill();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        process.spawn().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        process.kill();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        process.spawn().await;
+    };
+    let (written, ()) = tokio::join!(agents, outages);
+    let failed_marks = f.chatwoot.webhook_failures();
+    let failed_now: Vec<u64> = written
+        .iter()
+        .filter(|(id, _)| f.chatwoot.message(*id).is_some_and(|m| m.status == "failed"))
+        .map(|(id, _)| *id)
+        .collect();
+    // Some agents press retry on what they see failed, racing the sweep.
+    for id in failed_now.iter().take(5) {
+        f.chatwoot.agent_retry(*id).await;
+    }
+
+    let at_meta =
+        |text: &str| f.graph.sent().iter().filter(|s| s.text.as_deref() == Some(text)).count();
+    let start = Instant::now();
+    loop {
+        let missing = written.iter().filter(|(_, t)| at_meta(t) == 0).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{missing} of {} agent messages never reached the customer",
+            written.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delivered_after = start.elapsed();
+    // Several more sweeps run meanwhile; a duplicate would arrive in this time.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let doubled: Vec<&String> = written.iter().map(|(_, t)| t).filter(|t| at_meta(t) > 1).collect();
+    let still_failed = written
+        .iter()
+        .filter(|(id, _)| f.chatwoot.message(*id).is_some_and(|m| m.status == "failed"))
+        .count();
+    println!(
+        "bridge down twice while agents wrote {}: {failed_marks} webhook attempts failed, {} messages marked failed, 5 retried by hand; all delivered {} ms after the writing stopped; doubled {}, still marked failed {still_failed}",
+        written.len(),
+        failed_now.len(),
+        delivered_after.as_millis(),
+        doubled.len()
+    );
+    assert!(!failed_now.is_empty(), "the outages made Chatwoot mark messages failed");
+    assert!(doubled.is_empty(), "sent twice: {doubled:?}");
+    assert_eq!(still_failed, 0, "every recovered message has its status corrected");
+}

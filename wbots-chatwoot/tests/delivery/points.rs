@@ -219,3 +219,112 @@ async fn only_a_person_may_write_after_24_hours() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].window, MessagingWindow::HumanAgent);
 }
+
+/// #8: the contact gets exactly the bridge's contact inbox (no stray one), a message sent
+/// from Meta's own apps carries `external_echo`, and Chatwoot's flood guard is temporary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_inboxes_echoes_and_the_flood_guard() {
+    use std::sync::Arc;
+
+    use wbots_chatwoot::{ChatwootConfig, ChatwootInbox};
+    use wbots_core::{
+        DeliveryErrorKind, Direction, EchoMessage, InboundEnvelope, InboundEvent, Inbox,
+        PostMessage, Secret,
+    };
+
+    let rig = start().await;
+    let conv = rig.customer_writes("ivy", "m1", "hello", now_ms()).await;
+    let contact =
+        rig.chatwoot.conversations().into_iter().find(|c| c.id == conv).unwrap().contact_id;
+    let links: Vec<_> =
+        rig.chatwoot.contact_inboxes().into_iter().filter(|(c, _, _)| *c == contact).collect();
+    assert_eq!(links, vec![(contact, rig.inbox, "wbots:messenger:5550001:ivy".to_owned())]);
+
+    let echo = InboundEnvelope::new(
+        crate::rig::page(),
+        InboundEvent::Echo(EchoMessage {
+            id: "m_app_1".into(),
+            thread: "ivy".into(),
+            sent_at: chrono::Utc::now(),
+            text: Some("Sent from the Meta Business Suite".into()),
+            attachments: Vec::new(),
+            app_id: None,
+            metadata: None,
+        }),
+    );
+    rig.bridge.ingest_channel("fake", &rig.channel.request(&[echo]).as_raw()).await.unwrap();
+    rig.settle().await;
+    let mirrored = rig
+        .chatwoot
+        .messages()
+        .into_iter()
+        .find(|m| m.source_id.as_deref() == Some("m_app_1"))
+        .unwrap();
+    assert_eq!(mirrored.message_type, "outgoing");
+    assert_eq!(mirrored.content_attributes["external_echo"], serde_json::json!(true));
+    assert!(rig.sent_texts().is_empty(), "the mirror is not sent back to the customer");
+
+    let adapter = Arc::new(
+        ChatwootInbox::builder(ChatwootConfig::new(
+            rig.chatwoot.url().clone(),
+            Secret::new("user-token"),
+            1,
+        ))
+        .build()
+        .unwrap(),
+    );
+    rig.chatwoot.flood(conv, true);
+    let post = PostMessage {
+        inbox: rig.inbox.to_string().into(),
+        conversation: conv.to_string().into(),
+        direction: Direction::Incoming,
+        text: Some("one too many".into()),
+        media: Vec::new(),
+        source_id: "m_flood".into(),
+        reply_to: None,
+        attributes: Default::default(),
+        sent_at: chrono::Utc::now(),
+    };
+    let err = adapter.post_message(&post).await.unwrap_err();
+    assert!(err.is_temporary(), "{err:?}");
+    assert_eq!(err.kind(), DeliveryErrorKind::RateLimited);
+    rig.chatwoot.flood(conv, false);
+    assert!(adapter.post_message(&post).await.is_ok());
+}
+
+/// #7: Chatwoot refuses an agent bot's token where the bridge needs it, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_token_is_recognised_and_refused_where_the_bridge_needs_a_user() {
+    use wbots_chatwoot::setup::TokenKind;
+    use wbots_chatwoot::{ChatwootConfig, ChatwootInbox};
+    use wbots_core::{DeliveryErrorKind, Inbox, Secret};
+
+    let rig = start().await;
+    let conv = rig.customer_writes("jo", "m1", "hello", now_ms()).await;
+    rig.chatwoot.add_bot_token("bot-token");
+    let adapter = |token: &str| {
+        ChatwootInbox::builder(ChatwootConfig::new(
+            rig.chatwoot.url().clone(),
+            Secret::new(token),
+            1,
+        ))
+        .build()
+        .unwrap()
+    };
+    let bot = adapter("bot-token");
+    assert_eq!(bot.token_kind().await.unwrap(), TokenKind::Bot);
+    let user = adapter("user-token");
+    assert!(matches!(user.token_kind().await.unwrap(), TokenKind::User { .. }));
+    // A bot may post a message but not read the list the bridge checks before reposting,
+    // nor change a status, nor run the sweep.
+    let list = bot.find_message(&conv.to_string().into(), &"m1".into()).await.unwrap_err();
+    assert_eq!(list.kind(), DeliveryErrorKind::Unauthorized);
+    let sweep = bot
+        .undelivered(
+            &[rig.inbox.to_string().into()],
+            chrono::Utc::now() - chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sweep.kind(), DeliveryErrorKind::Unauthorized);
+}
