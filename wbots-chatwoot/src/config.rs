@@ -12,7 +12,9 @@ use wbots_core::Secret;
 pub struct ChatwootConfig {
     /// Chatwoot's base URL (`https://app.chatwoot.com`).
     pub url: Url,
-    /// An agent's or agent bot's access token (`api_access_token` header).
+    /// A user's access token (`api_access_token` header): an administrator's for setup, an
+    /// agent of the inboxes otherwise. Agent-bot tokens are refused by Chatwoot on contacts,
+    /// message lists and updates, and inboxes.
     pub api_access_token: Secret,
     /// The account id.
     pub account_id: u64,
