@@ -417,22 +417,34 @@ impl FakeChatwoot {
     /// empties `content_attributes` (#2). No `message_created`. Returns both webhooks'
     /// statuses.
     pub async fn agent_retry(&self, message: u64) -> (Option<u16>, Option<u16>) {
+        // Each `update!` fires `message_updated` only when it changes something
+        // (`app/models/message.rb:389-395`).
         let first = {
             let mut s = lock(&self.state);
-            s.messages.iter_mut().find(|m| m.id == message).map(|m| set_status(m, "sent", None))
+            s.messages
+                .iter_mut()
+                .find(|m| m.id == message)
+                .is_some_and(|m| set_status(m, "sent", None))
         };
-        let one = match first {
-            Some(_) => hooks::dispatch(&self.state, "message_updated", message).await,
-            None => None,
+        let one = if first {
+            hooks::dispatch(&self.state, "message_updated", message).await
+        } else {
+            None
         };
-        {
+        let second = {
             let mut s = lock(&self.state);
-            if let Some(m) = s.messages.iter_mut().find(|m| m.id == message) {
+            s.messages.iter_mut().find(|m| m.id == message).is_some_and(|m| {
+                // After #1 `content_attributes` still hold `external_error: null`.
+                let changed = m.content_attributes != json!({}) || first;
                 m.content_attributes = json!({});
-                m.external_error = None;
-            }
-        }
-        let two = hooks::dispatch(&self.state, "message_updated", message).await;
+                changed
+            })
+        };
+        let two = if second {
+            hooks::dispatch(&self.state, "message_updated", message).await
+        } else {
+            None
+        };
         (one, two)
     }
 
