@@ -131,3 +131,106 @@ async fn harness() -> InboxHarness {
 }
 
 wbots_core::inbox_conformance_tests!(harness());
+
+/// A webhook as Chatwoot v4.2+ sends it (`Message#webhook_data`): no `status`, no top-level
+/// `conversation_id`; the error, if any, inside `content_attributes`.
+fn payload(
+    event: &str,
+    kind: &str,
+    sender: serde_json::Value,
+    attributes: serde_json::Value,
+) -> AgentEvent {
+    let body = serde_json::json!({
+        "event": event, "id": 4711, "content": "Hi **Ada**", "content_type": "text",
+        "content_attributes": attributes, "additional_attributes": {}, "message_type": kind,
+        "private": false, "source_id": null, "created_at": "2026-11-24T10:15:00Z",
+        "sender": sender,
+        "conversation": {"id": 99, "inbox_id": 7, "status": "open",
+            "contact_inbox": {"source_id": "wbots:messenger:1122:psid-9"},
+            "meta": {"sender": {"id": 5, "type": "contact", "identifier": "messenger:1122:psid-9"}}},
+        "inbox": {"id": 7, "name": "Messenger"}, "account": {"id": 3, "name": "Acme"},
+    });
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let inbox = parser();
+    let mut events = inbox.parse(&signed(&bytes).as_raw()).unwrap();
+    let e = events.remove(0);
+    if !matches!(e.event, AgentEvent::Ignored { .. }) {
+        let thread = e.contact_thread.expect("the contact's bridge identity");
+        assert_eq!(
+            (thread.address, thread.thread.as_str()),
+            (ChannelAddress::new(ChannelKind::Messenger, "1122"), "psid-9")
+        );
+    }
+    e.event
+}
+
+#[test]
+fn message_updated_tells_a_failure_echo_from_chatwoots_own_failure_and_a_retry() {
+    let user = serde_json::json!({"id": 1, "type": "user"});
+    let ours = serde_json::json!({"external_error": "the customer last wrote 30 hours ago; the platform allows replies within 24 hours"});
+    assert!(matches!(
+        payload("message_updated", "outgoing", user.clone(), ours),
+        AgentEvent::Ignored { ref reason, .. } if reason == "echo of a failure mark"
+    ));
+    for error in ["503 Service Unavailable", "Net::ReadTimeout with #<TCPSocket:(closed)>"] {
+        let chatwoots = serde_json::json!({"external_error": error});
+        assert!(
+            matches!(payload("message_updated", "outgoing", user.clone(), chatwoots), AgentEvent::Undelivered(ref m) if m.id.as_str() == "4711"),
+            "{error}"
+        );
+    }
+    for after_retry in [serde_json::json!({"external_error": null}), serde_json::json!({})] {
+        match payload("message_updated", "outgoing", user.clone(), after_retry) {
+            AgentEvent::RetryRequested { message, content: Some(m), .. } => {
+                assert_eq!(message.as_str(), "4711");
+                assert_eq!(m.text.as_deref(), Some("Hi Ada"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let deleted = serde_json::json!({"deleted": true});
+    assert!(matches!(
+        payload("message_updated", "outgoing", user, deleted),
+        AgentEvent::Ignored { .. }
+    ));
+}
+
+#[test]
+fn templates_and_bots_are_sent_with_their_author() {
+    use wbots_core::Author;
+    let none = serde_json::Value::Null;
+    let AgentEvent::Message(m) =
+        payload("message_created", "template", none, serde_json::json!({}))
+    else {
+        panic!()
+    };
+    assert_eq!(m.author, Author::Automation);
+    let bot = serde_json::json!({"id": 2, "type": "agent_bot"});
+    let AgentEvent::Message(m) = payload("message_created", "outgoing", bot, serde_json::json!({}))
+    else {
+        panic!()
+    };
+    assert_eq!(m.author, Author::Bot);
+    let user = serde_json::json!({"id": 1, "type": "user"});
+    let AgentEvent::Message(m) =
+        payload("message_created", "outgoing", user, serde_json::json!({}))
+    else {
+        panic!()
+    };
+    assert_eq!(m.author, Author::Person);
+}
+
+#[test]
+fn typing_a_private_note_is_ignored() {
+    let inbox = parser();
+    let body = |private: bool| {
+        serde_json::to_vec(&serde_json::json!({
+            "event": "conversation_typing_on", "is_private": private,
+            "conversation": {"id": 99, "inbox_id": 7}, "user": {"id": 1, "type": "user"},
+        }))
+        .unwrap()
+    };
+    let parsed = |b: Vec<u8>| inbox.parse(&signed(&b).as_raw()).unwrap().remove(0).event;
+    assert!(matches!(parsed(body(true)), AgentEvent::Ignored { .. }));
+    assert!(matches!(parsed(body(false)), AgentEvent::Typing { on: true, .. }));
+}

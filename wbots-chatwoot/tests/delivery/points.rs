@@ -328,3 +328,57 @@ async fn a_bot_token_is_recognised_and_refused_where_the_bridge_needs_a_user() {
         .unwrap_err();
     assert_eq!(sweep.kind(), DeliveryErrorKind::Unauthorized);
 }
+
+/// #3, at scale: the sweep pages through more than one page of conversations (25) and more
+/// than one page of messages (20), and routes a conversation an agent opened while the
+/// bridge was down through the contact's identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_pages_through_conversations_and_messages() {
+    let rig = start().await;
+    let mut conversations = Vec::new();
+    for c in 0..27 {
+        conversations
+            .push(rig.customer_writes(&format!("u{c}"), &format!("m{c}"), "hi", now_ms()).await);
+    }
+    let contact = rig
+        .chatwoot
+        .conversations()
+        .into_iter()
+        .find(|c| c.id == conversations[0])
+        .unwrap()
+        .contact_id;
+    rig.bridge_down();
+    let mut expected = Vec::new();
+    for conv in &conversations {
+        let text = format!("to {conv}");
+        rig.chatwoot.agent_reply(*conv, &text, Vec::new()).await;
+        expected.push(text);
+    }
+    let busy = conversations[3];
+    for n in 0..23 {
+        let text = format!("burst {n}");
+        rig.chatwoot.agent_reply(busy, &text, Vec::new()).await;
+        expected.push(text);
+    }
+    let opened = rig.chatwoot.agent_opens_conversation(contact, rig.inbox).unwrap();
+    rig.chatwoot.agent_reply(opened, "in a conversation the agent opened", Vec::new()).await;
+    expected.push("in a conversation the agent opened".into());
+    rig.bridge_up();
+    assert!(rig.sent_texts().is_empty());
+
+    rig.sweep().await;
+    let mut sent = rig.sent_texts();
+    sent.sort();
+    expected.sort();
+    assert_eq!(sent, expected);
+    let burst: Vec<String> =
+        rig.sent_texts().into_iter().filter(|t| t.starts_with("burst ")).collect();
+    let in_order: Vec<String> = (0..23).map(|n| format!("burst {n}")).collect();
+    assert_eq!(burst, in_order, "recovered in the order the agent wrote them");
+    let to_opened =
+        rig.channel.sent().into_iter().find(|s| {
+            crate::rig::text_of(s).as_deref() == Some("in a conversation the agent opened")
+        });
+    assert_eq!(to_opened.unwrap().thread.as_str(), "u0");
+    assert!(rig.chatwoot.messages().iter().all(|m| m.status != "failed"));
+}
