@@ -535,3 +535,61 @@ async fn setup_creates_and_updates_api_inboxes() {
         spec.check(r.method.as_str(), r.url.path(), None, None);
     }
 }
+
+#[tokio::test]
+async fn the_sweep_lists_conversations_by_activity_and_picks_chatwoots_own_failures() {
+    let server = MockServer::start().await;
+    let now = Utc::now().timestamp();
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts/3/conversations"))
+        .and(query_param("inbox_id", "7"))
+        .and(query_param("status", "all"))
+        .and(query_param("page", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {
+            "meta": {"all_count": 2},
+            "payload": [
+                {"id": 42, "inbox_id": 7, "last_activity_at": now - 60},
+                {"id": 41, "inbox_id": 7, "last_activity_at": now - 3 * 86400},
+            ]
+        }})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let user = json!({"id": 5, "type": "user"});
+    let m = |id: u64, kind: u64, private: bool, status: &str, error: Option<&str>| {
+        json!({"id": id, "content": format!("m{id}"), "message_type": kind, "private": private,
+               "status": status, "content_attributes": {"external_error": error},
+               "created_at": now - 30, "conversation_id": 42, "sender": user})
+    };
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts/3/conversations/42/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "meta": {"contact": {"id": 9, "identifier": "messenger:1122:psid-9", "type": "contact"}},
+            "payload": [
+                m(1000, 1, false, "failed", Some("503 Service Unavailable")),
+                m(1001, 1, false, "failed", Some("the customer last wrote 30 hours ago")),
+                m(1002, 1, false, "sent", None),
+                m(1003, 1, true, "failed", Some("503 Service Unavailable")),
+                m(1004, 0, false, "failed", Some("503 Service Unavailable")),
+                m(1005, 3, false, "failed", Some("Net::ReadTimeout with #<TCPSocket:(closed)>")),
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let found = inbox(&server)
+        .undelivered(&["7".into()], Utc::now() - chrono::Duration::hours(24))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = found
+        .iter()
+        .map(|e| match &e.event {
+            wbots_core::AgentEvent::Undelivered(m) => m.id.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, ["1000", "1005"]);
+    let thread = found[0].contact_thread.clone().unwrap();
+    assert_eq!((thread.address, thread.thread.as_str()), (page(), "psid-9"));
+    check_all_against_spec(&server).await;
+}
