@@ -449,10 +449,7 @@ async fn graph_rate_limits_a_refused_token_and_a_closed_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_postgres_one_killed_mid_load() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let Some(admin) = wbots_core::testkit::postgres_url_from(
-        std::env::var("WBOTS_TEST_POSTGRES_URL").ok(),
-        std::env::var("CI").is_ok_and(|v| v == "true"),
-    ) else {
+    let Some(admin) = wbots_test_services::postgres_url() else {
         return;
     };
     // A fresh database for the two replicas.
