@@ -150,8 +150,12 @@ impl FetchPolicy {
         };
         let allowed = listed || (redirected && self.public_redirects);
         if !allowed {
-            let what = if redirected { "the redirect leads to " } else { "" };
-            return Err(FetchRefusal::new(format!("{what}{host} is not {}", self.scope)));
+            let scope = &self.scope;
+            return Err(FetchRefusal::new(if redirected {
+                format!("the redirect leads to {host}, which is not {scope}")
+            } else {
+                format!("{host} is not {scope}")
+            }));
         }
         // An address in the URL is never resolved, so it is checked here.
         let literal = match host {
