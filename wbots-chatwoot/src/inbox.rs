@@ -84,7 +84,7 @@ impl ChatwootInboxBuilder {
                 .build()
                 .map_err(|e| e.to_string())?,
         };
-        let media = Downloader::new(&self.config.url, REQUEST_TIMEOUT)?;
+        let media = Downloader::new(&self.config, REQUEST_TIMEOUT)?;
         let client = Client::new(
             http,
             &self.config.url,

@@ -17,7 +17,11 @@ use url::Url;
 use wbots_core::fetch_policy::{FetchPolicy, FetchRefusal, FetchRoute, check_resolved};
 use wbots_core::{AgentAttachment, DeliveryError, DeliveryErrorKind, Media};
 
+use crate::config::ChatwootConfig;
+
 const WHAT: &str = "downloading an attachment";
+/// What a refused attachment URL is not, and the keys that say what is.
+const SCOPE: &str = "the Chatwoot server (chatwoot.url, chatwoot.frontend_url)";
 
 /// API requests carry the `api_access_token`, a header reqwest never strips on redirects
 /// (it strips only `Authorization` and cookies, and only when host or port change): so a
@@ -47,19 +51,25 @@ pub(crate) struct Downloader {
 }
 
 impl Downloader {
-    /// Downloads from `chatwoot` (the configured URL) and public storage.
-    pub(crate) fn new(chatwoot: &Url, timeout: Duration) -> Result<Self, String> {
+    /// Downloads from the configured Chatwoot origins and public storage.
+    pub(crate) fn new(config: &ChatwootConfig, timeout: Duration) -> Result<Self, String> {
         let trusted = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(Self::with_clients(chatwoot, trusted, public_client(timeout)?))
+        Ok(Self::with_clients(config, trusted, public_client(timeout)?))
     }
 
-    fn with_clients(chatwoot: &Url, trusted: reqwest::Client, public: reqwest::Client) -> Self {
-        let policy =
-            FetchPolicy::new("the Chatwoot server").trust_origin(chatwoot).allow_public_redirects();
+    fn with_clients(
+        config: &ChatwootConfig,
+        trusted: reqwest::Client,
+        public: reqwest::Client,
+    ) -> Self {
+        let mut policy = FetchPolicy::new(SCOPE).trust_origin(&config.url).allow_public_redirects();
+        if let Some(frontend) = &config.frontend_url {
+            policy = policy.trust_origin(frontend);
+        }
         Self { policy, trusted, public }
     }
 
@@ -223,8 +233,9 @@ mod tests {
             .build()
             .unwrap();
         let home: Url = chatwoot.uri().parse().unwrap();
+        let config = ChatwootConfig::new(home.clone(), wbots_core::Secret::new("cw-token"), 1);
         let trusted = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
-        let downloader = Downloader::with_clients(&home, trusted, public);
+        let downloader = Downloader::with_clients(&config, trusted, public);
         let url = home.join("/rails/active_storage/blobs/redirect/x/a.png").unwrap();
         let media = downloader.fetch(&attachment(url), 1024).await.unwrap();
         assert_eq!((&media.bytes[..], media.content_type.as_str()), (&b"PNGDATA"[..], "image/png"));

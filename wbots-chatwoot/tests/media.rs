@@ -50,12 +50,15 @@ async fn a_data_url_off_the_chatwoot_origin_is_not_fetched() {
     let internal = internal_service().await;
     let cw = inbox(&chatwoot);
     let e = refused(&cw, &format!("{}/admin/keys", internal.uri())).await;
-    assert_eq!(e.message(), "not downloaded: 127.0.0.1 is not the Chatwoot server");
+    assert_eq!(
+        e.message(),
+        "not downloaded: 127.0.0.1 is not the Chatwoot server (chatwoot.url, chatwoot.frontend_url)"
+    );
     let e = refused(&cw, "http://169.254.169.254/latest/meta-data/iam/").await;
-    assert_eq!(e.message(), "not downloaded: 169.254.169.254 is not the Chatwoot server");
+    assert!(e.message().starts_with("not downloaded: 169.254.169.254 is not the Chatwoot server"));
     // The same host on another port is another origin.
     let other_port = format!("http://localhost:{}/x", internal.address().port());
-    assert!(refused(&cw, &other_port).await.message().ends_with("is not the Chatwoot server"));
+    assert!(refused(&cw, &other_port).await.message().contains("localhost is not the Chatwoot"));
     assert!(internal.received_requests().await.unwrap().is_empty());
     assert!(chatwoot.received_requests().await.unwrap().is_empty());
 }
@@ -196,4 +199,26 @@ async fn a_redirect_within_the_chatwoot_origin_keeps_working() {
         .mount(&chatwoot)
         .await;
     assert_eq!(inbox(&chatwoot).verify_token().await.unwrap(), 2);
+}
+
+/// The bridge reaches Chatwoot on an internal address while Chatwoot writes its links with
+/// its public `FRONTEND_URL`: that origin is named in the configuration and trusted too.
+#[tokio::test]
+async fn attachments_on_the_configured_frontend_url_download() {
+    let api = MockServer::start().await;
+    let frontend = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/rails/active_storage/blobs/redirect/abc/report.pdf"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(b"%PDF".to_vec()))
+        .mount(&frontend)
+        .await;
+    let frontend_url = format!("http://localhost:{}", frontend.address().port());
+    let mut config = ChatwootConfig::new(api.uri().parse().unwrap(), Secret::new(TOKEN), 3);
+    let url = format!("{frontend_url}/rails/active_storage/blobs/redirect/abc/report.pdf");
+    let cw = ChatwootInbox::builder(config.clone()).build().unwrap();
+    assert!(refused(&cw, &url).await.message().contains("localhost is not the Chatwoot server"));
+    config.frontend_url = Some(frontend_url.parse().unwrap());
+    let cw = ChatwootInbox::builder(config).build().unwrap();
+    let media = cw.fetch_media(&attachment(&url), 1024).await.unwrap();
+    assert_eq!(&media.bytes[..], b"%PDF");
 }
