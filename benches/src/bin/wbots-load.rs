@@ -238,7 +238,7 @@ public_url = "http://bridge.invalid"
 url = "{store}"
 [meta]
 app_secret = "{APP_SECRET}"
-verify_token = "load"
+verify_token = "load-verify-token-0123"
 graph_url = "{graph}"
 instagram_graph_url = "{graph}"
 [chatwoot]
