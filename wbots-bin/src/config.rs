@@ -57,10 +57,53 @@ pub struct ServerConfig {
     /// The largest accepted request body; larger ones get 413.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
-    /// Serve `/metrics` on its own address instead of `listen` (keeps it off the public
-    /// webhook port).
-    #[serde(default)]
+    /// Where `/metrics` is served on its own (loopback by default, off the public webhook
+    /// port); `""` turns that listener off.
+    #[serde(default = "default_metrics_listen", deserialize_with = "optional_address")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Also serve `/metrics` on `listen` (the public port). Off unless asked.
+    #[serde(default)]
+    pub metrics_on_listen: bool,
+    /// When set, `/metrics` (wherever served) needs `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub metrics_token: Option<Secret>,
+    /// Seconds a connection may take to send a complete request head, counted from its
+    /// opening or from the previous response (so also the idle keep-alive timeout).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_seconds: u64,
+    /// Connections served at once (lowered to half the open-files limit if above it).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds requests in flight get after SIGTERM before their connections are dropped.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_seconds: u64,
+}
+
+fn default_metrics_listen() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 8081)))
+}
+
+fn default_header_read_timeout() -> u64 {
+    10
+}
+
+fn default_max_connections() -> usize {
+    512
+}
+
+fn default_shutdown_grace() -> u64 {
+    30
+}
+
+/// An address, or `""` for none.
+fn optional_address<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim().parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 fn default_listen() -> SocketAddr {
@@ -77,7 +120,12 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_url: None,
             max_body_bytes: default_max_body(),
-            metrics_listen: None,
+            metrics_listen: default_metrics_listen(),
+            metrics_on_listen: false,
+            metrics_token: None,
+            header_read_timeout_seconds: default_header_read_timeout(),
+            max_connections: default_max_connections(),
+            shutdown_grace_seconds: default_shutdown_grace(),
         }
     }
 }
@@ -354,6 +402,7 @@ impl Config {
             &mut self.chatwoot.webhook_secret,
             &mut self.chatwoot.webhook_token,
             &mut self.meta.instagram_app_secret,
+            &mut self.server.metrics_token,
         ] {
             if secret.as_ref().is_some_and(Secret::is_empty) {
                 *secret = None;
@@ -376,6 +425,7 @@ impl Config {
             ("meta.verify_token", Some(&self.meta.verify_token)),
             ("chatwoot.webhook_secret", self.chatwoot.webhook_secret.as_ref()),
             ("chatwoot.webhook_token", self.chatwoot.webhook_token.as_ref()),
+            ("server.metrics_token", self.server.metrics_token.as_ref()),
         ];
         for (key, secret) in guarding.into_iter().filter_map(|(k, s)| Some((k, s?))) {
             if secret.is_empty() {
@@ -424,6 +474,18 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
         }
+        if self.server.header_read_timeout_seconds == 0 {
+            return Err(invalid("server.header_read_timeout_seconds", "must be at least 1"));
+        }
+        if self.server.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if self.server.metrics_listen.is_some_and(|m| m == self.server.listen) {
+            return Err(invalid(
+                "server.metrics_listen",
+                "is the same address as server.listen; to serve /metrics there, set metrics_listen = \"\" and metrics_on_listen = true",
+            ));
+        }
         if self.channels.is_empty() {
             return Err(invalid("channels", "at least one [[channels]] entry is needed"));
         }
@@ -469,6 +531,9 @@ impl Config {
     /// Problems that do not stop the bridge but that an operator should fix (`check`).
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if self.server.metrics_on_listen && self.server.metrics_token.is_none() {
+            out.push("server.metrics_on_listen: /metrics is public on the webhook port; set server.metrics_token or keep the proxy from routing /metrics".to_owned());
+        }
         if self.server.public_url.is_none() {
             out.push("server.public_url: not set; `setup` cannot register webhook URLs and data-deletion status URLs cannot be built".to_owned());
         }

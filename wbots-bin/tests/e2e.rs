@@ -74,6 +74,8 @@ async fn start_with(chatwoot_extra: &str) -> World {
             r#"
 [server]
 listen = "127.0.0.1:{port}"
+metrics_listen = ""
+metrics_on_listen = true
 public_url = "{url}"
 max_body_bytes = 65536
 [store]

@@ -97,6 +97,7 @@ fn write_config(
             r#"
 [server]
 listen = "127.0.0.1:0"
+metrics_listen = ""
 public_url = "http://bridge.invalid"
 [store]
 url = "{store}"

@@ -233,6 +233,7 @@ impl Harness {
         format!(
             r#"[server]
 listen = "127.0.0.1:0"
+metrics_listen = ""
 public_url = "http://bridge.invalid"
 [store]
 url = "{store}"
