@@ -95,12 +95,13 @@ fn default_shutdown_grace() -> u64 {
     30
 }
 
-/// An address, or `""` for none.
+/// An address, or `""` / `"off"` for none (an empty environment variable is "not set", so
+/// `WBOTS_SERVER__METRICS_LISTEN=off` is how the environment turns the listener off).
 fn optional_address<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<SocketAddr>, D::Error> {
     let text = String::deserialize(d)?;
-    if text.trim().is_empty() {
+    if text.trim().is_empty() || text.trim() == "off" {
         return Ok(None);
     }
     text.trim().parse().map(Some).map_err(serde::de::Error::custom)
@@ -595,6 +596,27 @@ inbox_id = 7
         assert_eq!(c.meta.graph_version, "v23.0");
         assert_eq!(c.channels[0].reopen, ReopenPolicy::Reopen);
         assert!(!c.channels[0].human_agent_tag);
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_by_default_or_off() {
+        let c = load(MINIMAL, &[]).unwrap();
+        assert_eq!(
+            c.server.metrics_listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:8081")
+        );
+        assert!(!c.server.metrics_on_listen);
+        let c = load(&format!("[server]\nmetrics_listen = \"\"\n{MINIMAL}"), &[]).unwrap();
+        assert!(c.server.metrics_listen.is_none());
+        let c = load(MINIMAL, &[("WBOTS_SERVER__METRICS_LISTEN", "off")]).unwrap();
+        assert!(c.server.metrics_listen.is_none());
+        let err = load(MINIMAL, &[("WBOTS_SERVER__METRICS_LISTEN", "127.0.0.1:8080")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("server.metrics_listen"), "{err}");
+        let err =
+            load(MINIMAL, &[("WBOTS_SERVER__METRICS_TOKEN", "short")]).unwrap_err().to_string();
+        assert!(err.starts_with("server.metrics_token"), "{err}");
     }
 
     #[test]
