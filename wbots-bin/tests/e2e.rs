@@ -13,8 +13,8 @@ use wbots_meta::sign_body;
 
 const PAGE: &str = "111222333";
 const IG: &str = "178414000001";
-const SECRET: &str = "e2e-app-secret";
-const PATH_TOKEN: &str = "e2e-path-token";
+const SECRET: &str = "e2e-app-secret-0123";
+const PATH_TOKEN: &str = "e2e-path-token-0123";
 
 /// A running `wbots serve`, killed on drop.
 struct Wbots {
@@ -74,13 +74,15 @@ async fn start_with(chatwoot_extra: &str) -> World {
             r#"
 [server]
 listen = "127.0.0.1:{port}"
+metrics_listen = ""
+metrics_on_listen = true
 public_url = "{url}"
 max_body_bytes = 65536
 [store]
 url = "sqlite://{db}"
 [meta]
 app_secret = "{SECRET}"
-verify_token = "e2e-verify"
+verify_token = "e2e-verify-token-01"
 graph_url = "{graph}"
 instagram_graph_url = "{graph}"
 app_id = "4242"
@@ -339,8 +341,9 @@ async fn every_bad_input_gets_its_answer_and_stores_nothing() {
 
     // The handshake.
     let hs = |q: &str| w.http.get(format!("{}/webhooks/meta?{q}", w.wbots.url)).send();
-    let ok =
-        hs("hub.mode=subscribe&hub.verify_token=e2e-verify&hub.challenge=8675309").await.unwrap();
+    let ok = hs("hub.mode=subscribe&hub.verify_token=e2e-verify-token-01&hub.challenge=8675309")
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().await.unwrap(), "8675309");
     assert_eq!(
@@ -348,7 +351,7 @@ async fn every_bad_input_gets_its_answer_and_stores_nothing() {
         403
     );
     assert_eq!(
-        hs("hub.mode=unsubscribe&hub.verify_token=e2e-verify&hub.challenge=1")
+        hs("hub.mode=unsubscribe&hub.verify_token=e2e-verify-token-01&hub.challenge=1")
             .await
             .unwrap()
             .status(),
