@@ -79,23 +79,10 @@ pub async fn public_url(url: Option<&url::Url>, found: &mut Findings) {
     }
 }
 
+/// Chatwoot's SSRF filter refuses every address that is not public unicast; the bridge's
+/// own fetch policy draws the same line.
 fn is_private(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(&IpAddr::V4(v4)))
-        }
-    }
+    !wbots_core::fetch_policy::is_public_address(*ip)
 }
 
 #[cfg(test)]
@@ -117,7 +104,7 @@ mod tests {
         ] {
             assert!(is_private(&ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["8.8.8.8", "203.0.113.7", "2001:4860::8888"] {
+        for ip in ["8.8.8.8", "2001:4860::8888"] {
             assert!(!is_private(&ip.parse().unwrap()), "{ip}");
         }
     }

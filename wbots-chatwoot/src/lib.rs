@@ -9,6 +9,7 @@ mod error;
 pub mod fake;
 mod inbox;
 mod markdown;
+mod media;
 pub mod setup;
 mod sweep;
 mod transport;
