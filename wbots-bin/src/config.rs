@@ -138,6 +138,10 @@ pub struct ChannelSection {
     /// Instagram only: `facebook` or `instagram`.
     #[serde(default)]
     pub login: Option<LoginConfig>,
+    /// Instagram through Facebook Login only: the Page it is linked to (learned from the
+    /// Page token when absent).
+    #[serde(default)]
+    pub page_id: Option<String>,
     /// When a customer writes into a resolved conversation: `reopen` (default) or `new`.
     #[serde(default)]
     pub reopen: ReopenPolicy,
@@ -345,6 +349,22 @@ impl Config {
             }
             if ch.kind == ChannelKindConfig::Messenger && ch.login.is_some() {
                 return Err(invalid(key("login"), "only applies to instagram channels"));
+            }
+            if let Some(page) = &ch.page_id {
+                if ch.kind != ChannelKindConfig::Instagram
+                    || ch.login == Some(LoginConfig::Instagram)
+                {
+                    return Err(invalid(
+                        key("page_id"),
+                        "only applies to instagram channels with login = \"facebook\"",
+                    ));
+                }
+                if page.is_empty() || !page.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(invalid(
+                        key("page_id"),
+                        format!("expected a Page id, got {page:?}"),
+                    ));
+                }
             }
         }
         if self.engine.workers == 0 {

@@ -8,6 +8,7 @@ mod config;
 pub mod errors;
 #[cfg(feature = "testkit")]
 pub mod fake;
+mod proof;
 pub mod rate_limit;
 mod signature;
 pub mod signed_request;
@@ -15,4 +16,5 @@ pub mod webhook;
 
 pub use channel::{MetaChannel, MetaChannelBuilder};
 pub use config::{Login, MetaAccount, MetaConfig, Platform};
+pub use proof::appsecret_proof;
 pub use signature::sign_body;
