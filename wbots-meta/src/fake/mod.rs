@@ -92,6 +92,8 @@ pub(crate) type Failure = (u16, Value, Vec<(String, String)>);
 #[derive(Default)]
 pub(crate) struct World {
     pub sent: Vec<SentMessage>,
+    /// Graph calls received, refused ones included.
+    pub calls: u64,
     pub uploads: Vec<Upload>,
     pub next: u64,
     pub names: HashMap<String, (String, String)>,
@@ -171,6 +173,11 @@ impl FakeGraph {
     /// Every accepted send, in order.
     pub fn sent(&self) -> Vec<SentMessage> {
         lock(&self.world).sent.clone()
+    }
+
+    /// How many Graph calls reached the fake, refused ones included.
+    pub fn calls(&self) -> u64 {
+        lock(&self.world).calls
     }
 
     /// Every accepted attachment upload, in order.

@@ -69,10 +69,11 @@ fn too_large() -> Response {
 /// argument" / "Invalid appsecret_proof provided in the API argument", code 100).
 #[allow(clippy::result_large_err)]
 fn authorize(
-    w: &World,
+    w: &mut World,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
 ) -> Result<String, Response> {
+    w.calls += 1;
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -176,7 +177,7 @@ pub(super) async fn messages(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let token = match authorize(&lock(&world), &headers, &query) {
+    let token = match authorize(&mut lock(&world), &headers, &query) {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -315,8 +316,8 @@ pub(super) async fn message_attachments(
     request: Request,
 ) -> Response {
     let page = {
-        let w = lock(&world);
-        let token = match authorize(&w, &headers, &query) {
+        let mut w = lock(&world);
+        let token = match authorize(&mut w, &headers, &query) {
             Ok(t) => t,
             Err(r) => return r,
         };
@@ -434,8 +435,8 @@ pub(super) async fn subscribed_apps(
     Query(query): Q,
     headers: HeaderMap,
 ) -> Response {
-    let w = lock(&world);
-    if let Err(r) = authorize(&w, &headers, &query) {
+    let mut w = lock(&world);
+    if let Err(r) = authorize(&mut w, &headers, &query) {
         return r;
     }
     if w.is_linked_instagram(&node) {
@@ -468,7 +469,7 @@ pub(super) async fn subscribe(
     headers: HeaderMap,
 ) -> Response {
     let mut w = lock(&world);
-    if let Err(r) = authorize(&w, &headers, &query) {
+    if let Err(r) = authorize(&mut w, &headers, &query) {
         return r;
     }
     if w.is_linked_instagram(&node) {
@@ -506,8 +507,8 @@ pub(super) async fn node(
     Query(q): Q,
     headers: HeaderMap,
 ) -> Response {
-    let w = lock(&world);
-    let token = match authorize(&w, &headers, &q) {
+    let mut w = lock(&world);
+    let token = match authorize(&mut w, &headers, &q) {
         Ok(t) => t,
         Err(r) => return r,
     };
