@@ -139,6 +139,11 @@ pub trait Channel: Send + Sync + std::fmt::Debug + 'static {
         user: &PlatformUserId,
     ) -> Result<Profile, DeliveryError>;
 
+    /// Called once when the bridge's workers start: learn what the channel needs from the
+    /// platform (Meta: the Page behind an Instagram account). Failures are the channel's to
+    /// log; the bridge starts regardless.
+    async fn prepare(&self) {}
+
     /// A fingerprint of the credential the channel uses for `address` (never the
     /// credential itself, nor anything it can be derived from), so a flag set because the
     /// platform refused it is cleared once the configuration holds a new one. `None` when

@@ -408,6 +408,19 @@ impl Channel for MetaChannel {
         crate::webhook::parse_for_app(request.body, &self.own_ids, self.config.app_id.as_deref())
     }
 
+    /// Learns the Page behind each Instagram account reached through Facebook Login, so a
+    /// Page's deauthorize callback finds its Instagram channels too (their token is dead by
+    /// then).
+    async fn prepare(&self) {
+        for account in self.accounts.values() {
+            if account.kind == Platform::Instagram && account.login == Login::Facebook {
+                if let Err(e) = self.page_id(account).await {
+                    tracing::warn!(account = %account.address(), error = %e, "could not learn the Page of the Instagram account");
+                }
+            }
+        }
+    }
+
     fn credential_fingerprint(&self, address: &ChannelAddress) -> Option<String> {
         let account = self.accounts.get(address)?;
         Some(crate::proof::token_fingerprint(
