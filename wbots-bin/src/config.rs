@@ -452,6 +452,20 @@ inbox_id = 7
     }
 
     #[test]
+    fn page_id_is_for_instagram_through_facebook_only() {
+        let ig =
+            MINIMAL.replace("kind = \"messenger\"", "kind = \"instagram\"\npage_id = \"104001\"");
+        assert_eq!(load(&ig, &[]).unwrap().channels[0].page_id.as_deref(), Some("104001"));
+        let ig_login = ig.replace("page_id", "login = \"instagram\"\npage_id");
+        let err = load(&ig_login, &[]).unwrap_err().to_string();
+        assert!(err.starts_with("channels[0].page_id"), "{err}");
+        let messenger = MINIMAL.replace("inbox_id = 7", "inbox_id = 7\npage_id = \"104001\"");
+        assert!(load(&messenger, &[]).unwrap_err().to_string().starts_with("channels[0].page_id"));
+        let not_an_id = ig.replace("104001", "my page");
+        assert!(load(&not_an_id, &[]).unwrap_err().to_string().starts_with("channels[0].page_id"));
+    }
+
+    #[test]
     fn env_overrides_any_key() {
         let c = load(
             MINIMAL,

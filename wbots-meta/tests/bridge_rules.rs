@@ -11,8 +11,9 @@ use serde_json::json;
 use wbots_core::store::{JobState, MemoryStore, Store};
 use wbots_core::testkit::{OwnedRequest, RecordingInbox, StoredMessage};
 use wbots_core::{
-    AgentAttachment, AgentEvent, AttachmentKind, Backoff, Binding, Bridge, ChannelAddress,
-    ChannelKind, DeliveryStatus, EngineConfig, InboxId, MessageChange, ReopenPolicy, Secret,
+    AgentAttachment, AgentEnvelope, AgentEvent, AttachmentKind, Backoff, Binding, Bridge,
+    ChannelAddress, ChannelKind, DeliveryStatus, EngineConfig, InboxId, MessageChange,
+    ReopenPolicy, Secret,
 };
 use wbots_meta::fake::{FakeGraph, payload};
 use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig, sign_body};
@@ -163,6 +164,17 @@ async fn a_refused_token_flags_the_channel_until_a_new_token_and_a_retry() {
     assert!(shown.starts_with("reconnect required: "), "{shown}");
     assert_eq!(graph.calls(), calls, "no call to Meta");
     assert_eq!(r.notes().len(), 1, "no second note");
+    // Nor for typing indicators.
+    let typing = AgentEnvelope {
+        inbox: inbox_id(),
+        event: AgentEvent::Typing {
+            conversation: r.inbox.conversation_of(&messenger(), "PSID1").unwrap(),
+            on: true,
+        },
+    };
+    r.bridge.ingest_inbox(&r.inbox.request(&[typing]).as_raw()).await.unwrap();
+    r.bridge.run_until_idle().await;
+    assert_eq!(graph.calls(), calls, "no typing call to Meta");
     // The other channel is not affected.
     assert!(r.bridge.channel_flag(&instagram()).await.unwrap().is_none());
 

@@ -233,7 +233,7 @@ impl Bridge {
     ) -> Result<Vec<LinkWrite>, JobError> {
         let Some((channel, _)) = self.route(&target.address) else { return Ok(Vec::new()) };
         let caps = channel.capabilities(&target.address);
-        if !caps.sender_actions {
+        if !caps.sender_actions || self.channel_flag(&target.address).await?.is_some() {
             return Ok(Vec::new());
         }
         let links = Links(self.store().as_ref());

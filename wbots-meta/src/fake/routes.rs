@@ -266,9 +266,16 @@ pub(super) async fn messages(
         };
         let echo = match (&w.echo, &message_id) {
             (Some((url, secret, app_id, object)), Some(mid)) => {
+                // An Instagram echo comes from the Instagram account, under `instagram`
+                // (S15, S16), even when the send went through its Page.
+                let account = page_of(&w, &node, &sent.token)
+                    .and_then(|p| w.pages.get(&p).and_then(|p| p.instagram.clone()))
+                    .filter(|_| instagram)
+                    .unwrap_or_else(|| node.clone());
+                let object = if instagram { "instagram" } else { object.as_str() };
                 let body = payload::echo(
                     object,
-                    &node,
+                    &account,
                     &sent.recipient,
                     mid,
                     sent.text.as_deref(),
