@@ -1,7 +1,7 @@
 //! `appsecret_proof`: the hex HMAC-SHA256 of the access token keyed with the app secret,
 //! sent with every Graph call so apps with "Require App Secret" on accept the bridge's
 //! calls (Meta, "Securing Graph API requests":
-//! https://developers.facebook.com/docs/graph-api/guides/secure-requests — reference S34,
+//! <https://developers.facebook.com/docs/graph-api/guides/secure-requests> — reference S34,
 //! meta-platform.md §3.1 and §9).
 
 use hmac::{Hmac, Mac};

@@ -75,7 +75,7 @@ impl RateLimiter {
 
 /// The wait Meta announces in `X-Business-Use-Case-Usage`: a JSON object mapping each
 /// business object id to its usage entries, each with `estimated_time_to_regain_access` in
-/// minutes (Meta, "Rate limits": https://developers.facebook.com/docs/graph-api/overview/rate-limiting
+/// minutes (Meta, "Rate limits": <https://developers.facebook.com/docs/graph-api/overview/rate-limiting>
 /// — reference S37 and meta-platform.md §9). The longest wait of all entries; `None` when
 /// the header says nothing useful (the job queue's backoff applies then).
 pub fn business_use_case_wait(header: &str) -> Option<Duration> {

@@ -1,6 +1,6 @@
 //! Channel flags: a business account the platform will not serve until it is reconnected
 //! (token refused, app removed, policy block). A flagged channel fails sends at once with
-//! "reconnect required: <reason>" instead of calling the platform; a new credential in the
+//! `reconnect required: <reason>` instead of calling the platform; a new credential in the
 //! configuration clears the flag (its fingerprint differs from the one flagged).
 
 use serde::{Deserialize, Serialize};
