@@ -21,7 +21,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use url::Url;
 use wbots_core::store::{Link, LinkKind};
-use wbots_core::{Bridge, Secret};
+use wbots_core::{Bridge, ChannelAddress, FlagOrigin, Secret};
 use wbots_meta::signed_request::{self, SignedRequest};
 
 /// What the routes need.
@@ -176,19 +176,26 @@ async fn deauthorize(State(state): State<DeletionState>, Form(form): Form<Callba
         Err(refusal) => return refusal.into_response(),
     };
     if let Some(page) = request.profile_id.as_deref() {
-        for binding in state.bridge.bindings() {
-            if binding.address.account.as_str() == page {
-                let flag = Link::new(
-                    LinkKind::ChannelFlag,
-                    binding.address.to_string(),
-                    "the Page removed the app (deauthorize callback)",
-                );
-                if let Err(e) = state.bridge.store().set_link(&flag).await {
-                    tracing::error!(error = %e, "could not flag the channel");
-                    return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
-                        .into_response();
-                }
-                tracing::warn!(account = %binding.address, "the Page removed the app; its sends will fail until it is reconnected");
+        // The Page itself, and the Instagram accounts reached through it (Facebook Login):
+        // removing the app from the Page cuts them off too.
+        let mut flagged: Vec<ChannelAddress> = state
+            .bridge
+            .bindings()
+            .filter(|b| b.address.account.as_str() == page)
+            .map(|b| b.address.clone())
+            .collect();
+        for name in state.bridge.channel_names() {
+            if let Some(channel) = state.bridge.channel(name) {
+                flagged.extend(channel.accounts_behind(page));
+            }
+        }
+        for address in flagged {
+            let reason = "the Page removed the app (deauthorize callback)";
+            if let Err(e) =
+                state.bridge.flag_channel(&address, FlagOrigin::AppRemoved, reason).await
+            {
+                tracing::error!(error = %e, "could not flag the channel");
+                return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response();
             }
         }
     }

@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod config;
 mod data_deletion;
+mod flags;
 mod http_server;
 mod jobs;
 mod logging;

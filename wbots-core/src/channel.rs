@@ -22,6 +22,11 @@ pub struct Capabilities {
     pub max_text_bytes: Option<usize>,
     /// The largest file one send may carry, in bytes.
     pub max_media_bytes: u64,
+    /// A lower limit for images, where the platform has one (Meta: 8 MB).
+    pub max_image_bytes: Option<u64>,
+    /// The platform takes agents' files by URL only (Instagram): the engine passes the
+    /// inbox's file URL ([`crate::OutboundPart::MediaUrl`]) instead of the bytes.
+    pub media_by_url: bool,
     /// The platform has a GET handshake (Meta's `hub.challenge`).
     pub handshake: bool,
     /// The platform can reply to a specific message.
@@ -50,6 +55,8 @@ impl Capabilities {
             max_text_chars,
             max_text_bytes: None,
             max_media_bytes: 0,
+            max_image_bytes: None,
+            media_by_url: false,
             handshake: false,
             reply_to: false,
             reactions: false,
@@ -58,6 +65,16 @@ impl Capabilities {
             echoes: false,
             response_window_hours: None,
             human_agent_window_hours: None,
+        }
+    }
+}
+
+impl Capabilities {
+    /// The largest file of this kind one send may carry.
+    pub fn max_bytes_for(&self, kind: &crate::AttachmentKind) -> u64 {
+        match (kind, self.max_image_bytes) {
+            (crate::AttachmentKind::Image, Some(image)) => image.min(self.max_media_bytes),
+            _ => self.max_media_bytes,
         }
     }
 }
@@ -121,6 +138,26 @@ pub trait Channel: Send + Sync + std::fmt::Debug + 'static {
         address: &ChannelAddress,
         user: &PlatformUserId,
     ) -> Result<Profile, DeliveryError>;
+
+    /// Called once when the bridge's workers start: learn what the channel needs from the
+    /// platform (Meta: the Page behind an Instagram account). Failures are the channel's to
+    /// log; the bridge starts regardless.
+    async fn prepare(&self) {}
+
+    /// A fingerprint of the credential the channel uses for `address` (never the
+    /// credential itself, nor anything it can be derived from), so a flag set because the
+    /// platform refused it is cleared once the configuration holds a new one. `None` when
+    /// the channel cannot tell; such flags stay until cleared by hand.
+    fn credential_fingerprint(&self, _address: &ChannelAddress) -> Option<String> {
+        None
+    }
+
+    /// The business accounts reached through the platform account `parent` (Meta: the
+    /// Instagram accounts linked to a Page), so an event about the parent (the Page
+    /// removed the app) reaches them too.
+    fn accounts_behind(&self, _parent: &str) -> Vec<ChannelAddress> {
+        Vec::new()
+    }
 
     /// Downloads an inbound attachment (one attempt), at most `max_bytes` long
     /// ([`crate::DeliveryErrorKind::TooLarge`] beyond that, permanent).

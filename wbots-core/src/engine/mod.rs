@@ -11,13 +11,16 @@
 //! job per conversation at a time, and retry transient failures with backoff scheduled in
 //! the queue.
 
+mod attachments;
 mod backoff;
 mod config;
+mod flags;
 mod forget;
 mod inbound;
 mod ingest;
 mod job;
 mod links;
+mod notices;
 mod outbound;
 mod worker;
 
@@ -29,6 +32,7 @@ use tokio::sync::Notify;
 
 pub use backoff::Backoff;
 pub use config::EngineConfig;
+pub use flags::FlagOrigin;
 pub use forget::ForgetReport;
 pub use ingest::IngestReport;
 

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::Bridge;
+use super::flags::{FLAGGED_CODE, FlagOrigin};
 use super::job::Target;
 use super::links::{
     FailedOutbound, InboxMessageLink, Links, MessageLink, UnreadLink, failed_outbound_link,
@@ -114,6 +115,12 @@ impl Bridge {
         let now = Utc::now();
         let window =
             window(&caps, links.last_inbound(&target.address, &target.thread).await?, now)?;
+        self.refuse_if_flagged(&target.address).await?;
+        super::attachments::check_sizes(
+            &caps,
+            &message.attachments,
+            self.config().max_media_bytes,
+        )?;
         let reply_to = match &message.reply_to {
             Some(id) if caps.reply_to => {
                 links.inbox_message(&target.inbox, id).await?.map(|l| l.platform)
@@ -131,14 +138,7 @@ impl Bridge {
                 PlannedPart::Text(text) => OutboundPart::Text(text),
                 PlannedPart::Attachment(i) => {
                     let Some(att) = message.attachments.get(i) else { continue };
-                    OutboundPart::Media(
-                        self.inbox()
-                            .fetch_media(
-                                att,
-                                caps.max_media_bytes.min(self.config().max_media_bytes),
-                            )
-                            .await?,
-                    )
+                    self.attachment_part(&caps, att).await?
                 }
             };
             let marker =
@@ -233,7 +233,7 @@ impl Bridge {
     ) -> Result<Vec<LinkWrite>, JobError> {
         let Some((channel, _)) = self.route(&target.address) else { return Ok(Vec::new()) };
         let caps = channel.capabilities(&target.address);
-        if !caps.sender_actions {
+        if !caps.sender_actions || self.channel_flag(&target.address).await?.is_some() {
             return Ok(Vec::new());
         }
         let links = Links(self.store().as_ref());
@@ -290,9 +290,11 @@ impl Bridge {
         if let Err(e) = self.inbox().update_message(&update).await {
             warn!(error = %e, "could not mark the message failed in the inbox");
         }
-        if error.is_some_and(|e| e.kind() == DeliveryErrorKind::Unauthorized) {
-            let flag = Link::new(LinkKind::ChannelFlag, target.address.to_string(), shown.clone());
-            if let Err(e) = self.store().set_link(&flag).await {
+        if error.is_some_and(|e| {
+            e.kind() == DeliveryErrorKind::Unauthorized && e.code() != Some(FLAGGED_CODE)
+        }) {
+            if let Err(e) = self.flag_channel(&target.address, FlagOrigin::Credential, &shown).await
+            {
                 warn!(error = %e, "could not flag the channel");
             }
             let note = format!(

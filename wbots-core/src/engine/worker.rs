@@ -55,6 +55,10 @@ impl Bridge {
         let slots = Arc::new(Semaphore::new(config.workers));
         let mut running = JoinSet::new();
         info!(workers = config.workers, "bridge workers started");
+        for channel in self.inner.channels.values() {
+            channel.prepare().await;
+        }
+        self.refresh_channel_flags().await;
         // Pruning is cheap and idempotent, so every replica may do it; once an hour is plenty.
         let mut next_prune = std::time::Instant::now();
         loop {
