@@ -12,7 +12,8 @@ use wbots_chatwoot::fake::FakeChatwoot;
 use wbots_core::Secret;
 use wbots_meta::fake::FakeGraph;
 
-const SECRET: &str = "meta-app-secret";
+const SECRET: &str = "meta-app-secret-0123";
+const METRICS_TOKEN: &str = "metrics-token-0123456";
 const PAGE: &str = "104000000001";
 const IG: &str = "178414000002";
 
@@ -31,12 +32,15 @@ fn config(
             r#"
 [server]
 listen = "127.0.0.1:{port}"
+metrics_listen = ""
+metrics_on_listen = true
+metrics_token = "{METRICS_TOKEN}"
 public_url = "https://bridge.example.com"
 [store]
 url = "sqlite://{db}"
 [meta]
 app_secret = "{SECRET}"
-verify_token = "v"
+verify_token = "meta-verify-token-0123"
 graph_url = "{graph}"
 instagram_graph_url = "{graph}"
 app_id = "1517776481860111"
@@ -44,7 +48,7 @@ app_id = "1517776481860111"
 url = "{cw}"
 api_access_token = "cw-token"
 account_id = 9
-webhook_token = "path-secret"
+webhook_token = "chatwoot-path-secret-0123"
 [[channels]]
 kind = "instagram"
 login = "facebook"
@@ -170,8 +174,15 @@ async fn a_page_removing_the_app_flags_its_instagram_channel_until_a_new_token()
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
-        let metrics =
-            http.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+        let metrics = http
+            .get(format!("{url}/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if metrics.contains(&gauge) {
             break;
         }
@@ -193,6 +204,14 @@ async fn a_page_removing_the_app_flags_its_instagram_channel_until_a_new_token()
     let (_, out) = wbots(&["check"], &cfg);
     assert!(!out.contains("reconnect required"), "{out}");
     let _process = serve(&cfg).await;
-    let metrics = http.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!metrics.contains(&gauge), "{metrics}");
 }
