@@ -11,10 +11,7 @@ use crate::config::Config;
 
 /// Runs the bridge until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<ExitCode, String> {
-    let store = crate::store::open(config.store.url.expose())
-        .await
-        .map_err(|e| format!("store.url: {e}"))?;
-    store.migrate().await.map_err(|e| format!("store migrations: {e}"))?;
+    let store = crate::store::open_for_serving(config.store.url.expose()).await?;
     let metrics = crate::metrics::install()?;
     let bridge = crate::app::bridge(&config, store.clone())?;
 
