@@ -499,6 +499,44 @@ async fn two_replicas_on_postgres_one_killed_mid_load() {
     let load = tokio::spawn(offer(vec![a.url.clone(), b.url.clone()], 200, 25, 1));
     tokio::time::sleep(Duration::from_secs(2)).await;
     a.kill();
+    let killed = Instant::now();
+    // The messages whose jobs were running at the kill (on either replica): the dead one's
+    // come back when their lease (default 20 s, no longer renewed) runs out.
+    let in_flight: Vec<String> = {
+        use wbots_core::store::{JobState, Store};
+        let store = wbots_core::store::PostgresStore::connect(&db_url).await.unwrap();
+        let running = store.jobs(JobState::Running, 1000).await.unwrap();
+        running
+            .iter()
+            .filter_map(|j| {
+                j.idempotency_key.split_once("/message/").map(|(_, mid)| mid.to_owned())
+            })
+            .collect()
+    };
+    assert!(!in_flight.is_empty(), "no job was running at the kill: nothing to take over");
+    let bound = Duration::from_secs(60);
+    loop {
+        let arrived = f.chatwoot.messages();
+        let waiting: Vec<&String> = in_flight
+            .iter()
+            .filter(|mid| !arrived.iter().any(|m| m.source_id.as_deref() == Some(mid.as_str())))
+            .collect();
+        if waiting.is_empty() {
+            break;
+        }
+        assert!(
+            killed.elapsed() < bound,
+            "{} messages in flight at the kill still missing after {} s: {waiting:?}",
+            waiting.len(),
+            bound.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "replica killed with {} jobs running: all of them delivered {} ms after the kill (lease 20 s)",
+        in_flight.len(),
+        killed.elapsed().as_millis()
+    );
     let sent = load.await.unwrap();
     settle_and_check(
         &f.chatwoot,
