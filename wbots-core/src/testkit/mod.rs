@@ -19,6 +19,6 @@ pub use doubles::{
 pub use faults::{Fault, Faults};
 pub use inbox_suite::InboxHarness;
 #[cfg(feature = "postgres")]
-pub use postgres::{fresh_postgres, fresh_postgres_database, postgres_url_from};
+pub use postgres::{fresh_postgres, fresh_postgres_database};
 pub use request::OwnedRequest;
 pub use switchable_store::SwitchableStore;
