@@ -208,8 +208,9 @@ pub struct EngineSection {
     /// Attempts before the dead letter.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
-    /// How long a worker holds a job before another process may take it over (a crashed
-    /// replica's jobs resume after this).
+    /// How long a job stays with its worker without a heartbeat (a running job extends it
+    /// every third of this) before another process may take it over: a crashed replica's
+    /// jobs resume after this on PostgreSQL; a SQLite bridge takes them over at start.
     #[serde(default = "default_lease")]
     pub lease_seconds: u64,
     /// The longest wait between retries of one job.
@@ -218,7 +219,7 @@ pub struct EngineSection {
 }
 
 fn default_lease() -> u64 {
-    300
+    20
 }
 
 fn default_retry_max() -> u64 {

@@ -12,7 +12,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use super::Bridge;
 use super::job::Job;
 use crate::error::{DeliveryError, StoreError};
-use crate::store::{ClaimedJob, LinkWrite};
+use crate::store::{ClaimedJob, Lease, LinkWrite};
 
 /// Why a job run failed.
 #[derive(Debug)]
@@ -149,13 +149,42 @@ impl Bridge {
             let started = Instant::now();
             let job: Result<Job, _> = serde_json::from_str(&claimed.payload);
             let (kind, outcome) = match job {
-                Ok(job) => (job.kind(), self.process(&claimed, job).await),
+                Ok(job) => {
+                    let kind = job.kind();
+                    tokio::select! {
+                        outcome = self.process(&claimed, job) => (kind, outcome),
+                        lost = self.keep_lease(&claimed.lease) => {
+                            // Another worker runs the job now (or it was forgotten): stop
+                            // here, as a crash would; the job's side effects are idempotent.
+                            warn!(error = %lost, "lease lost while the job ran; stopped it");
+                            return;
+                        }
+                    }
+                }
                 Err(e) => ("unknown", Err(JobError::Corrupt(e.to_string()))),
             };
             self.settle(&claimed, kind, outcome, started).await;
         }
         .instrument(span)
         .await
+    }
+
+    /// The job's heartbeat: extends its lease every third of the lease while it runs, so
+    /// leases can be short — a dead worker's jobs are taken over soon after its last beat —
+    /// while a slow job keeps its own. Returns only once the lease is lost.
+    async fn keep_lease(&self, lease: &Lease) -> StoreError {
+        let lease_for = self.config().lease;
+        loop {
+            tokio::time::sleep(lease_for / 3).await;
+            match self.store().extend_lease(lease, Utc::now(), lease_for).await {
+                Ok(()) => {}
+                Err(lost @ StoreError::LeaseLost(_)) => return lost,
+                // The lease still runs for two beats: the next one may get through.
+                Err(e) => {
+                    warn!(error = %e, "could not extend the job's lease; trying at the next beat")
+                }
+            }
+        }
     }
 
     async fn process(&self, claimed: &ClaimedJob, job: Job) -> Result<Vec<LinkWrite>, JobError> {
