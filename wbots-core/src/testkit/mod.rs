@@ -3,7 +3,10 @@
 //! doubles for engine tests.
 
 pub mod channel_suite;
+mod check;
+mod credentials;
 mod doubles;
+mod fake_platform;
 mod faults;
 pub mod inbox_suite;
 #[cfg(feature = "postgres")]
@@ -12,10 +15,14 @@ mod request;
 pub mod store_suite;
 mod switchable_store;
 
-pub use channel_suite::{ChannelHarness, Signer};
+pub use channel_suite::{ChannelHarness, PlatformAnswers, PlatformFake, Signer};
+#[doc(hidden)]
+pub use check::{__block_on, __finish};
+pub use check::{CheckFailure, CheckOutcome, CheckResult};
 pub use doubles::{
     RecordingChannel, RecordingInbox, SIGNATURE_HEADER, StoredMessage, test_signature,
 };
+pub use fake_platform::{FakeAnswer, FakePlatform, ReceivedRequest};
 pub use faults::{Fault, Faults};
 pub use inbox_suite::InboxHarness;
 #[cfg(feature = "postgres")]
