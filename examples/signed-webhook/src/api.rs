@@ -53,6 +53,13 @@ pub(crate) fn classify(
 
 /// A failure before any answer: the request may or may not have reached Pigeon.
 pub(crate) fn network(e: &reqwest::Error) -> DeliveryError {
-    let what = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
+    // Not `e` itself: its text holds the URL, and this message is shown to agents.
+    let what = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        std::error::Error::source(e).map_or_else(|| "request failed".to_owned(), |s| s.to_string())
+    };
     DeliveryError::temporary(DeliveryErrorKind::Network, format!("Pigeon unreachable: {what}"))
 }
