@@ -38,6 +38,8 @@ enum Mistake {
     RetriesBadRequestInALoop,
     /// Calls a 400 temporary, so the queue retries it.
     BadRequestIsTemporary,
+    /// Waits for a hung platform forever.
+    NoTimeout,
 }
 
 #[derive(Debug)]
@@ -54,7 +56,12 @@ fn account() -> ChannelAddress {
 
 impl Acme {
     fn new(mistake: Mistake, base: url::Url) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let builder = reqwest::Client::builder();
+        let builder = match mistake {
+            Mistake::NoTimeout => builder,
+            _ => builder.timeout(Duration::from_secs(30)),
+        };
+        let http = builder.build().unwrap();
         Self { mistake, base, secret: Secret::new(SECRET), http }
     }
 
@@ -409,5 +416,15 @@ async fn an_adapter_that_retries_a_400_fails() {
     assert_mentions(
         &message(&temporary, "classifies_send_failures"),
         &["HTTP 400", "permanent(InvalidRequest", "dead letter", "temporary"],
+    );
+}
+
+#[tokio::test]
+async fn an_adapter_without_a_timeout_fails_without_waiting() {
+    let results = results(Mistake::NoTimeout).await;
+    assert_eq!(failed(&results), BTreeSet::from(["gives_each_attempt_a_timeout"]));
+    assert_mentions(
+        &message(&results, "gives_each_attempt_a_timeout"),
+        &["no answer ever", "temporary(Network", "timeout", "got:      no answer after 300 s"],
     );
 }

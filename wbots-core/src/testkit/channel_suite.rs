@@ -28,8 +28,8 @@ pub use self::inbound::{
 };
 pub use self::outbound::{
     classifies_send_failures, declared_profiles_work, declared_reactions_work,
-    declared_replies_work, declared_sender_actions_work, media_parts_are_sent_or_refused,
-    sends_text,
+    declared_replies_work, declared_sender_actions_work, gives_each_attempt_a_timeout,
+    media_parts_are_sent_or_refused, sends_text,
 };
 use super::check::CheckResult;
 use super::fake_platform::{FakeAnswer, FakePlatform};
@@ -264,6 +264,7 @@ pub async fn run(h: &ChannelHarness) -> Vec<(&'static str, CheckResult)> {
         ("parses_declared_echoes", parses_declared_echoes(h).await),
         ("sends_text", sends_text(h).await),
         ("classifies_send_failures", classifies_send_failures(h).await),
+        ("gives_each_attempt_a_timeout", gives_each_attempt_a_timeout(h).await),
         ("media_parts_are_sent_or_refused", media_parts_are_sent_or_refused(h).await),
         ("declared_replies_work", declared_replies_work(h).await),
         ("declared_reactions_work", declared_reactions_work(h).await),
@@ -288,6 +289,7 @@ macro_rules! channel_conformance_tests {
         $crate::__channel_check!($harness, parses_declared_echoes);
         $crate::__channel_check!($harness, sends_text);
         $crate::__channel_check!($harness, classifies_send_failures);
+        $crate::__channel_check!($harness, gives_each_attempt_a_timeout);
         $crate::__channel_check!($harness, media_parts_are_sent_or_refused);
         $crate::__channel_check!($harness, declared_replies_work);
         $crate::__channel_check!($harness, declared_reactions_work);

@@ -25,12 +25,13 @@ pub struct FakeAnswer {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     drop_connection: bool,
+    hang: bool,
 }
 
 impl FakeAnswer {
     /// An answer with this status, no body.
     pub fn status(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new(), drop_connection: false }
+        Self { status, headers: Vec::new(), body: Vec::new(), drop_connection: false, hang: false }
     }
 
     /// An answer with this status and a JSON body.
@@ -42,6 +43,12 @@ impl FakeAnswer {
     /// when the network or the platform fails mid-request.
     pub fn drop_connection() -> Self {
         Self { drop_connection: true, ..Self::status(0) }
+    }
+
+    /// Reads the request and never answers, keeping the connection open until the client
+    /// gives up: a hung platform.
+    pub fn hang() -> Self {
+        Self { hang: true, ..Self::status(0) }
     }
 
     /// Adds a header.
@@ -65,6 +72,9 @@ impl FakeAnswer {
     pub fn describe(&self) -> String {
         if self.drop_connection {
             return "the connection dropped after the request was read, without an answer".into();
+        }
+        if self.hang {
+            return "no answer ever, the connection left open".into();
         }
         let mut text = format!("HTTP {}", self.status);
         for (name, value) in &self.headers {
@@ -240,6 +250,12 @@ async fn answer(mut stream: TcpStream, state: Arc<Mutex<State>>) {
         state.received.push(request);
         state.answer.clone()
     };
+    if answer.hang {
+        // Until the client closes its end.
+        let mut sink = [0u8; 1024];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        return;
+    }
     if !answer.drop_connection {
         let _ = stream.write_all(&answer.encode()).await;
         let _ = stream.flush().await;

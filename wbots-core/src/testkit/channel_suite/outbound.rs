@@ -1,6 +1,8 @@
 //! The outbound half, against the harness's fake platform: sends reach it, failures are
 //! classified as the job queue needs, and each declared capability works.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::inbound::first_message;
@@ -187,6 +189,49 @@ pub async fn classifies_send_failures(h: &ChannelHarness) -> CheckResult {
         }
     }
     Ok(CheckOutcome::Passed)
+}
+
+/// How long the timeout check waits (in paused, virtual time) for a send to a platform that
+/// never answers: the engine's default job lease, which a hung attempt must not outlast.
+const LEASE: Duration = Duration::from_secs(300);
+
+/// A send to a platform that never answers gives up by itself, well within the job lease,
+/// with a temporary error. The clock is paused meanwhile, so the adapter's timeout elapses at
+/// once in virtual time and the check takes no real time.
+pub async fn gives_each_attempt_a_timeout(h: &ChannelHarness) -> CheckResult {
+    const CHECK: &str = "gives_each_attempt_a_timeout";
+    let p = match platform(h, CHECK) {
+        Ok(p) => p,
+        Err(skip) => return Ok(skip),
+    };
+    if tokio::runtime::Handle::current().runtime_flavor()
+        != tokio::runtime::RuntimeFlavor::CurrentThread
+    {
+        return Ok(CheckOutcome::Skipped(format!(
+            "{CHECK}: needs a current-thread runtime to pause the clock (the suite's macro and `#[tokio::test]` give one)"
+        )));
+    }
+    p.fake.answer_with(FakeAnswer::hang());
+    let send = request(p, OutboundPart::Text(TEXT.into()));
+    // The clock stands still and jumps to the next timer whenever the runtime is idle: the
+    // adapter's timeout, if it has one, fires before the lease does.
+    tokio::time::pause();
+    let outcome = tokio::time::timeout(LEASE, h.channel.send(&send)).await;
+    tokio::time::resume();
+    let got = match outcome {
+        Ok(Err(e)) if e.is_temporary() => return Ok(CheckOutcome::Passed),
+        Ok(result) => format!("{result:?}"),
+        Err(_elapsed) => format!("no answer after {} s", LEASE.as_secs()),
+    };
+    Err(CheckFailure::new(
+        CHECK,
+        format!("send(Text({TEXT:?})), the fake {}", FakeAnswer::hang().describe()),
+        format!(
+            "Err(DeliveryError::temporary(Network, …)) within {} s: give each attempt a timeout (e.g. `reqwest::ClientBuilder::timeout`, 20–30 s) well under the job lease, so a hung platform does not hold the conversation",
+            LEASE.as_secs()
+        ),
+        got,
+    ))
 }
 
 /// Every channel may be handed a media part (the engine sends an agent's attachments as
