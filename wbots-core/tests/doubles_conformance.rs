@@ -78,6 +78,7 @@ mod inbox {
             agent_message_body: serde_json::to_vec(&[message]).unwrap(),
             ignored_bodies: vec![serde_json::to_vec(&[note]).unwrap()],
             live: Some(("7".into(), ChannelAddress::new(ChannelKind::Messenger, "page-1"))),
+            keep_alive: Vec::new(),
         }
     }
 

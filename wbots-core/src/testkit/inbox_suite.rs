@@ -40,6 +40,9 @@ pub struct InboxHarness {
     /// For the live checks: an inbox id and an account to create contacts for, with a fake
     /// of the inbox listening. `None` skips them.
     pub live: Option<(InboxId, ChannelAddress)>,
+    /// What the harness keeps alive as long as it lives: the fake the inbox talks to, so
+    /// it stops with the harness and is never leaked (`Box::new(fake)`).
+    pub keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl fmt::Debug for InboxHarness {
