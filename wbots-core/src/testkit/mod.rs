@@ -1,6 +1,15 @@
 //! The conformance test kit (feature `testkit`): the checks wbots runs on its own stores
 //! and adapters, public so integrators run exactly the same ones on theirs; recording
 //! doubles for engine tests.
+//!
+//! - [`channel_suite`] with [`ChannelHarness`] and [`crate::channel_conformance_tests!`]:
+//!   a channel against a [`FakePlatform`] the harness owns;
+//! - [`inbox_suite`] with [`InboxHarness`] and [`crate::inbox_conformance_tests!`];
+//! - [`store_suite`] with `store_conformance_tests!`.
+//!
+//! Each check passes, is skipped with its reason ([`CheckOutcome::Skipped`]), or fails
+//! with a [`CheckFailure`] naming the check, the input and what was expected. The macros
+//! expand to plain `#[test]` functions that start their own runtime.
 
 pub mod channel_suite;
 mod check;
