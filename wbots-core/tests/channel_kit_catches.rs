@@ -40,6 +40,8 @@ enum Mistake {
     BadRequestIsTemporary,
     /// Waits for a hung platform forever.
     NoTimeout,
+    /// Panics on a body that is not JSON.
+    PanicsOnGarbage,
 }
 
 #[derive(Debug)]
@@ -153,8 +155,12 @@ impl Channel for Acme {
     }
 
     fn parse(&self, request: &RawRequest<'_>) -> Result<Vec<InboundEnvelope>, WebhookError> {
-        let body: Value = serde_json::from_slice(request.body)
-            .map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        let body: Value = if self.mistake == Mistake::PanicsOnGarbage {
+            serde_json::from_slice(request.body).expect("Acme sends JSON")
+        } else {
+            serde_json::from_slice(request.body)
+                .map_err(|e| WebhookError::Malformed(e.to_string()))?
+        };
         let events = body
             .get("events")
             .and_then(Value::as_array)
@@ -426,5 +432,15 @@ async fn an_adapter_without_a_timeout_fails_without_waiting() {
     assert_mentions(
         &message(&results, "gives_each_attempt_a_timeout"),
         &["no answer ever", "temporary(Network", "timeout", "got:      no answer after 300 s"],
+    );
+}
+
+#[tokio::test]
+async fn an_adapter_that_panics_on_garbage_fails_naming_the_body() {
+    let results = results(Mistake::PanicsOnGarbage).await;
+    assert_eq!(failed(&results), BTreeSet::from(["survives_hostile_bodies"]));
+    assert_mentions(
+        &message(&results, "survives_hostile_bodies"),
+        &["input:    the signed body \"\"", "never a panic", "got:      a panic: Acme sends JSON"],
     );
 }

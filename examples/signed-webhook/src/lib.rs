@@ -192,13 +192,12 @@ impl Channel for PigeonChannel {
         let url = attachment.url.clone().ok_or_else(|| {
             DeliveryError::permanent(DeliveryErrorKind::InvalidRequest, "attachment without a URL")
         })?;
-        let response = self
-            .http
-            .get(url.clone())
-            .bearer_auth(self.api_token.expose())
-            .send()
-            .await
-            .map_err(|e| network(&e))?;
+        let mut get = self.http.get(url.clone());
+        // The API token goes only to Pigeon's own host, never to a URL named in a payload.
+        if url.origin() == self.api.origin() {
+            get = get.bearer_auth(self.api_token.expose());
+        }
+        let response = get.send().await.map_err(|e| network(&e))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             return Err(classify(status, None, None));
