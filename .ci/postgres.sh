@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Starts a throwaway PostgreSQL 15 on loopback for the tests and prints the shell lines that
-# export its URL and stop it. Source it: `eval "$(bash .ci/postgres.sh start)"`.
+# `install`: installs PostgreSQL 15 when missing (the tests then start their own throwaway
+# servers). `start`: starts a throwaway PostgreSQL 15 on loopback (for benchmarks, or to run the
+# tests against one server) and prints the shell lines that export its URL and stop it. Source
+# it: `eval "$(bash .ci/postgres.sh start)"`.
 # PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user.
 # PG_FSYNC=on keeps PostgreSQL's durability (for benchmarks, so it pays what SQLite pays).
 set -euo pipefail
@@ -19,6 +21,10 @@ as_pg() {
 }
 
 case "${1:-start}" in
+  install)
+    # The tests start their own throwaway server from these binaries (wbots-test-services).
+    install_if_missing
+    ;;
   start)
     install_if_missing
     dir=$(mktemp -d /tmp/wbots-pg.XXXXXX)

@@ -17,7 +17,7 @@ use crate::tracker::{Tracker, text_of};
 /// The Page every load message is addressed to.
 pub const PAGE: &str = "5550001";
 /// The app secret the load is signed with.
-pub const APP_SECRET: &str = "load-app-secret";
+pub const APP_SECRET: &str = "load-app-secret-0123";
 
 /// How many times one webhook is offered before the generator gives up on it (Meta
 /// retries for hours; a load run does not).

@@ -4,9 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use wbots_chatwoot::ChatwootInbox;
 use wbots_core::router::RouterOptions;
 use wbots_core::store::Store;
@@ -87,7 +85,7 @@ pub fn router(config: &Config, bridge: Bridge) -> Router {
         public_url: config.server.public_url.clone(),
         chatwoot: chatwoot_inbox(config).ok().filter(|c| c.deletes_contacts()),
     });
-    wbots_core::router::router(
+    let routes = wbots_core::router::router(
         bridge,
         RouterOptions::default().with_max_body_bytes(config.server.max_body_bytes),
     )
@@ -95,8 +93,6 @@ pub fn router(config: &Config, bridge: Bridge) -> Router {
     .layer(TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(30),
-    ))
-    .layer(PropagateRequestIdLayer::x_request_id())
-    .layer(TraceLayer::new_for_http())
-    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    ));
+    crate::request_log::layer(routes)
 }

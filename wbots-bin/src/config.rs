@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use figment::Figment;
+use figment::error::{Actual, Kind};
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::Value;
 use serde::{Deserialize, Serialize};
 use url::Url;
 use wbots_chatwoot::ChatwootConfig;
@@ -55,10 +57,54 @@ pub struct ServerConfig {
     /// The largest accepted request body; larger ones get 413.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
-    /// Serve `/metrics` on its own address instead of `listen` (keeps it off the public
-    /// webhook port).
-    #[serde(default)]
+    /// Where `/metrics` is served on its own (loopback by default, off the public webhook
+    /// port); `""` turns that listener off.
+    #[serde(default = "default_metrics_listen", deserialize_with = "optional_address")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Also serve `/metrics` on `listen` (the public port). Off unless asked.
+    #[serde(default)]
+    pub metrics_on_listen: bool,
+    /// When set, `/metrics` (wherever served) needs `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub metrics_token: Option<Secret>,
+    /// Seconds a connection may take to send a complete request head, counted from its
+    /// opening or from the previous response (so also the idle keep-alive timeout).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_seconds: u64,
+    /// Connections served at once (lowered to half the open-files limit if above it).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds requests in flight get after SIGTERM before their connections are dropped.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_seconds: u64,
+}
+
+fn default_metrics_listen() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 8081)))
+}
+
+fn default_header_read_timeout() -> u64 {
+    10
+}
+
+fn default_max_connections() -> usize {
+    512
+}
+
+fn default_shutdown_grace() -> u64 {
+    30
+}
+
+/// An address, or `""` / `"off"` for none (an empty environment variable is "not set", so
+/// `WBOTS_SERVER__METRICS_LISTEN=off` is how the environment turns the listener off).
+fn optional_address<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() || text.trim() == "off" {
+        return Ok(None);
+    }
+    text.trim().parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 fn default_listen() -> SocketAddr {
@@ -75,7 +121,12 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_url: None,
             max_body_bytes: default_max_body(),
-            metrics_listen: None,
+            metrics_listen: default_metrics_listen(),
+            metrics_on_listen: false,
+            metrics_token: None,
+            header_read_timeout_seconds: default_header_read_timeout(),
+            max_connections: default_max_connections(),
+            shutdown_grace_seconds: default_shutdown_grace(),
         }
     }
 }
@@ -242,37 +293,122 @@ fn invalid(key: impl Into<String>, why: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.into(), why: why.into() }
 }
 
+/// The shortest accepted secret among those that authenticate inbound requests.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// Whether the key (`chatwoot.webhook_secret`, `channels.0.access_token`) holds a secret:
+/// such values are read verbatim from the environment and never appear in an error.
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let leaf = key.rsplit('.').next().unwrap_or_default();
+    key == "store.url"
+        || leaf.ends_with("secret")
+        || leaf.ends_with("token")
+        || leaf.contains("secret_key")
+        || leaf.contains("password")
+}
+
+/// One line per figment error, naming the key, never showing a secret's value.
+fn load_error(errors: figment::Error) -> ConfigError {
+    let mut lines = Vec::new();
+    for err in errors {
+        let key = err.path.join(".");
+        lines.push(if key.is_empty() {
+            // A syntax error: the TOML parser quotes the offending line, which may hold a
+            // secret. Keep its position and reason, drop the quoted source.
+            without_quoted_source(&err.to_string())
+        } else if is_secret_key(&key) {
+            format!("{key}: {}", secret_error(&err.kind))
+        } else {
+            format!("{key}: {}", err.kind)
+        });
+    }
+    ConfigError::Load(lines.join("; "))
+}
+
+/// Drops the `3 | app_secret = "…` lines (and their `|` gutters) of a TOML parse error.
+fn without_quoted_source(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            let gutter = line.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
+            !line.is_empty() && !gutter.starts_with('|')
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What is wrong with a secret's value, without the value.
+fn secret_error(kind: &Kind) -> String {
+    match kind {
+        Kind::InvalidType(actual, expected) => {
+            let found = match actual {
+                Actual::Unsigned(_) | Actual::Signed(_) | Actual::Float(_) => {
+                    "a number (write it in quotes)"
+                }
+                Actual::Bool(_) => "a boolean (write it in quotes)",
+                Actual::Seq => "a list",
+                Actual::Map => "a table",
+                _ => "another type",
+            };
+            format!("expected {expected}, found {found}")
+        }
+        Kind::MissingField(_) | Kind::UnknownField(..) | Kind::DuplicateField(_) => {
+            kind.to_string()
+        }
+        _ => "invalid value (not shown: it is a secret)".to_owned(),
+    }
+}
+
 impl Config {
     /// Loads `path` (which may be missing when everything comes from the environment) with
     /// the environment overrides of `env`, then validates.
     pub fn load(path: &Path, env: Env) -> Result<Self, ConfigError> {
-        let figment = Figment::new()
+        let mut figment = Figment::new()
             .merge(Serialized::defaults(serde_json::json!({})))
-            .merge(Toml::file(path))
-            .merge(env);
-        let config: Config = figment.extract().map_err(|e| {
-            let mut lines = Vec::new();
-            for err in e {
-                let key = err.path.join(".");
-                lines.push(if key.is_empty() {
-                    err.to_string()
-                } else {
-                    format!("{key}: {}", err.kind)
-                });
+            .merge(Toml::file(path));
+        for (key, value) in env.iter() {
+            // An empty variable is not set: `WBOTS_CHATWOOT__WEBHOOK_SECRET=` must not become
+            // an empty signing key that anyone can sign with.
+            if value.is_empty() {
+                continue;
             }
-            ConfigError::Load(lines.join("; "))
-        })?;
+            // Secrets are taken verbatim: figment would read `0123…` as the number 123…
+            // (losing the zero), `true` as a boolean and `[…]` as a list.
+            let value = if is_secret_key(key.as_str()) {
+                Value::from(value)
+            } else {
+                value.parse::<Value>().unwrap_or_else(|never| match never {})
+            };
+            figment = figment.merge(Serialized::default(key.as_str(), value));
+        }
+        let mut config: Config = figment.extract().map_err(load_error)?;
+        config.normalize();
         config.validate()?;
         Ok(config)
     }
 
     /// Parses and validates a configuration from TOML text (no environment overrides).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let config: Config = Figment::from(Toml::string(text))
-            .extract()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let mut config: Config = Figment::from(Toml::string(text)).extract().map_err(load_error)?;
+        config.normalize();
         config.validate()?;
         Ok(config)
+    }
+
+    /// Empty optional secrets mean "not set".
+    fn normalize(&mut self) {
+        for secret in [
+            &mut self.chatwoot.webhook_secret,
+            &mut self.chatwoot.webhook_token,
+            &mut self.meta.instagram_app_secret,
+            &mut self.server.metrics_token,
+        ] {
+            if secret.as_ref().is_some_and(Secret::is_empty) {
+                *secret = None;
+            }
+        }
     }
 
     /// The environment provider wbots reads: `WBOTS_<SECTION>__<KEY>` only. Other `WBOTS_*`
@@ -283,14 +419,33 @@ impl Config {
 
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.meta.app_secret.is_empty() {
-            return Err(invalid(
-                "meta.app_secret",
-                "must not be empty: it is the key of X-Hub-Signature-256",
-            ));
+        // The secrets that authenticate requests from the internet: a short one can be guessed.
+        let guarding = [
+            ("meta.app_secret", Some(&self.meta.app_secret)),
+            ("meta.instagram_app_secret", self.meta.instagram_app_secret.as_ref()),
+            ("meta.verify_token", Some(&self.meta.verify_token)),
+            ("chatwoot.webhook_secret", self.chatwoot.webhook_secret.as_ref()),
+            ("chatwoot.webhook_token", self.chatwoot.webhook_token.as_ref()),
+            ("server.metrics_token", self.server.metrics_token.as_ref()),
+        ];
+        for (key, secret) in guarding.into_iter().filter_map(|(k, s)| Some((k, s?))) {
+            if secret.is_empty() {
+                return Err(invalid(key, "must be set (it is empty)"));
+            }
+            if secret.expose().len() < MIN_SECRET_BYTES {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "is shorter than {MIN_SECRET_BYTES} bytes; it authenticates requests from the internet, so use a long random value"
+                    ),
+                ));
+            }
         }
-        if self.meta.verify_token.is_empty() {
-            return Err(invalid("meta.verify_token", "must not be empty"));
+        if self.chatwoot.webhook_secret.is_none() && self.chatwoot.webhook_token.is_none() {
+            return Err(invalid(
+                "chatwoot.webhook_secret",
+                "neither it nor chatwoot.webhook_token is set, so no Chatwoot webhook could be authenticated and agent replies would never reach customers; set webhook_secret (the API inbox's secret, Chatwoot v4.13+) or webhook_token",
+            ));
         }
         if !self.meta.graph_version.starts_with('v') {
             return Err(invalid(
@@ -319,6 +474,18 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        if self.server.header_read_timeout_seconds == 0 {
+            return Err(invalid("server.header_read_timeout_seconds", "must be at least 1"));
+        }
+        if self.server.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if self.server.metrics_listen.is_some_and(|m| m == self.server.listen) {
+            return Err(invalid(
+                "server.metrics_listen",
+                "is the same address as server.listen; to serve /metrics there, set metrics_listen = \"\" and metrics_on_listen = true",
+            ));
         }
         if self.channels.is_empty() {
             return Err(invalid("channels", "at least one [[channels]] entry is needed"));
@@ -365,8 +532,8 @@ impl Config {
     /// Problems that do not stop the bridge but that an operator should fix (`check`).
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.chatwoot.webhook_secret.is_none() && self.chatwoot.webhook_token.is_none() {
-            out.push("chatwoot.webhook_secret / chatwoot.webhook_token: neither is set, so every Chatwoot webhook is refused and agent replies never reach customers".to_owned());
+        if self.server.metrics_on_listen && self.server.metrics_token.is_none() {
+            out.push("server.metrics_on_listen: /metrics is public on the webhook port; set server.metrics_token or keep the proxy from routing /metrics".to_owned());
         }
         if self.server.public_url.is_none() {
             out.push("server.public_url: not set; `setup` cannot register webhook URLs and data-deletion status URLs cannot be built".to_owned());
@@ -389,14 +556,14 @@ mod tests {
 
     const MINIMAL: &str = r#"
 [meta]
-app_secret = "s3cr3t"
-verify_token = "vt"
+app_secret = "s3cr3t-0123456789"
+verify_token = "verify-0123456789"
 
 [chatwoot]
 url = "https://chat.example.com"
 api_access_token = "cw-token"
 account_id = 1
-webhook_token = "path-token"
+webhook_token = "path-token-0123456789"
 
 [[channels]]
 kind = "messenger"
@@ -429,6 +596,27 @@ inbox_id = 7
         assert_eq!(c.meta.graph_version, "v23.0");
         assert_eq!(c.channels[0].reopen, ReopenPolicy::Reopen);
         assert!(!c.channels[0].human_agent_tag);
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_by_default_or_off() {
+        let c = load(MINIMAL, &[]).unwrap();
+        assert_eq!(
+            c.server.metrics_listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:8081")
+        );
+        assert!(!c.server.metrics_on_listen);
+        let c = load(&format!("[server]\nmetrics_listen = \"\"\n{MINIMAL}"), &[]).unwrap();
+        assert!(c.server.metrics_listen.is_none());
+        let c = load(MINIMAL, &[("WBOTS_SERVER__METRICS_LISTEN", "off")]).unwrap();
+        assert!(c.server.metrics_listen.is_none());
+        let err = load(MINIMAL, &[("WBOTS_SERVER__METRICS_LISTEN", "127.0.0.1:8080")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("server.metrics_listen"), "{err}");
+        let err =
+            load(MINIMAL, &[("WBOTS_SERVER__METRICS_TOKEN", "short")]).unwrap_err().to_string();
+        assert!(err.starts_with("server.metrics_token"), "{err}");
     }
 
     #[test]
@@ -483,14 +671,113 @@ inbox_id = 7
     fn secrets_never_appear_in_debug_output() {
         let c = load(MINIMAL, &[]).unwrap();
         let dump = format!("{c:?}");
-        for secret in ["s3cr3t", "cw-token", "EAAB", "path-token"] {
+        for secret in ["s3cr3t", "verify-0123", "cw-token", "EAAB", "path-token"] {
             assert!(!dump.contains(secret), "{secret} leaked: {dump}");
         }
     }
 
     #[test]
-    fn check_warns_when_chatwoot_webhooks_cannot_be_authenticated() {
-        let c = load(&MINIMAL.replace("webhook_token = \"path-token\"", ""), &[]).unwrap();
-        assert!(c.warnings().iter().any(|w| w.contains("every Chatwoot webhook is refused")));
+    fn no_chatwoot_webhook_authentication_is_refused() {
+        let no_auth = MINIMAL.replace("webhook_token = \"path-token-0123456789\"", "");
+        let err = load(&no_auth, &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("chatwoot.webhook_secret") && err.contains("webhook_token"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_secrets_mean_unset() {
+        // In the file: an empty signing key is no key.
+        let c =
+            load(&MINIMAL.replace("[chatwoot]", "[chatwoot]\nwebhook_secret = \"\""), &[]).unwrap();
+        assert!(c.chatwoot.webhook_secret.is_none());
+        // In the environment: an empty variable does not override the file…
+        let c = load(MINIMAL, &[("WBOTS_CHATWOOT__WEBHOOK_TOKEN", "")]).unwrap();
+        assert_eq!(c.chatwoot.webhook_token.unwrap().expose(), "path-token-0123456789");
+        // …and never counts as authentication.
+        let no_auth = MINIMAL.replace("webhook_token = \"path-token-0123456789\"", "");
+        let err = load(
+            &no_auth,
+            &[("WBOTS_CHATWOOT__WEBHOOK_SECRET", ""), ("WBOTS_CHATWOOT__WEBHOOK_TOKEN", "")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("chatwoot.webhook_secret"), "{err}");
+        let err = load(&MINIMAL.replace("s3cr3t-0123456789", ""), &[]).unwrap_err().to_string();
+        assert!(err.starts_with("meta.app_secret"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_shorter_than_16_bytes_is_refused_naming_the_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("meta.app_secret", "s3cr3t-0123456789", "short"),
+            ("meta.verify_token", "verify-0123456789", "verify"),
+            ("chatwoot.webhook_token", "path-token-0123456789", "guessable"),
+        ];
+        for (key, long, short) in cases {
+            let err = load(&MINIMAL.replace(long, short), &[]).unwrap_err().to_string();
+            assert!(err.starts_with(key) && err.contains("16 bytes"), "{key}: {err}");
+            assert!(!err.contains(&format!("\"{short}\"")), "{err}");
+        }
+        let err = load(MINIMAL, &[("WBOTS_CHATWOOT__WEBHOOK_SECRET", "fifteen-bytes!!")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("chatwoot.webhook_secret"), "{err}");
+        let err =
+            load(MINIMAL, &[("WBOTS_META__INSTAGRAM_APP_SECRET", "0123")]).unwrap_err().to_string();
+        assert!(err.starts_with("meta.instagram_app_secret"), "{err}");
+        // Exactly 16 is enough.
+        load(MINIMAL, &[("WBOTS_CHATWOOT__WEBHOOK_SECRET", "sixteen-bytes-ok")]).unwrap();
+    }
+
+    #[test]
+    fn all_digit_secrets_from_the_environment_are_kept_verbatim() {
+        let c = load(
+            MINIMAL,
+            &[
+                ("WBOTS_META__APP_SECRET", "00112233445566778899"),
+                ("WBOTS_CHATWOOT__WEBHOOK_SECRET", "123456789012345678901234567890"),
+                ("WBOTS_CHATWOOT__API_ACCESS_TOKEN", "000000000000000042"),
+                ("WBOTS_META__VERIFY_TOKEN", "true"),
+                // Other keys are still typed.
+                ("WBOTS_CHATWOOT__ACCOUNT_ID", "3"),
+            ],
+        );
+        let err = c.as_ref().err().map(ToString::to_string);
+        // `true` is 4 bytes: refused for its length, not for its type.
+        assert!(err.as_deref().is_some_and(|e| e.starts_with("meta.verify_token")), "{err:?}");
+        let c = load(
+            MINIMAL,
+            &[
+                ("WBOTS_META__APP_SECRET", "00112233445566778899"),
+                ("WBOTS_CHATWOOT__WEBHOOK_SECRET", "123456789012345678901234567890"),
+                ("WBOTS_CHATWOOT__API_ACCESS_TOKEN", "000000000000000042"),
+                ("WBOTS_CHATWOOT__ACCOUNT_ID", "3"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.meta.app_secret.expose(), "00112233445566778899");
+        assert_eq!(c.chatwoot.webhook_secret.unwrap().expose(), "123456789012345678901234567890");
+        assert_eq!(c.chatwoot.api_access_token.expose(), "000000000000000042");
+        assert_eq!(c.chatwoot.account_id, 3);
+    }
+
+    #[test]
+    fn config_errors_never_print_a_secrets_value() {
+        // A syntax error on the line holding the secret: the parser quotes that line.
+        let broken = MINIMAL.replace("\"s3cr3t-0123456789\"", "\"s3cr3t-0123456789");
+        let err = load(&broken, &[]).unwrap_err().to_string();
+        assert!(err.contains("line 3"), "the position is kept: {err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+        // A secret of the wrong type.
+        let number = MINIMAL.replace("\"path-token-0123456789\"", "9876543210987654");
+        let err = load(&number, &[]).unwrap_err().to_string();
+        assert!(err.starts_with("chatwoot.webhook_token") && err.contains("quotes"), "{err}");
+        assert!(!err.contains("98765"), "{err}");
+        let table = MINIMAL.replace("\"cw-token\"", "{ value = \"cw-token-in-a-table\" }");
+        let err = load(&table, &[]).unwrap_err().to_string();
+        assert!(err.starts_with("chatwoot.api_access_token"), "{err}");
+        assert!(!err.contains("cw-token"), "{err}");
     }
 }

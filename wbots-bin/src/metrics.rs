@@ -15,10 +15,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use wbots_core::Secret;
 use wbots_core::store::Store;
 
 /// Installs the process-wide recorder. Call once, from `main`.
@@ -37,14 +38,34 @@ pub fn install() -> Result<PrometheusHandle, String> {
 struct MetricsState {
     handle: PrometheusHandle,
     store: Arc<dyn Store>,
+    token: Option<Secret>,
 }
 
-/// The `/metrics` route.
-pub fn router(handle: PrometheusHandle, store: Arc<dyn Store>) -> Router {
-    Router::new().route("/metrics", get(render)).with_state(MetricsState { handle, store })
+/// The `/metrics` route; with `token`, only for `Authorization: Bearer <token>`.
+pub fn router(handle: PrometheusHandle, store: Arc<dyn Store>, token: Option<Secret>) -> Router {
+    Router::new().route("/metrics", get(render)).with_state(MetricsState { handle, store, token })
 }
 
-async fn render(State(state): State<MetricsState>) -> Response {
+/// Whether the request carries the bearer token (compared in constant time).
+fn authorized(token: &Secret, headers: &HeaderMap) -> bool {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .unwrap_or_default();
+    token.matches(presented)
+}
+
+async fn render(State(state): State<MetricsState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.token {
+        if !authorized(token, &headers) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "unauthorized: /metrics needs Authorization: Bearer <server.metrics_token>\n",
+            )
+                .into_response();
+        }
+    }
     // Queue depth is a property of the shared store, not of this process, so it is read at
     // scrape time rather than counted.
     match state.store.stats().await {

@@ -102,7 +102,7 @@ public_url = "{bridge_url}"
 url = "sqlite://{db}"
 [meta]
 app_secret = "{APP_SECRET}"
-verify_token = "sandbox-verify"
+verify_token = "sandbox-verify-token"
 graph_url = "{graph}"
 instagram_graph_url = "{graph}"
 app_id = "{APP_ID}"

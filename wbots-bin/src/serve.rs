@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::config::Config;
+use crate::http_server::Limits;
 
 /// Runs the bridge until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<ExitCode, String> {
@@ -23,25 +24,33 @@ pub async fn run(config: Config) -> Result<ExitCode, String> {
         .map_err(|e| format!("server.listen: cannot listen on {}: {e}", config.server.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(config.server.header_read_timeout_seconds),
+        max_connections: crate::http_server::connection_cap(config.server.max_connections),
+        shutdown_grace: Duration::from_secs(config.server.shutdown_grace_seconds),
+    };
 
+    let metrics_router = || {
+        crate::metrics::router(metrics.clone(), store.clone(), config.server.metrics_token.clone())
+    };
     let mut app = crate::app::router(&config, bridge.clone());
-    match config.server.metrics_listen {
-        Some(addr) => {
-            let metrics_listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("server.metrics_listen: cannot listen on {addr}: {e}"))?;
-            let metrics_app = crate::metrics::router(metrics, store.clone());
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                let served = axum::serve(metrics_listener, metrics_app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await;
-                if let Err(e) = served {
-                    error!(error = %e, "metrics server failed");
-                }
-            });
-        }
-        None => app = app.merge(crate::metrics::router(metrics, store.clone())),
+    // /metrics shows queue depth and traffic: on the public port only when the operator asks.
+    if config.server.metrics_on_listen {
+        app = app.merge(metrics_router());
+    }
+    let mut metrics_server = None;
+    if let Some(addr) = config.server.metrics_listen {
+        let metrics_listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("server.metrics_listen: cannot listen on {addr}: {e}"))?;
+        let metrics_app = crate::request_log::layer(metrics_router());
+        metrics_server = Some(tokio::spawn(crate::http_server::serve(
+            metrics_listener,
+            metrics_app,
+            limits,
+            shutdown.clone(),
+        )));
+        info!(%addr, "serving /metrics");
     }
 
     let workers = tokio::spawn({
@@ -53,21 +62,28 @@ pub async fn run(config: Config) -> Result<ExitCode, String> {
     println!("wbots listening on http://{local}");
     info!(%local, "serving webhooks");
 
-    let stop = shutdown.clone();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            wait_for_signal().await;
-            info!("shutdown requested: no new requests; finishing jobs in flight");
-            stop.cancel();
-        })
-        .await;
+    let server = tokio::spawn(crate::http_server::serve(listener, app, limits, shutdown.clone()));
+    wait_for_signal().await;
+    info!(
+        grace_seconds = limits.shutdown_grace.as_secs(),
+        "shutdown requested: no new connections; finishing requests and jobs in flight"
+    );
     shutdown.cancel();
+    let deadline = tokio::time::Instant::now() + limits.shutdown_grace;
+    // The listeners give requests in flight the grace period, then drop their connections.
+    if let Err(e) = server.await {
+        error!(error = %e, "webhook server failed");
+    }
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     // Jobs in flight finish; a job that cannot within the grace period is simply retried
     // by the next process once its lease expires.
-    if tokio::time::timeout(Duration::from_secs(30), workers).await.is_err() {
-        error!("workers did not stop within 30 s; their jobs will be retried after the lease");
+    if tokio::time::timeout_at(deadline, workers).await.is_err() {
+        error!(
+            "workers did not stop within the grace period; their jobs will be retried after the lease"
+        );
     }
-    served.map_err(|e| format!("server failed: {e}"))?;
     info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

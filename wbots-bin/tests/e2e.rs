@@ -13,8 +13,8 @@ use wbots_meta::sign_body;
 
 const PAGE: &str = "111222333";
 const IG: &str = "178414000001";
-const SECRET: &str = "e2e-app-secret";
-const PATH_TOKEN: &str = "e2e-path-token";
+const SECRET: &str = "e2e-app-secret-0123";
+const PATH_TOKEN: &str = "e2e-path-token-0123";
 
 /// A running `wbots serve`, killed on drop.
 struct Wbots {
@@ -74,13 +74,15 @@ async fn start_with(chatwoot_extra: &str) -> World {
             r#"
 [server]
 listen = "127.0.0.1:{port}"
+metrics_listen = ""
+metrics_on_listen = true
 public_url = "{url}"
 max_body_bytes = 65536
 [store]
 url = "sqlite://{db}"
 [meta]
 app_secret = "{SECRET}"
-verify_token = "e2e-verify"
+verify_token = "e2e-verify-token-01"
 graph_url = "{graph}"
 instagram_graph_url = "{graph}"
 app_id = "4242"
@@ -339,8 +341,9 @@ async fn every_bad_input_gets_its_answer_and_stores_nothing() {
 
     // The handshake.
     let hs = |q: &str| w.http.get(format!("{}/webhooks/meta?{q}", w.wbots.url)).send();
-    let ok =
-        hs("hub.mode=subscribe&hub.verify_token=e2e-verify&hub.challenge=8675309").await.unwrap();
+    let ok = hs("hub.mode=subscribe&hub.verify_token=e2e-verify-token-01&hub.challenge=8675309")
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().await.unwrap(), "8675309");
     assert_eq!(
@@ -348,7 +351,7 @@ async fn every_bad_input_gets_its_answer_and_stores_nothing() {
         403
     );
     assert_eq!(
-        hs("hub.mode=unsubscribe&hub.verify_token=e2e-verify&hub.challenge=1")
+        hs("hub.mode=unsubscribe&hub.verify_token=e2e-verify-token-01&hub.challenge=1")
             .await
             .unwrap()
             .status(),
@@ -549,4 +552,78 @@ async fn when_configured_data_deletion_also_deletes_the_chatwoot_contact() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
+}
+
+/// Issue #14: attachment URLs pointing into the bridge's own network, both ways. Neither is
+/// fetched; the customer's message says why, and the agent's message is marked failed with
+/// the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachment_urls_pointing_inside_are_fetched_neither_way() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let w = start().await;
+    let internal = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("INTERNAL SECRET"))
+        .mount(&internal)
+        .await;
+    let inside = format!("{}/admin/keys", internal.uri());
+
+    // A customer's "image" on an internal service.
+    let body = payload::attachment("page", PAGE, "psid-ada", "m_in", "image", &inside, now());
+    assert_eq!(w.meta(&body, Some(SECRET)).await, 200);
+    let posted = w.wait("the customer's message", |w| w.by_source("m_in")).await;
+    assert!(posted.attachments.is_empty());
+    assert_eq!(
+        posted.content.as_deref(),
+        Some(
+            "[image could not be copied: not downloaded: 127.0.0.1 is not one of Meta's media hosts]"
+        )
+    );
+
+    // A signed agent message whose file points inside: Chatwoot's real webhook for an
+    // agent's file, captured, its data_url replaced, signed with the inbox's secret.
+    let capture = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&capture).await;
+    w.chatwoot.set_webhook_url(w.messenger_inbox, &capture.uri());
+    let file = ("keys.txt".to_owned(), "text/plain".to_owned(), b"harmless".to_vec());
+    let (agent_msg, _) = w.chatwoot.agent_reply(posted.conversation_id, "", vec![file]).await;
+    let mut hook: serde_json::Value = capture
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap())
+        .find(|b| b["event"] == "message_created" && b["id"] == agent_msg)
+        .unwrap();
+    hook["attachments"][0]["data_url"] = json!(inside);
+    let hook = hook.to_string();
+    let ts = chrono::Utc::now().timestamp();
+    let secret = Secret::new("cw-webhook-secret");
+    let status = w
+        .http
+        .post(format!("{}/webhooks/chatwoot", w.wbots.url))
+        .header("content-type", "application/json")
+        .header("x-chatwoot-timestamp", ts.to_string())
+        .header("x-chatwoot-signature", wbots_chatwoot::sign_webhook(&secret, ts, hook.as_bytes()))
+        .header("x-chatwoot-delivery", "forged-1")
+        .body(hook)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let failed = w
+        .wait("the agent's message failed", |w| {
+            w.chatwoot.message(agent_msg).filter(|m| m.status == "failed")
+        })
+        .await;
+    assert_eq!(
+        failed.external_error.as_deref(),
+        Some(
+            "not downloaded: 127.0.0.1 is not the Chatwoot server (chatwoot.url, chatwoot.frontend_url)"
+        )
+    );
+    assert!(internal.received_requests().await.unwrap().is_empty());
+    assert!(w.graph.sent().iter().all(|s| s.upload.is_none() && s.attachment_url.is_none()));
 }

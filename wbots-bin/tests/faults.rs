@@ -20,7 +20,7 @@ const PAGE: &str = "5550001";
 /// The fault tests load the machine on purpose; run one at a time so each one's time bounds
 /// measure the bridge, not its neighbours.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-const SECRET: &str = "fault-secret";
+const SECRET: &str = "fault-secret-0123456789";
 
 /// A `wbots serve` that can be killed and restarted on the same port and store.
 struct Process {
@@ -97,12 +97,13 @@ fn write_config(
             r#"
 [server]
 listen = "127.0.0.1:0"
+metrics_listen = ""
 public_url = "http://bridge.invalid"
 [store]
 url = "{store}"
 [meta]
 app_secret = "{SECRET}"
-verify_token = "v"
+verify_token = "fault-verify-0123456789"
 graph_url = "{graph}"
 instagram_graph_url = "{graph}"
 app_id = "777"
@@ -110,7 +111,7 @@ app_id = "777"
 url = "{chatwoot}"
 api_access_token = "cw"
 account_id = 1
-webhook_token = "tok"
+webhook_token = "fault-path-token-0123"
 [[channels]]
 kind = "messenger"
 id = "{PAGE}"
@@ -327,7 +328,7 @@ async fn graph_rate_limits_a_refused_token_and_a_closed_window() {
     );
     let process = Process::start(config).await;
     let url = process.url.clone();
-    f.chatwoot.set_webhook_url(f.inbox, &format!("{url}/webhooks/chatwoot/tok"));
+    f.chatwoot.set_webhook_url(f.inbox, &format!("{url}/webhooks/chatwoot/fault-path-token-0123"));
     let http = reqwest::Client::new();
     let post = |body: String| {
         let sig = sign_body(&Secret::new(SECRET), body.as_bytes());
@@ -449,10 +450,7 @@ async fn graph_rate_limits_a_refused_token_and_a_closed_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_postgres_one_killed_mid_load() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let Some(admin) = wbots_core::testkit::postgres_url_from(
-        std::env::var("WBOTS_TEST_POSTGRES_URL").ok(),
-        std::env::var("CI").is_ok_and(|v| v == "true"),
-    ) else {
+    let Some(admin) = wbots_test_services::postgres_url() else {
         return;
     };
     // A fresh database for the two replicas.

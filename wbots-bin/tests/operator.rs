@@ -22,8 +22,8 @@ public_url = "https://bridge.example.com"
 [store]
 url = "sqlite://{db}"
 [meta]
-app_secret = "s"
-verify_token = "v"
+app_secret = "operator-app-secret-01"
+verify_token = "operator-verify-token"
 graph_url = "{graph}"
 instagram_graph_url = "{graph}"
 app_id = "1517776481860111"
@@ -31,7 +31,7 @@ app_id = "1517776481860111"
 url = "{chatwoot}"
 api_access_token = "{token}"
 account_id = 9
-webhook_token = "path-secret"
+webhook_token = "path-secret-0123456789"
 [[channels]]
 kind = "messenger"
 id = "PAGE"
@@ -76,13 +76,13 @@ async fn setup_points_the_inbox_and_check_then_passes() {
     assert!(out.contains("done messenger:PAGE subscribed to the app's webhooks"), "{out}");
     assert_eq!(
         chatwoot.webhook_url(inbox).as_deref(),
-        Some("https://bridge.example.com/webhooks/chatwoot/path-secret")
+        Some("https://bridge.example.com/webhooks/chatwoot/path-secret-0123456789")
     );
 
     let (ok, out) = wbots(&["check"], &cfg);
     assert!(ok, "{out}");
     assert!(out.contains("all checks passed"), "{out}");
-    assert!(!out.contains("path-secret"), "check never prints the path token:\n{out}");
+    assert!(!out.contains("path-secret-0123456789"), "check never prints the path token:\n{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,9 +92,4 @@ impl Client {
             Err(classify(status.as_u16(), &String::from_utf8_lossy(&body), retry_after, what))
         }
     }
-
-    /// The HTTP client, for downloads.
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
 }

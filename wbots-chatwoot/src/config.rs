@@ -23,6 +23,11 @@ pub struct ChatwootConfig {
     /// sign webhooks.
     #[serde(default)]
     pub webhook_token: Option<Secret>,
+    /// Chatwoot's public URL (its `FRONTEND_URL`) when the bridge reaches Chatwoot at another
+    /// address (`url` on an internal network): attachment links point there. Attachments are
+    /// downloaded only from this origin and `url`'s.
+    #[serde(default)]
+    pub frontend_url: Option<Url>,
     /// The largest attachment downloaded from Chatwoot, in bytes.
     #[serde(default = "default_max_media")]
     pub max_media_bytes: u64,
@@ -46,6 +51,7 @@ impl ChatwootConfig {
             account_id,
             webhook_secret: None,
             webhook_token: None,
+            frontend_url: None,
             max_media_bytes: default_max_media(),
             delete_contacts_on_data_deletion: false,
         }

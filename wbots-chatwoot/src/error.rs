@@ -39,6 +39,13 @@ pub fn classify(status: u16, body: &str, retry_after: Option<u64>, what: &str) -
             DeliveryErrorKind::NotFound,
             format!("Chatwoot has no such object ({what})"),
         ),
+        // Only redirects within chatwoot.url's origin are followed (the token goes with them).
+        300..=399 => DeliveryError::permanent(
+            DeliveryErrorKind::InvalidRequest,
+            format!(
+                "Chatwoot redirected elsewhere ({status}) while {what}: the token is sent only to chatwoot.url's origin; check its scheme, host and port"
+            ),
+        ),
         413 => DeliveryError::permanent(
             DeliveryErrorKind::TooLarge,
             format!("Chatwoot refused the upload as too large ({what})"),

@@ -17,6 +17,7 @@ use wbots_core::{
 
 use crate::client::Client;
 use crate::config::{ChatwootConfig, REQUEST_TIMEOUT};
+use crate::media::{Downloader, same_origin_redirects};
 use crate::webhook::{self, MARKER};
 
 /// A clock, so webhook time windows are testable.
@@ -26,6 +27,7 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 #[derive(Clone)]
 pub struct ChatwootInbox {
     client: Client,
+    media: Downloader,
     config: ChatwootConfig,
     clock: Clock,
 }
@@ -53,7 +55,11 @@ impl fmt::Debug for ChatwootInboxBuilder {
 }
 
 impl ChatwootInboxBuilder {
-    /// Uses this HTTP client (connection pool, proxy, timeouts).
+    /// Uses this HTTP client (connection pool, proxy, timeouts) for API requests. Its
+    /// requests carry the `api_access_token`, so it must not follow redirects to other
+    /// origins (reqwest's default does, header included); give it
+    /// `reqwest::redirect::Policy::none()`. Attachments are downloaded with the adapter's
+    /// own clients, which check every URL and address.
     pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -74,16 +80,18 @@ impl ChatwootInboxBuilder {
             Some(h) => h,
             None => reqwest::Client::builder()
                 .timeout(REQUEST_TIMEOUT)
+                .redirect(same_origin_redirects())
                 .build()
                 .map_err(|e| e.to_string())?,
         };
+        let media = Downloader::new(&self.config, REQUEST_TIMEOUT)?;
         let client = Client::new(
             http,
             &self.config.url,
             self.config.account_id,
             self.config.api_access_token.clone(),
         )?;
-        Ok(ChatwootInbox { client, config: self.config, clock: self.clock })
+        Ok(ChatwootInbox { client, media, config: self.config, clock: self.clock })
     }
 }
 
@@ -545,47 +553,6 @@ impl Inbox for ChatwootInbox {
         attachment: &AgentAttachment,
         max_bytes: u64,
     ) -> Result<Media, DeliveryError> {
-        let limit = max_bytes.min(self.config.max_media_bytes);
-        if attachment.size.is_some_and(|s| s > limit) {
-            return Err(DeliveryError::permanent(
-                DeliveryErrorKind::TooLarge,
-                format!("the attachment is over {limit} bytes"),
-            ));
-        }
-        let what = "downloading an attachment";
-        let mut response = self
-            .client
-            .http()
-            .get(attachment.url.clone())
-            .send()
-            .await
-            .map_err(|e| crate::error::network(&e, what))?;
-        if !response.status().is_success() {
-            return Err(crate::error::classify(response.status().as_u16(), "", None, what));
-        }
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/octet-stream")
-            .to_owned();
-        let mut bytes = Vec::new();
-        while let Some(chunk) =
-            response.chunk().await.map_err(|e| crate::error::network(&e, what))?
-        {
-            if (bytes.len() + chunk.len()) as u64 > limit {
-                return Err(DeliveryError::permanent(
-                    DeliveryErrorKind::TooLarge,
-                    format!("the attachment is over {limit} bytes"),
-                ));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(Media {
-            bytes: bytes.into(),
-            content_type,
-            file_name: attachment.file_name.clone().unwrap_or_else(|| "attachment".into()),
-            kind: attachment.kind.clone(),
-        })
+        self.media.fetch(attachment, max_bytes.min(self.config.max_media_bytes)).await
     }
 }

@@ -8,6 +8,7 @@ mod error;
 #[cfg(feature = "testkit")]
 pub mod fake;
 mod inbox;
+mod media;
 pub mod setup;
 mod webhook;
 

@@ -7,6 +7,7 @@ mod channel;
 pub mod engine;
 mod error;
 mod event;
+pub mod fetch_policy;
 mod ids;
 mod inbox;
 mod media;

@@ -77,6 +77,39 @@ fn accepted(report: IngestReport) -> Response {
     (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// The metrics label of every webhook name the bridge does not serve: one fixed series, so
+/// made-up names cannot grow `/metrics` (or the recorder's memory) without bound.
+const UNKNOWN_SOURCE: &str = "unknown";
+
+/// How much of an unknown name is logged: enough to spot a typo in a webhook URL, too
+/// little to fill the logs.
+const LOGGED_NAME_CHARS: usize = 32;
+
+/// Whether `name` is a channel or the inbox. Checked before anything about the request is
+/// logged or counted: anything else is an arbitrary string from the internet.
+fn serves(bridge: &Bridge, name: &str) -> bool {
+    name == bridge.inbox().name() || bridge.channel(name).is_some()
+}
+
+/// The answer to a name the bridge does not serve: 404 that does not echo the name, one
+/// fixed metrics label, a truncated name in a debug line.
+fn unknown_name(name: &str) -> Response {
+    metrics::counter!("wbots_webhooks_total", "source" => UNKNOWN_SOURCE, "outcome" => "not_found")
+        .increment(1);
+    tracing::debug!(name = %truncated(name), "webhook for a name the bridge does not serve");
+    (StatusCode::NOT_FOUND, "not found: no such webhook\n").into_response()
+}
+
+/// The first [`LOGGED_NAME_CHARS`] characters, control characters escaped, `…` if cut.
+fn truncated(name: &str) -> String {
+    let mut out: String =
+        name.chars().take(LOGGED_NAME_CHARS).flat_map(char::escape_default).collect();
+    if name.chars().nth(LOGGED_NAME_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 fn record(source: &str, outcome: &Result<IngestReport, WebhookError>) {
     let label = match outcome {
         Ok(_) => "accepted",
@@ -98,6 +131,9 @@ async fn handshake(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    if !serves(&bridge, &name) {
+        return unknown_name(&name);
+    }
     let query = query.unwrap_or_default();
     let request = RawRequest {
         method: &Method::GET,
@@ -143,6 +179,9 @@ async fn ingest(
     body: &[u8],
     token: Option<&str>,
 ) -> Response {
+    if !serves(bridge, name) {
+        return unknown_name(name);
+    }
     let request = RawRequest { method: &Method::POST, query, headers, body, path_token: token };
     let outcome = if name == bridge.inbox().name() {
         bridge.ingest_inbox(&request).await

@@ -499,10 +499,7 @@ async fn a_reaction_is_shown_reopens_the_window_and_can_be_removed() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_through_postgres_with_failures_is_exactly_once_in_order() {
-    let Some(url) = wbots_core::testkit::postgres_url_from(
-        std::env::var("WBOTS_TEST_POSTGRES_URL").ok(),
-        std::env::var("CI").is_ok_and(|v| v == "true"),
-    ) else {
+    let Some(url) = wbots_test_services::postgres_url() else {
         return;
     };
     let store = Arc::new(wbots_core::testkit::fresh_postgres(&url).await.unwrap());

@@ -21,10 +21,7 @@ fn job(key: &str, id: &str) -> NewJob {
 
 #[tokio::test]
 async fn a_later_job_cannot_overtake_an_earlier_one_still_committing() {
-    let Some(url) = wbots_core::testkit::postgres_url_from(
-        std::env::var("WBOTS_TEST_POSTGRES_URL").ok(),
-        std::env::var("CI").is_ok_and(|v| v == "true"),
-    ) else {
+    let Some(url) = wbots_test_services::postgres_url() else {
         return;
     };
     let store = wbots_core::testkit::fresh_postgres(&url).await.unwrap();

@@ -159,3 +159,24 @@ async fn an_unreachable_store_answers_503_and_acknowledges_nothing() {
     assert_eq!(post(&app, "/webhooks/fake", Some("test-secret"), body).await.0, StatusCode::OK);
     assert_eq!(store.stats().await.unwrap().queued, 1);
 }
+
+#[tokio::test]
+async fn an_unknown_webhook_name_is_404_without_echoing_it() {
+    let (app, channel, store) = setup();
+    let body = channel.request(&[event()]).body;
+    let long = format!("made-up-{}", "x".repeat(4000));
+    for path in [format!("/webhooks/{long}"), format!("/webhooks/{long}/token-guess")] {
+        let (status, reason) = post(&app, &path, Some("test-secret"), body.clone()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(!reason.contains("made-up"), "the name is not echoed: {reason}");
+    }
+    let resp = app
+        .clone()
+        .oneshot(Request::get(format!("/webhooks/{long}?token=x")).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let reason = axum::body::to_bytes(resp.into_body(), 1000).await.unwrap();
+    assert!(!String::from_utf8_lossy(&reason).contains("made-up"));
+    assert_eq!(stored(&store).await, 0);
+}

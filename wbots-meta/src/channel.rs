@@ -16,6 +16,7 @@ use wbots_core::{
 
 use crate::config::{Login, MetaAccount, MetaConfig, Platform};
 use crate::errors::classify;
+use crate::media::{Downloader, same_origin_redirects};
 use crate::rate_limit::{Class, Limits, RateLimiter};
 
 /// How long a fetched profile is reused. Profiles change rarely and the engine asks only
@@ -30,6 +31,7 @@ pub struct MetaChannel {
     accounts: HashMap<ChannelAddress, MetaAccount>,
     own_ids: HashSet<String>,
     http: reqwest::Client,
+    media: Downloader,
     limiter: RateLimiter,
     profiles: Mutex<HashMap<(ChannelAddress, PlatformUserId), (Profile, Instant)>>,
 }
@@ -66,7 +68,10 @@ impl MetaChannelBuilder {
         self
     }
 
-    /// Uses this HTTP client.
+    /// Uses this HTTP client for Graph API requests. They carry the access token, so it
+    /// must not follow redirects to other origins: give it
+    /// `reqwest::redirect::Policy::none()`. Attachments are downloaded with the channel's
+    /// own clients, which check every URL and address.
     pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -91,14 +96,17 @@ impl MetaChannelBuilder {
             Some(h) => h,
             None => reqwest::Client::builder()
                 .timeout(REQUEST_TIMEOUT)
+                .redirect(same_origin_redirects())
                 .build()
                 .map_err(|e| e.to_string())?,
         };
+        let media = Downloader::new(&self.config, REQUEST_TIMEOUT)?;
         Ok(MetaChannel {
             config: self.config,
             accounts,
             own_ids,
             http,
+            media,
             limiter: RateLimiter::default(),
             profiles: Mutex::default(),
         })
@@ -210,21 +218,6 @@ fn attachment_type(kind: &AttachmentKind) -> &'static str {
         AttachmentKind::Video => "video",
         AttachmentKind::Audio => "audio",
         _ => "file",
-    }
-}
-
-fn extension(content_type: &str) -> &'static str {
-    match content_type.split(';').next().unwrap_or("").trim() {
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        "image/gif" => "gif",
-        "image/webp" => "webp",
-        "video/mp4" => "mp4",
-        "audio/mpeg" => "mp3",
-        "audio/mp4" | "audio/aac" => "m4a",
-        "audio/ogg" => "ogg",
-        "application/pdf" => "pdf",
-        _ => "bin",
     }
 }
 
@@ -423,57 +416,6 @@ impl Channel for MetaChannel {
         attachment: &InboundAttachment,
         max_bytes: u64,
     ) -> Result<Media, DeliveryError> {
-        let url = attachment.url.clone().ok_or_else(|| {
-            DeliveryError::permanent(DeliveryErrorKind::InvalidRequest, "the attachment has no URL")
-        })?;
-        let mut response = self.http.get(url.clone()).send().await.map_err(|e| network(&e))?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            // Meta's CDN URLs expire: a 403/404 will not heal.
-            return Err(match status {
-                500..=599 | 429 => DeliveryError::temporary(
-                    DeliveryErrorKind::Unavailable,
-                    format!("the media server answered {status}"),
-                ),
-                _ => DeliveryError::permanent(
-                    DeliveryErrorKind::NotFound,
-                    format!("the media is no longer available ({status})"),
-                ),
-            });
-        }
-        if response.content_length().is_some_and(|n| n > max_bytes) {
-            return Err(DeliveryError::permanent(
-                DeliveryErrorKind::TooLarge,
-                format!("the file is over {max_bytes} bytes"),
-            ));
-        }
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/octet-stream")
-            .to_owned();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| network(&e))? {
-            if (bytes.len() + chunk.len()) as u64 > max_bytes {
-                return Err(DeliveryError::permanent(
-                    DeliveryErrorKind::TooLarge,
-                    format!("the file is over {max_bytes} bytes"),
-                ));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        let file_name = url
-            .path_segments()
-            .and_then(|mut s| s.next_back().map(str::to_owned))
-            .filter(|n| n.contains('.') && n.len() <= 120)
-            .unwrap_or_else(|| {
-                format!(
-                    "{}.{}",
-                    attachment.kind.label().replace(' ', "_"),
-                    extension(&content_type)
-                )
-            });
-        Ok(Media { bytes: bytes.into(), content_type, file_name, kind: attachment.kind.clone() })
+        self.media.fetch(attachment, max_bytes).await
     }
 }

@@ -8,6 +8,7 @@ mod config;
 pub mod errors;
 #[cfg(feature = "testkit")]
 pub mod fake;
+mod media;
 pub mod rate_limit;
 mod signature;
 pub mod signed_request;

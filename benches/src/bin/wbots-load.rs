@@ -233,12 +233,13 @@ impl Harness {
         format!(
             r#"[server]
 listen = "127.0.0.1:0"
+metrics_listen = ""
 public_url = "http://bridge.invalid"
 [store]
 url = "{store}"
 [meta]
 app_secret = "{APP_SECRET}"
-verify_token = "load"
+verify_token = "load-verify-token-0123"
 graph_url = "{graph}"
 instagram_graph_url = "{graph}"
 [chatwoot]

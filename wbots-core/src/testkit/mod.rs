@@ -35,6 +35,6 @@ pub use fake_platform::{FakeAnswer, FakePlatform, ReceivedRequest};
 pub use faults::{Fault, Faults};
 pub use inbox_suite::InboxHarness;
 #[cfg(feature = "postgres")]
-pub use postgres::{fresh_postgres, fresh_postgres_database, postgres_url_from};
+pub use postgres::{fresh_postgres, fresh_postgres_database};
 pub use request::OwnedRequest;
 pub use switchable_store::SwitchableStore;

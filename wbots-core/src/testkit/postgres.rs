@@ -33,19 +33,3 @@ pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, StoreErr
         None => Err(StoreError::Unavailable("the admin URL names no database".into())),
     }
 }
-
-/// The test server's URL from `WBOTS_TEST_POSTGRES_URL`, for test files (the library never
-/// reads the environment itself). Under CI (`CI=true`) a missing URL fails the test, so a
-/// broken CI setup cannot pass by skipping; elsewhere the test is skipped with a note.
-pub fn postgres_url_from(env_url: Option<String>, ci: bool) -> Option<String> {
-    match env_url {
-        Some(url) if !url.is_empty() => Some(url),
-        _ if ci => panic!("CI must provide WBOTS_TEST_POSTGRES_URL (see .ci/postgres.sh)"),
-        _ => {
-            eprintln!(
-                "WBOTS_TEST_POSTGRES_URL not set: skipping a PostgreSQL test (run .ci/postgres.sh)"
-            );
-            None
-        }
-    }
-}
