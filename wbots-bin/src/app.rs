@@ -27,6 +27,7 @@ pub fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
                     LoginConfig::Instagram => Login::Instagram,
                 };
                 MetaAccount::instagram(ch.id.clone(), ch.access_token.clone(), login)
+                    .with_page_id(ch.page_id.clone())
             }
         };
         builder = builder.account(account.with_human_agent_tag(ch.human_agent_tag));

@@ -24,6 +24,7 @@ pub async fn run(config: &Config) -> Result<ExitCode, String> {
     let mut problems: Vec<String> = config.warnings();
     let inbox = app::chatwoot_inbox(config)?;
     let meta = app::meta_channel(config)?;
+    let mut flags = crate::flags::ChannelFlags::open(config).await;
 
     let mut found = check_chatwoot::Findings::default();
     check_chatwoot::version(&inbox, config.chatwoot.webhook_token.is_some(), &mut found).await;
@@ -71,14 +72,17 @@ pub async fn run(config: &Config) -> Result<ExitCode, String> {
             Err(e) => problems.push(format!("channels[{i}].inbox_id: {}", e.message())),
         }
         let address = app::address(ch.kind, &ch.id);
-        match meta.subscribed_apps(&address).await {
-            Ok(apps) if apps.is_empty() => problems.push(format!("channels[{i}]: {address} is not subscribed to the app's webhooks; run `wbots setup`")),
-            Ok(apps) => match &config.meta.app_id {
-                Some(app) if !apps.contains(app) => problems.push(format!("channels[{i}]: {address} is subscribed to other apps, not to meta.app_id {app}; run `wbots setup`")),
-                _ => println!("ok   meta: {address} token works and the Page is subscribed"),
+        match meta.subscription(&address).await {
+            Ok(sub) if sub.apps.is_empty() => problems.push(format!("channels[{i}]: {address} is not subscribed to the app's webhooks{}; run `wbots setup`", through(&sub.node, &ch.id))),
+            Ok(sub) => match &config.meta.app_id {
+                Some(app) if !sub.apps.contains(app) => problems.push(format!("channels[{i}]: {address} is subscribed to other apps, not to meta.app_id {app}{}; run `wbots setup`", through(&sub.node, &ch.id))),
+                _ => println!("ok   meta: {address} token works and it is subscribed{}", through(&sub.node, &ch.id)),
             },
             Err(e) if e.kind() == DeliveryErrorKind::Unauthorized => problems.push(format!("channels[{i}].access_token: Meta refused the token of {address}: {}", e.message())),
             Err(e) => problems.push(format!("channels[{i}]: {address}: {}", e.message())),
+        }
+        if let Some(reason) = flags.reason(&address).await {
+            problems.push(format!("channels[{i}]: {address}: reconnect required: {reason}; put a new token in channels[{i}].access_token, then `wbots jobs retry --all` resends what failed"));
         }
     }
     for p in &problems {
@@ -90,6 +94,11 @@ pub async fn run(config: &Config) -> Result<ExitCode, String> {
     } else {
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// " (through Page P)" when the subscription lives on another node than the account.
+fn through(node: &str, id: &str) -> String {
+    if node == id { String::new() } else { format!(" (through Page {node})") }
 }
 
 /// A webhook URL with its secret path token hidden.

@@ -189,6 +189,10 @@ pub struct ChannelSection {
     /// Instagram only: `facebook` or `instagram`.
     #[serde(default)]
     pub login: Option<LoginConfig>,
+    /// Instagram through Facebook Login only: the Page it is linked to (learned from the
+    /// Page token when absent).
+    #[serde(default)]
+    pub page_id: Option<String>,
     /// When a customer writes into a resolved conversation: `reopen` (default) or `new`.
     #[serde(default)]
     pub reopen: ReopenPolicy,
@@ -204,8 +208,9 @@ pub struct EngineSection {
     /// Attempts before the dead letter.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
-    /// How long a worker holds a job before another process may take it over (a crashed
-    /// replica's jobs resume after this).
+    /// How long a job stays with its worker without a heartbeat (a running job extends it
+    /// every third of this) before another process may take it over: a crashed replica's
+    /// jobs resume after this on PostgreSQL; a SQLite bridge takes them over at start.
     #[serde(default = "default_lease")]
     pub lease_seconds: u64,
     /// The longest wait between retries of one job.
@@ -229,7 +234,7 @@ fn default_sweep_lookback() -> u64 {
 }
 
 fn default_lease() -> u64 {
-    300
+    20
 }
 
 fn default_retry_max() -> u64 {
@@ -530,6 +535,22 @@ impl Config {
             if ch.kind == ChannelKindConfig::Messenger && ch.login.is_some() {
                 return Err(invalid(key("login"), "only applies to instagram channels"));
             }
+            if let Some(page) = &ch.page_id {
+                if ch.kind != ChannelKindConfig::Instagram
+                    || ch.login == Some(LoginConfig::Instagram)
+                {
+                    return Err(invalid(
+                        key("page_id"),
+                        "only applies to instagram channels with login = \"facebook\"",
+                    ));
+                }
+                if page.is_empty() || !page.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(invalid(
+                        key("page_id"),
+                        format!("expected a Page id, got {page:?}"),
+                    ));
+                }
+            }
         }
         if self.engine.workers == 0 {
             return Err(invalid("engine.workers", "must be at least 1"));
@@ -637,6 +658,20 @@ inbox_id = 7
         let err =
             load(MINIMAL, &[("WBOTS_SERVER__METRICS_TOKEN", "short")]).unwrap_err().to_string();
         assert!(err.starts_with("server.metrics_token"), "{err}");
+    }
+
+    #[test]
+    fn page_id_is_for_instagram_through_facebook_only() {
+        let ig =
+            MINIMAL.replace("kind = \"messenger\"", "kind = \"instagram\"\npage_id = \"104001\"");
+        assert_eq!(load(&ig, &[]).unwrap().channels[0].page_id.as_deref(), Some("104001"));
+        let ig_login = ig.replace("page_id", "login = \"instagram\"\npage_id");
+        let err = load(&ig_login, &[]).unwrap_err().to_string();
+        assert!(err.starts_with("channels[0].page_id"), "{err}");
+        let messenger = MINIMAL.replace("inbox_id = 7", "inbox_id = 7\npage_id = \"104001\"");
+        assert!(load(&messenger, &[]).unwrap_err().to_string().starts_with("channels[0].page_id"));
+        let not_an_id = ig.replace("104001", "my page");
+        assert!(load(&not_an_id, &[]).unwrap_err().to_string().starts_with("channels[0].page_id"));
     }
 
     #[test]

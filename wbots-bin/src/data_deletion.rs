@@ -4,7 +4,8 @@
 //! secret, removes what the bridge keeps about that user (links, profile link, queued
 //! jobs), and answers `{url, confirmation_code}`; `GET /meta/data-deletion/{code}` shows the
 //! request's status. `POST /meta/deauthorize` does the same for a user, and flags a Page
-//! that removed the app.
+//! that removed the app. The same request again (Meta calling back after a failure) gets
+//! the same code and leaves the one status record as it was.
 //!
 //! Meta sends the user's *app-scoped* id; customers who only ever messaged a Page are known
 //! to the bridge by their page-scoped id, so a request matches the data stored under the id
@@ -19,9 +20,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use url::Url;
 use wbots_core::store::{Link, LinkKind};
-use wbots_core::{Bridge, Secret};
+use wbots_core::{Bridge, ChannelAddress, FlagOrigin, Secret};
 use wbots_meta::signed_request::{self, SignedRequest};
 
 /// What the routes need.
@@ -59,6 +61,15 @@ struct DeletionStatus {
     requested_at: String,
     completed_at: Option<String>,
     records_removed: u64,
+}
+
+/// The confirmation code of a request, derived from the signed request itself, so the same
+/// request again gets the same code. It hashes Meta's signature with the payload: without
+/// the app secret no one can recompute it from a guessed user id, so the public status URL
+/// names no one.
+fn confirmation_code(signed_request: &str) -> String {
+    let digest = Sha256::digest(format!("wbots data deletion\n{signed_request}"));
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A refusal: its status and one-line reason.
@@ -117,7 +128,7 @@ async fn request_deletion(
         Ok(n) => n,
         Err(refusal) => return refusal.into_response(),
     };
-    let code = uuid::Uuid::new_v4().simple().to_string();
+    let code = confirmation_code(&form.signed_request);
     let record = DeletionStatus {
         status: "completed".into(),
         requested_at,
@@ -129,11 +140,15 @@ async fn request_deletion(
         code.clone(),
         serde_json::to_string(&record).unwrap_or_default(),
     );
-    if let Err(e) = state.bridge.store().set_link(&link).await {
-        tracing::error!(error = %e, "could not record the data-deletion status");
-        return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response();
-    }
-    tracing::info!(%code, removed, "data-deletion request completed");
+    // Inserted unless the code is known: a repeated request keeps the first record.
+    let first = match state.bridge.store().put_link(&link).await {
+        Ok(stored) => stored == link.value,
+        Err(e) => {
+            tracing::error!(error = %e, "could not record the data-deletion status");
+            return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response();
+        }
+    };
+    tracing::info!(%code, removed, repeated = !first, "data-deletion request completed");
     let base = state
         .public_url
         .as_ref()
@@ -176,19 +191,26 @@ async fn deauthorize(State(state): State<DeletionState>, Form(form): Form<Callba
         Err(refusal) => return refusal.into_response(),
     };
     if let Some(page) = request.profile_id.as_deref() {
-        for binding in state.bridge.bindings() {
-            if binding.address.account.as_str() == page {
-                let flag = Link::new(
-                    LinkKind::ChannelFlag,
-                    binding.address.to_string(),
-                    "the Page removed the app (deauthorize callback)",
-                );
-                if let Err(e) = state.bridge.store().set_link(&flag).await {
-                    tracing::error!(error = %e, "could not flag the channel");
-                    return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
-                        .into_response();
-                }
-                tracing::warn!(account = %binding.address, "the Page removed the app; its sends will fail until it is reconnected");
+        // The Page itself, and the Instagram accounts reached through it (Facebook Login):
+        // removing the app from the Page cuts them off too.
+        let mut flagged: Vec<ChannelAddress> = state
+            .bridge
+            .bindings()
+            .filter(|b| b.address.account.as_str() == page)
+            .map(|b| b.address.clone())
+            .collect();
+        for name in state.bridge.channel_names() {
+            if let Some(channel) = state.bridge.channel(name) {
+                flagged.extend(channel.accounts_behind(page));
+            }
+        }
+        for address in flagged {
+            let reason = "the Page removed the app (deauthorize callback)";
+            if let Err(e) =
+                state.bridge.flag_channel(&address, FlagOrigin::AppRemoved, reason).await
+            {
+                tracing::error!(error = %e, "could not flag the channel");
+                return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response();
             }
         }
     }

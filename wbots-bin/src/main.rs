@@ -8,6 +8,7 @@ mod check_chatwoot;
 mod cli;
 mod config;
 mod data_deletion;
+mod flags;
 mod http_server;
 mod jobs;
 mod logging;

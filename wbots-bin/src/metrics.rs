@@ -10,6 +10,7 @@
 //! | `wbots_delivery_errors_total` | kind, error | failed attempts by error kind |
 //! | `wbots_events_skipped_total` | reason | unsupported or unrouted events |
 //! | `wbots_jobs_enqueued_total`, `wbots_jobs_duplicate_total` | | new and redelivered events |
+//! | `wbots_channel_flagged` | channel | 1 while a channel needs reconnecting (read from the store at scrape time) |
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use wbots_core::Secret;
-use wbots_core::store::Store;
+use wbots_core::store::{LinkKind, Store};
 
 /// Installs the process-wide recorder. Call once, from `main`.
 pub fn install() -> Result<PrometheusHandle, String> {
@@ -81,6 +82,30 @@ async fn render(State(state): State<MetricsState>, headers: HeaderMap) -> Respon
         }
         Err(e) => tracing::warn!(error = %e, "queue stats unavailable for /metrics"),
     }
+    flagged_channels(state.store.as_ref()).await;
     (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], state.handle.render())
         .into_response()
+}
+
+/// `wbots_channel_flagged{channel}`: 1 for each flagged channel, 0 for one flagged earlier
+/// in this process and cleared since (by another replica too, as it is read from the store).
+async fn flagged_channels(store: &dyn Store) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let flags = match store.links_with_prefix(LinkKind::ChannelFlag, "", 10_000).await {
+        Ok(links) => links.into_iter().map(|l| l.key).collect::<Vec<_>>(),
+        Err(e) => {
+            tracing::warn!(error = %e, "channel flags unavailable for /metrics");
+            return;
+        }
+    };
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    for channel in seen.iter().filter(|c| !flags.contains(c)) {
+        metrics::gauge!("wbots_channel_flagged", "channel" => channel.clone()).set(0.0);
+    }
+    for channel in &flags {
+        metrics::gauge!("wbots_channel_flagged", "channel" => channel.clone()).set(1.0);
+        if !seen.contains(channel) {
+            seen.push(channel.clone());
+        }
+    }
 }

@@ -12,10 +12,7 @@ use crate::http_server::Limits;
 
 /// Runs the bridge until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<ExitCode, String> {
-    let store = crate::store::open(config.store.url.expose())
-        .await
-        .map_err(|e| format!("store.url: {e}"))?;
-    store.migrate().await.map_err(|e| format!("store migrations: {e}"))?;
+    let store = crate::store::open_for_serving(config.store.url.expose()).await?;
     let metrics = crate::metrics::install()?;
     let bridge = crate::app::bridge(&config, store.clone())?;
 

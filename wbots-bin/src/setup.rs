@@ -63,7 +63,12 @@ pub async fn run(config: &Config) -> Result<ExitCode, String> {
         }
         let address = app::address(ch.kind, &ch.id);
         match meta.subscribe(&address).await {
-            Ok(()) => println!("done {address} subscribed to the app's webhooks"),
+            Ok(node) if node == ch.id => {
+                println!("done {address} subscribed to the app's webhooks")
+            }
+            Ok(page) => {
+                println!("done {address} subscribed to the app's webhooks through Page {page}")
+            }
             Err(e) => {
                 failed = true;
                 println!("FAIL channels[{i}]: subscribing {address}: {}", e.message());

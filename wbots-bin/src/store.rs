@@ -1,4 +1,4 @@
-//! Opening the store named by `store.url`.
+//! Opening the store named by `store.url`: for operators' commands, and for `serve`.
 
 use std::sync::Arc;
 
@@ -22,4 +22,28 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         "store.url: unknown scheme in {:?}",
         url.split(':').next().unwrap_or("")
     )))
+}
+
+/// Opens the store `serve` runs its workers on, migrated and ready: a SQLite store under
+/// its exclusive lock (a second `serve` on the file is refused), with the leases of the
+/// process that served it before released — that process is dead, so its conversations
+/// resume at once instead of after their leases. PostgreSQL is shared by replicas: a dead
+/// one's jobs are taken over when their (short, heartbeat-extended) leases expire.
+pub async fn open_for_serving(url: &str) -> Result<Arc<dyn Store>, String> {
+    if url.starts_with("sqlite:") {
+        let store =
+            SqliteStore::connect_exclusive(url).await.map_err(|e| format!("store.url: {e}"))?;
+        store.migrate().await.map_err(|e| format!("store migrations: {e}"))?;
+        let released = store
+            .release_all_leases()
+            .await
+            .map_err(|e| format!("store: releasing the previous process's jobs: {e}"))?;
+        if released > 0 {
+            tracing::info!(jobs = released, "took over the jobs the previous process was running");
+        }
+        return Ok(Arc::new(store));
+    }
+    let store = open(url).await.map_err(|e| format!("store.url: {e}"))?;
+    store.migrate().await.map_err(|e| format!("store migrations: {e}"))?;
+    Ok(store)
 }

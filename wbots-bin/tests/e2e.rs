@@ -401,6 +401,7 @@ async fn every_bad_input_gets_its_answer_and_stores_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_deletion_request_removes_the_users_data_and_has_a_status_page() {
     use base64::Engine;
+    use wbots_core::store::Store as _;
     let w = start().await;
     assert_eq!(
         w.meta(
@@ -410,19 +411,48 @@ async fn a_data_deletion_request_removes_the_users_data_and_has_a_status_page() 
         .await,
         200
     );
-    w.wait("the message", |w| w.by_source("m_f1")).await;
+    let incoming = w.wait("the message", |w| w.by_source("m_f1")).await;
+    // An agent answers (an outbound job, its parts and Meta's echo), and another customer
+    // writes, whose data must stay.
+    let (_, status) =
+        w.chatwoot.agent_reply(incoming.conversation_id, "We will, goodbye.", Vec::new()).await;
+    assert_eq!(status, Some(200));
+    assert_eq!(
+        w.meta(&payload::text("page", PAGE, "user-to-keep", "m_k1", "hello", now()), Some(SECRET))
+            .await,
+        200
+    );
+    w.wait("the reply at Meta", |w| w.graph.sent().into_iter().find(|s| s.text.is_some())).await;
+    w.wait("the other customer", |w| w.by_source("m_k1")).await;
+    w.wait("a settled queue", |w| w.jobs_list().contains("queued 0  running 0").then_some(()))
+        .await;
+    let db = w.wbots._dir.path().join("wbots.db");
+    let found = |id: &str| -> Vec<String> {
+        ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|suffix| {
+                let file = format!("{}{suffix}", db.display());
+                let bytes = std::fs::read(&file).ok()?;
+                bytes.windows(id.len()).any(|w| w == id.as_bytes()).then_some(file)
+            })
+            .collect()
+    };
+    assert!(!found("user-to-forget").is_empty(), "the search finds the stored id");
 
     let payload = json!({"algorithm": "HMAC-SHA256", "issued_at": 1_732_000_000, "user_id": "user-to-forget"});
     let signed = wbots_meta::signed_request::encode(&payload, &Secret::new(SECRET));
-    let resp = w
-        .http
-        .post(format!("{}/meta/data-deletion", w.wbots.url))
-        .form(&[("signed_request", signed.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let request_deletion = || {
+        w.http
+            .post(format!("{}/meta/data-deletion", w.wbots.url))
+            .form(&[("signed_request", signed.as_str())])
+            .send()
+    };
+    let resp = request_deletion().await.unwrap();
     assert_eq!(resp.status(), 200);
     let answer: serde_json::Value = resp.json().await.unwrap();
+    // As soon as the request is answered, the id is in none of the store's files.
+    assert_eq!(found("user-to-forget"), Vec::<String>::new(), "the id left no trace");
+    assert!(!found("user-to-keep").is_empty(), "the other customer's data stays");
     let code = answer["confirmation_code"].as_str().unwrap().to_owned();
     let url = answer["url"].as_str().unwrap().to_owned();
     assert_eq!(url, format!("{}/meta/data-deletion/{code}", w.wbots.url));
@@ -433,6 +463,18 @@ async fn a_data_deletion_request_removes_the_users_data_and_has_a_status_page() 
     let removed: u64 =
         text.lines().find_map(|l| l.strip_prefix("Records removed: ")).unwrap().parse().unwrap();
     assert!(removed >= 4, "contact, conversation and message links: {text}");
+
+    // Meta calling again with the same request gets the same code, and the status record
+    // stays the first one, alone.
+    let again: serde_json::Value = request_deletion().await.unwrap().json().await.unwrap();
+    assert_eq!(again, answer);
+    assert_eq!(w.http.get(&url).send().await.unwrap().text().await.unwrap(), text);
+    let store = wbots_core::store::SqliteStore::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let records =
+        store.links_with_prefix(wbots_core::store::LinkKind::DataDeletion, "", 10).await.unwrap();
+    assert_eq!(records.len(), 1, "one status record: {records:?}");
 
     // A forged request is refused, an unknown code is 404.
     let forged = format!(

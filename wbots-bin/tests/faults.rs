@@ -1,6 +1,8 @@
 //! Fault tests: the real `wbots` binary, killed with SIGKILL mid-load, facing a Chatwoot
 //! outage, Meta's redeliveries, Graph rate limits and refusals, and two replicas on one
-//! PostgreSQL with one of them killed. Every test is bounded in time and prints its figures.
+//! PostgreSQL with one of them killed; a second process on one SQLite file. Every test is
+//! bounded in time and prints its figures. The lease is left at its default unless a test
+//! says otherwise, so recovery after a kill is what an operator gets out of the box.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -90,6 +92,10 @@ impl Drop for Process {
     }
 }
 
+/// Engine tuning for the fault tests: short retry waits and no dead letters, so a test's
+/// outcome does not hang on backoff. The lease stays at its default.
+const FAST_RETRIES: &str = "workers = 32\nretry_max_seconds = 2\nmax_attempts = 1000";
+
 fn write_config(
     dir: &std::path::Path,
     name: &str,
@@ -97,6 +103,18 @@ fn write_config(
     graph: &str,
     chatwoot: &str,
     inbox: u64,
+) -> std::path::PathBuf {
+    write_config_with(dir, name, store, graph, chatwoot, inbox, FAST_RETRIES)
+}
+
+fn write_config_with(
+    dir: &std::path::Path,
+    name: &str,
+    store: &str,
+    graph: &str,
+    chatwoot: &str,
+    inbox: u64,
+    engine: &str,
 ) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(
@@ -126,10 +144,7 @@ id = "{PAGE}"
 access_token = "page-token"
 inbox_id = {inbox}
 [engine]
-workers = 32
-lease_seconds = 3
-retry_max_seconds = 2
-max_attempts = 1000
+{engine}
 "#
         ),
     )
@@ -490,6 +505,44 @@ async fn two_replicas_on_postgres_one_killed_mid_load() {
     let load = tokio::spawn(offer(vec![a.url.clone(), b.url.clone()], 200, 25, 1));
     tokio::time::sleep(Duration::from_secs(2)).await;
     a.kill();
+    let killed = Instant::now();
+    // The messages whose jobs were running at the kill (on either replica): the dead one's
+    // come back when their lease (default 20 s, no longer renewed) runs out.
+    let in_flight: Vec<String> = {
+        use wbots_core::store::{JobState, Store};
+        let store = wbots_core::store::PostgresStore::connect(&db_url).await.unwrap();
+        let running = store.jobs(JobState::Running, 1000).await.unwrap();
+        running
+            .iter()
+            .filter_map(|j| {
+                j.idempotency_key.split_once("/message/").map(|(_, mid)| mid.to_owned())
+            })
+            .collect()
+    };
+    assert!(!in_flight.is_empty(), "no job was running at the kill: nothing to take over");
+    let bound = Duration::from_secs(60);
+    loop {
+        let arrived = f.chatwoot.messages();
+        let waiting: Vec<&String> = in_flight
+            .iter()
+            .filter(|mid| !arrived.iter().any(|m| m.source_id.as_deref() == Some(mid.as_str())))
+            .collect();
+        if waiting.is_empty() {
+            break;
+        }
+        assert!(
+            killed.elapsed() < bound,
+            "{} messages in flight at the kill still missing after {} s: {waiting:?}",
+            waiting.len(),
+            bound.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "replica killed with {} jobs running: all of them delivered {} ms after the kill (lease 20 s)",
+        in_flight.len(),
+        killed.elapsed().as_millis()
+    );
     let sent = load.await.unwrap();
     settle_and_check(
         &f.chatwoot,
@@ -499,6 +552,111 @@ async fn two_replicas_on_postgres_one_killed_mid_load() {
         sent,
     )
     .await;
+}
+
+/// The conversations whose jobs a killed process left running, read from its SQLite file
+/// as an operator would (`wbots jobs` opens it the same way).
+async fn stalled_conversations(db: &str) -> Vec<String> {
+    use wbots_core::store::{JobState, SqliteStore, Store};
+    let store = SqliteStore::connect(db).await.unwrap();
+    let running = store.jobs(JobState::Running, 1000).await.unwrap();
+    store.close().await;
+    let mut threads: Vec<String> = running
+        .iter()
+        .map(|j| j.ordering_key.rsplit('/').next().unwrap_or_default().to_owned())
+        .collect();
+    threads.sort();
+    threads.dedup();
+    threads
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_a_sqlite_bridge_resumes_the_stalled_conversations_at_restart() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let f = fixture().await;
+    let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
+    // The old default lease, 5 minutes: only the takeover at start can bring the stalled
+    // conversations back within the bound below.
+    let config = write_config_with(
+        f.dir.path(),
+        "a",
+        &db,
+        f.graph.url().as_str(),
+        f.chatwoot.url().as_str(),
+        f.inbox,
+        "lease_seconds = 300\nretry_max_seconds = 2\nmax_attempts = 1000",
+    );
+    let mut process = Process::start(config).await;
+    let load = tokio::spawn(offer(vec![process.url.clone()], 100, 10, 1));
+    let underway = Instant::now();
+    while f.chatwoot.messages().len() < 100 {
+        assert!(underway.elapsed() < Duration::from_secs(60), "the load never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    process.kill();
+    let stalled = stalled_conversations(&db).await;
+    assert!(!stalled.is_empty(), "the killed process held no job: nothing to recover");
+
+    process.spawn().await;
+    let restarted = Instant::now();
+    // Every message of a stalled conversation that Meta got a 200 for arrives: the load
+    // keeps offering the rest meanwhile, as Meta would.
+    let arrived = |user: &str| {
+        let prefix = format!("m-{}-", user.trim_start_matches("user-"));
+        f.chatwoot
+            .messages()
+            .iter()
+            .filter(|m| m.source_id.as_deref().is_some_and(|s| s.starts_with(&prefix)))
+            .count()
+    };
+    let bound = Duration::from_secs(60);
+    while !stalled.iter().all(|user| arrived(user) >= 10) {
+        assert!(
+            restarted.elapsed() < bound,
+            "stalled conversations still waiting {} s after the restart (lease 300 s): {:?}",
+            bound.as_secs(),
+            stalled.iter().map(|u| (u, arrived(u))).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "kill -9 with {} conversations in flight: all of them complete {} ms after the restart (lease 300 s)",
+        stalled.len(),
+        restarted.elapsed().as_millis()
+    );
+    let sent = load.await.unwrap();
+    settle_and_check(&f.chatwoot, 1_000, bound, "kill -9, restart, 1,000 messages", sent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_wbots_on_one_sqlite_file_is_refused_and_takes_over_once_the_first_is_gone() {
+    let f = fixture().await;
+    let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
+    let (graph, chatwoot) = (f.graph.url().as_str(), f.chatwoot.url().as_str());
+    let first = write_config(f.dir.path(), "first", &db, graph, chatwoot, f.inbox);
+    let second = write_config(f.dir.path(), "second", &db, graph, chatwoot, f.inbox);
+    let mut running = Process::start(first).await;
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_wbots"))
+        .args(["serve", "--config"])
+        .arg(&second)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a second process must not serve the file: {stderr}");
+    assert!(String::from_utf8_lossy(&refused.stdout).is_empty(), "it listened: {stderr}");
+    assert!(
+        stderr.contains("another process serves") && stderr.contains("wbots.db.lock"),
+        "{stderr}"
+    );
+    let health = reqwest::get(format!("{}/healthz", running.url)).await.unwrap();
+    assert_eq!(health.status(), 200, "the first one serves on");
+
+    running.kill();
+    let next = Process::start(second).await;
+    let health = reqwest::get(format!("{}/healthz", next.url)).await.unwrap();
+    assert_eq!(health.status(), 200, "once the first is gone, the next one starts");
 }
 
 /// Agents keep writing while the bridge is restarted twice and Chatwoot's webhook timeout is

@@ -108,8 +108,6 @@ async fn harness() -> InboxHarness {
     let config = ChatwootConfig::new(fake.url().clone(), Secret::new("cw-token"), 3)
         .with_webhook_secret(Secret::new("inbox-secret"));
     let inbox = Arc::new(ChatwootInbox::builder(config).build().unwrap());
-    // The fake lives as long as the test process.
-    std::mem::forget(fake);
     InboxHarness {
         inbox,
         sign: Box::new(signed),
@@ -127,6 +125,8 @@ async fn harness() -> InboxHarness {
             inbox_id.to_string().into(),
             ChannelAddress::new(ChannelKind::Messenger, "1122"),
         )),
+        // The fake lives exactly as long as the harness.
+        keep_alive: vec![Box::new(fake)],
     }
 }
 

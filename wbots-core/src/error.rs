@@ -246,6 +246,9 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// Another process holds the store's exclusive lock (a SQLite store serves one process).
+    #[error("store in use: {0}")]
+    InUse(String),
 }
 
 impl StoreError {

@@ -64,6 +64,12 @@ pub enum InboundEvent {
     Edit(MessageEdit),
     /// The customer unsent a message.
     Delete(MessageDelete),
+    /// Something agents should know about a thread that the customer did not write
+    /// (another app took over the conversation…): shown as a private note.
+    Notice(Notice),
+    /// The platform restricted or restored the business account (Meta's policy
+    /// enforcement).
+    AccountStatus(AccountStatus),
     /// Anything the bridge does not act on: recorded and skipped, never an error.
     Unsupported(Unsupported),
 }
@@ -79,6 +85,8 @@ impl InboundEvent {
             Self::Delivery(d) => Some(&d.thread),
             Self::Edit(e) => Some(&e.thread),
             Self::Delete(d) => Some(&d.thread),
+            Self::Notice(n) => Some(&n.thread),
+            Self::AccountStatus(_) => None,
             Self::Unsupported(u) => u.thread.as_ref(),
         }
     }
@@ -98,6 +106,8 @@ impl InboundEvent {
             Self::Delivery(_) => "delivery",
             Self::Edit(_) => "edit",
             Self::Delete(_) => "delete",
+            Self::Notice(_) => "notice",
+            Self::AccountStatus(_) => "account_status",
             Self::Unsupported(_) => "unsupported",
         }
     }
@@ -129,6 +139,12 @@ impl InboundEvent {
             }
             Self::Edit(e) => format!("edit/{}/{}", e.id, e.at.timestamp_millis()),
             Self::Delete(d) => format!("delete/{}", d.id),
+            Self::Notice(n) => {
+                format!("notice/{}/{}/{}", n.thread, n.kind, n.at.timestamp_millis())
+            }
+            Self::AccountStatus(a) => {
+                format!("account_status/{:?}/{}", a.action, a.at.timestamp_millis())
+            }
             Self::Unsupported(u) => format!(
                 "unsupported/{}/{}/{}",
                 u.kind,
@@ -307,6 +323,42 @@ pub struct MessageDelete {
     pub id: PlatformMessageId,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+/// Something agents should see in a conversation, as a private note.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The conversation thread.
+    pub thread: ThreadId,
+    /// The platform's name for what happened (`"pass_thread_control"`…).
+    pub kind: String,
+    /// The note, written for agents.
+    pub text: String,
+    /// When, by the platform's clock.
+    pub at: DateTime<Utc>,
+}
+
+/// The platform changed what the business account may do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountStatus {
+    /// What the platform did.
+    pub action: AccountAction,
+    /// The platform's reason, where given.
+    pub reason: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What a platform did to a business account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountAction {
+    /// Sending is blocked: the channel is flagged until it is reconnected or unblocked.
+    Blocked,
+    /// A warning: nothing stops yet.
+    Warned,
+    /// A block was lifted.
+    Unblocked,
 }
 
 /// An event the bridge records and skips.

@@ -24,13 +24,13 @@ pub mod testkit;
 pub use agent::{AgentEnvelope, AgentEvent, AgentMessage, Author, ThreadRef};
 pub use channel::{Capabilities, Channel};
 pub use engine::{
-    Backoff, Binding, Bridge, BridgeBuilder, EngineConfig, ForgetReport, IngestReport,
+    Backoff, Binding, Bridge, BridgeBuilder, EngineConfig, FlagOrigin, ForgetReport, IngestReport,
 };
 pub use error::{DeliveryError, DeliveryErrorKind, Error, Retryability, StoreError, WebhookError};
 pub use event::{
-    DeliveryReceipt, EchoMessage, InboundEnvelope, InboundEvent, InboundMessage, MessageContext,
-    MessageDelete, MessageEdit, Reaction, ReactionAction, ReadReceipt, ReadUpTo, ReplyTo,
-    Unsupported, thread_key,
+    AccountAction, AccountStatus, DeliveryReceipt, EchoMessage, InboundEnvelope, InboundEvent,
+    InboundMessage, MessageContext, MessageDelete, MessageEdit, Notice, Reaction, ReactionAction,
+    ReadReceipt, ReadUpTo, ReplyTo, Unsupported, thread_key,
 };
 pub use ids::{
     AccountId, ChannelAddress, ChannelKind, ContactId, ConversationId, InboxId, InboxMessageId,

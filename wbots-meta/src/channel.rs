@@ -34,6 +34,8 @@ pub struct MetaChannel {
     media: Downloader,
     limiter: RateLimiter,
     profiles: Mutex<HashMap<(ChannelAddress, PlatformUserId), (Profile, Instant)>>,
+    /// Page ids learned from Page tokens (`GET /me`), by Instagram account id.
+    pages: Mutex<HashMap<String, String>>,
 }
 
 impl fmt::Debug for MetaChannel {
@@ -109,6 +111,7 @@ impl MetaChannelBuilder {
             media,
             limiter: RateLimiter::default(),
             profiles: Mutex::default(),
+            pages: Mutex::default(),
         })
     }
 }
@@ -165,13 +168,105 @@ impl MetaChannel {
     fn messages_url(&self, account: &MetaAccount) -> Result<Url, DeliveryError> {
         let node = match (account.kind, account.login) {
             (Platform::Messenger, _) | (Platform::Instagram, Login::Instagram) => {
-                account.id.as_str()
+                account.id.clone()
             }
             // Instagram through Facebook Login sends through the Page; `me` is the Page the
             // token belongs to.
-            (Platform::Instagram, Login::Facebook) => account.page_id.as_deref().unwrap_or("me"),
+            (Platform::Instagram, Login::Facebook) => {
+                self.known_page(account).unwrap_or_else(|| "me".to_owned())
+            }
         };
         self.graph(account, &format!("{node}/messages"))
+    }
+
+    /// The secret of `appsecret_proof` for the account's Graph host: Instagram Login calls
+    /// go to graph.instagram.com, whose app is the Instagram app when one is configured.
+    fn proof_secret(&self, account: &MetaAccount) -> &wbots_core::Secret {
+        match (account.kind, account.login, &self.config.instagram_app_secret) {
+            (Platform::Instagram, Login::Instagram, Some(s)) if !s.is_empty() => s,
+            _ => &self.config.app_secret,
+        }
+    }
+
+    /// A Graph request with the account's token (header, never the URL) and its
+    /// `appsecret_proof` (query, as Meta documents it; S34).
+    pub(crate) fn authed(
+        &self,
+        request: reqwest::RequestBuilder,
+        account: &MetaAccount,
+    ) -> reqwest::RequestBuilder {
+        let token = account.access_token.expose();
+        request.bearer_auth(token).query(&[(
+            "appsecret_proof",
+            crate::proof::appsecret_proof(self.proof_secret(account), token),
+        )])
+    }
+
+    /// The Page an Instagram-through-Facebook account is reached through, when configured
+    /// or already learned.
+    pub(crate) fn known_page(&self, account: &MetaAccount) -> Option<String> {
+        account.page_id.clone().or_else(|| {
+            self.pages.lock().unwrap_or_else(|e| e.into_inner()).get(&account.id).cloned()
+        })
+    }
+
+    /// The Page an Instagram-through-Facebook account is reached through: configured, or
+    /// learned from its Page token with `GET /me?fields=id,name,instagram_business_account`
+    /// (meta-platform.md §9), checking that the Page is linked to this Instagram account.
+    pub(crate) async fn page_id(&self, account: &MetaAccount) -> Result<String, DeliveryError> {
+        if let Some(page) = self.known_page(account) {
+            return Ok(page);
+        }
+        let mut url = self.graph(account, "me")?;
+        url.query_pairs_mut().append_pair("fields", "id,name,instagram_business_account");
+        let me = self.call(self.authed(self.http.get(url), account)).await?;
+        let page = me.get("id").and_then(id_string).ok_or_else(|| {
+            DeliveryError::permanent(
+                DeliveryErrorKind::InvalidRequest,
+                "Meta did not say which Page the token belongs to",
+            )
+        })?;
+        let linked = me.pointer("/instagram_business_account/id").and_then(id_string);
+        if linked.as_deref() != Some(account.id.as_str()) {
+            return Err(DeliveryError::permanent(
+                DeliveryErrorKind::Forbidden,
+                format!(
+                    "the token belongs to Page {page}, which is linked to Instagram account {}, not {}: use that Page's token or set page_id",
+                    linked.as_deref().unwrap_or("(none)"),
+                    account.id
+                ),
+            ));
+        }
+        self.pages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(account.id.clone(), page.clone());
+        Ok(page)
+    }
+
+    /// Uploads a file Meta fetches from `url` with the Attachment Upload API, for an
+    /// Instagram account reached through its Page: `POST /{page-id}/message_attachments`
+    /// with `platform=instagram` (S19, S26; meta-platform.md §3.4 and §9). Returns the
+    /// `attachment_id` to send.
+    async fn upload_for_instagram(
+        &self,
+        account: &MetaAccount,
+        kind: &AttachmentKind,
+        url: &Url,
+    ) -> Result<String, DeliveryError> {
+        let page = self.page_id(account).await?;
+        let endpoint = self.graph(account, &format!("{page}/message_attachments"))?;
+        let body = json!({
+            "platform": "instagram",
+            "message": { "attachment": { "type": attachment_type(kind), "payload": { "url": url.as_str(), "is_reusable": true } } },
+        });
+        let answer = self.call(self.authed(self.http.post(endpoint), account).json(&body)).await?;
+        answer.get("attachment_id").and_then(id_string).ok_or_else(|| {
+            DeliveryError::temporary(
+                DeliveryErrorKind::Unavailable,
+                "Meta accepted the upload but gave no attachment_id",
+            )
+        })
     }
 
     fn limits(account: &MetaAccount) -> Limits {
@@ -181,15 +276,22 @@ impl MetaChannel {
         }
     }
 
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, DeliveryError> {
+    pub(crate) async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Value, DeliveryError> {
         let response = request.send().await.map_err(|e| network(&e))?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
+        let header = |name: &str| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        };
+        let retry_after = header("retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .map(Duration::from_secs)
+            .or_else(|| {
+                header("x-business-use-case-usage")
+                    .and_then(|h| crate::rate_limit::business_use_case_wait(&h))
+            });
         let body = response.bytes().await.map_err(|e| network(&e))?;
         if (200..300).contains(&status) {
             let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -199,6 +301,40 @@ impl MetaChannel {
         }
         Err(classify(status, &body, retry_after))
     }
+}
+
+/// An id as Meta sends it: a string, or a number.
+fn id_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Meta's size limits by type: "8 MB for images and 25 MB for all other file types"
+/// (S19; Instagram the same, S25/S26).
+const MAX_IMAGE_BYTES: u64 = 8 * 1024 * 1024;
+const MAX_FILE_BYTES: u64 = 25 * 1024 * 1024;
+
+fn too_large(media: &Media) -> Option<DeliveryError> {
+    let limit = match media.kind {
+        AttachmentKind::Image => MAX_IMAGE_BYTES,
+        _ => MAX_FILE_BYTES,
+    };
+    let size = media.bytes.len() as u64;
+    (size > limit).then(|| {
+        DeliveryError::permanent(
+            DeliveryErrorKind::TooLarge,
+            format!(
+                "{} is {:.1} MB; Meta takes {}s of at most {} MB",
+                media.file_name,
+                size as f64 / (1024.0 * 1024.0),
+                media.kind.label(),
+                limit / (1024 * 1024)
+            ),
+        )
+    })
 }
 
 fn network(e: &reqwest::Error) -> DeliveryError {
@@ -233,7 +369,11 @@ impl Channel for MetaChannel {
         let mut caps = Capabilities::text_only(if instagram { 1000 } else { 2000 });
         // Instagram counts bytes.
         caps.max_text_bytes = instagram.then_some(1000);
-        caps.max_media_bytes = 25 * 1024 * 1024;
+        caps.max_media_bytes = MAX_FILE_BYTES;
+        caps.max_image_bytes = Some(MAX_IMAGE_BYTES);
+        // Instagram's Send API takes files by URL (or, through the Page, an attachment_id
+        // uploaded from a URL), never multipart (meta-platform.md §9).
+        caps.media_by_url = instagram;
         caps.handshake = true;
         caps.reply_to = !instagram;
         caps.reactions = true;
@@ -258,11 +398,47 @@ impl Channel for MetaChannel {
     }
 
     fn parse(&self, request: &RawRequest<'_>) -> Result<Vec<InboundEnvelope>, WebhookError> {
-        crate::webhook::parse(request.body, &self.own_ids)
+        crate::webhook::parse_for_app(request.body, &self.own_ids, self.config.app_id.as_deref())
+    }
+
+    /// Learns the Page behind each Instagram account reached through Facebook Login, so a
+    /// Page's deauthorize callback finds its Instagram channels too (their token is dead by
+    /// then).
+    async fn prepare(&self) {
+        for account in self.accounts.values() {
+            if account.kind == Platform::Instagram && account.login == Login::Facebook {
+                if let Err(e) = self.page_id(account).await {
+                    tracing::warn!(account = %account.address(), error = %e, "could not learn the Page of the Instagram account");
+                }
+            }
+        }
+    }
+
+    fn credential_fingerprint(&self, address: &ChannelAddress) -> Option<String> {
+        let account = self.accounts.get(address)?;
+        Some(crate::proof::token_fingerprint(
+            &self.config.app_secret,
+            account.access_token.expose(),
+        ))
+    }
+
+    fn accounts_behind(&self, parent: &str) -> Vec<ChannelAddress> {
+        self.accounts
+            .values()
+            .filter(|a| a.kind == Platform::Instagram && a.login == Login::Facebook)
+            .filter(|a| self.known_page(a).as_deref() == Some(parent))
+            .map(MetaAccount::address)
+            .collect()
     }
 
     async fn send(&self, request: &SendRequest) -> Result<SendReceipt, DeliveryError> {
         let account = self.account_or_err(&request.address)?;
+        if let OutboundPart::Media(media) = &request.part {
+            if let Some(e) = too_large(media) {
+                return Err(e);
+            }
+        }
+        let instagram = account.kind == Platform::Instagram;
         let class = match request.part {
             OutboundPart::Media(_) | OutboundPart::MediaUrl { .. } => Class::Media,
             _ => Class::Text,
@@ -289,23 +465,38 @@ impl Channel for MetaChannel {
         if let Some(reply) = &request.reply_to {
             body["reply_to"] = json!({ "mid": reply.as_str() });
         }
+        // `metadata` is documented for Messenger sends only (S17, S23; meta-platform.md §9).
         let with_metadata = |mut message: Value| {
-            if let Some(marker) = &request.marker {
+            if let Some(marker) = request.marker.as_ref().filter(|_| !instagram) {
                 message["metadata"] = json!(marker);
             }
             message
         };
-        let http = self.http.post(url).bearer_auth(account.access_token.expose());
+        let http = self.authed(self.http.post(url), account);
         let answer = match &request.part {
             OutboundPart::Text(text) => {
                 body["message"] = with_metadata(json!({ "text": text }));
                 self.call(http.json(&body)).await?
             }
             OutboundPart::MediaUrl { kind, url } => {
+                let payload = match (account.kind, account.login) {
+                    (Platform::Messenger, _) => json!({ "url": url.as_str(), "is_reusable": true }),
+                    // The Instagram-Login Send API documents `payload.url` only (S25).
+                    (Platform::Instagram, Login::Instagram) => json!({ "url": url.as_str() }),
+                    (Platform::Instagram, Login::Facebook) => {
+                        json!({ "attachment_id": self.upload_for_instagram(account, kind, url).await? })
+                    }
+                };
                 body["message"] = with_metadata(
-                    json!({ "attachment": { "type": attachment_type(kind), "payload": { "url": url.as_str(), "is_reusable": true } } }),
+                    json!({ "attachment": { "type": attachment_type(kind), "payload": payload } }),
                 );
                 self.call(http.json(&body)).await?
+            }
+            OutboundPart::Media(_) if instagram => {
+                return Err(DeliveryError::permanent(
+                    DeliveryErrorKind::Unsupported,
+                    "Instagram takes files by URL only, and the inbox gave none for this file",
+                ));
             }
             OutboundPart::Media(media) => {
                 let message = with_metadata(
@@ -383,7 +574,7 @@ impl Channel for MetaChannel {
         };
         let mut url = self.graph(account, user.as_str())?;
         url.query_pairs_mut().append_pair("fields", fields);
-        let v = self.call(self.http.get(url).bearer_auth(account.access_token.expose())).await?;
+        let v = self.call(self.authed(self.http.get(url), account)).await?;
         let text =
             |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
         let name = match (text("first_name"), text("last_name"), text("name"), text("username")) {

@@ -139,6 +139,13 @@ impl MetaAccount {
         }
     }
 
+    /// The Page an Instagram account is reached through (Facebook Login); learned from the
+    /// Page token with `GET /me` when `None`.
+    pub fn with_page_id(mut self, page_id: Option<String>) -> Self {
+        self.page_id = page_id;
+        self
+    }
+
     /// Enables the `HUMAN_AGENT` tag.
     pub fn with_human_agent_tag(mut self, on: bool) -> Self {
         self.human_agent_tag = on;

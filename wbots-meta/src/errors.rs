@@ -132,6 +132,24 @@ pub fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> Deli
             &(200, None, DeliveryErrorKind::Forbidden, false, "the app lacks a permission for this")
         })
     });
+    // 80000-80014 are business-use-case rate limits (80001 Pages, 80002 Instagram, 80006
+    // Messenger…): HTTP 400, often without `is_transient`, yet temporary. The wait is the
+    // `X-Business-Use-Case-Usage` estimate the caller passes as `retry_after`, else the job
+    // queue's backoff (meta-platform.md §9; Meta "Rate limits", S37).
+    if let Some(code) = graph.code.filter(|c| (80000..=80014).contains(c)) {
+        let what = "Meta's business-use-case rate limit was reached";
+        let text = if graph.message.is_empty() {
+            what.to_owned()
+        } else {
+            format!("{what} ({})", graph.message)
+        };
+        let e = DeliveryError::temporary(DeliveryErrorKind::RateLimited, text);
+        let e = match retry_after {
+            Some(w) => e.with_retry_after(w),
+            None => e,
+        };
+        return e.with_code(code.to_string());
+    }
     let err = match row {
         Some((_, _, kind, temporary, what)) => {
             let text = if graph.message.is_empty() {

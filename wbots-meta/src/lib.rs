@@ -9,6 +9,7 @@ pub mod errors;
 #[cfg(feature = "testkit")]
 pub mod fake;
 mod media;
+mod proof;
 pub mod rate_limit;
 mod signature;
 pub mod signed_request;
@@ -16,4 +17,5 @@ pub mod webhook;
 
 pub use channel::{MetaChannel, MetaChannelBuilder};
 pub use config::{Login, MetaAccount, MetaConfig, Platform};
+pub use proof::appsecret_proof;
 pub use signature::sign_body;

@@ -73,9 +73,36 @@ impl RateLimiter {
     }
 }
 
+/// The wait Meta announces in `X-Business-Use-Case-Usage`: a JSON object mapping each
+/// business object id to its usage entries, each with `estimated_time_to_regain_access` in
+/// minutes (Meta, "Rate limits": <https://developers.facebook.com/docs/graph-api/overview/rate-limiting>
+/// — reference S37 and meta-platform.md §9). The longest wait of all entries; `None` when
+/// the header says nothing useful (the job queue's backoff applies then).
+pub fn business_use_case_wait(header: &str) -> Option<Duration> {
+    let usage: serde_json::Value = serde_json::from_str(header).ok()?;
+    let minutes = usage
+        .as_object()?
+        .values()
+        .filter_map(serde_json::Value::as_array)
+        .flatten()
+        .filter_map(|entry| entry.get("estimated_time_to_regain_access"))
+        .filter_map(|m| m.as_u64().or_else(|| m.as_str().and_then(|s| s.trim().parse().ok())))
+        .max()?;
+    (minutes > 0).then(|| Duration::from_secs(minutes.saturating_mul(60)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_business_use_case_header_gives_the_longest_wait() {
+        let header = r#"{"112233":[{"type":"messenger","call_count":100,"total_cputime":12,"total_time":9,"estimated_time_to_regain_access":3},{"type":"pages","call_count":40,"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":7}]}"#;
+        assert_eq!(business_use_case_wait(header), Some(Duration::from_secs(7 * 60)));
+        let zero = r#"{"1":[{"type":"messenger","estimated_time_to_regain_access":0}]}"#;
+        assert_eq!(business_use_case_wait(zero), None);
+        assert_eq!(business_use_case_wait("not json"), None);
+    }
 
     #[test]
     fn a_spent_budget_refuses_until_it_refills() {

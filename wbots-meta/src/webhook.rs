@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use url::Url;
 use wbots_core::{
-    AttachmentKind, ChannelAddress, ChannelKind, DeliveryReceipt, EchoMessage, InboundAttachment,
-    InboundEnvelope, InboundEvent, InboundMessage, MessageContext, MessageDelete, MessageEdit,
-    PlatformMessageId, Reaction, ReactionAction, ReadReceipt, ReadUpTo, ReplyTo, Unsupported,
-    WebhookError,
+    AccountAction, AccountStatus, AttachmentKind, ChannelAddress, ChannelKind, DeliveryReceipt,
+    EchoMessage, InboundAttachment, InboundEnvelope, InboundEvent, InboundMessage, MessageContext,
+    MessageDelete, MessageEdit, Notice, PlatformMessageId, Reaction, ReactionAction, ReadReceipt,
+    ReadUpTo, ReplyTo, Unsupported, WebhookError,
 };
 
 /// Parses a webhook body. `own_accounts` are the configured Page / Instagram ids: a message
@@ -23,6 +23,17 @@ pub fn parse(
     body: &[u8],
     own_accounts: &HashSet<String>,
 ) -> Result<Vec<InboundEnvelope>, WebhookError> {
+    parse_for_app(body, own_accounts, None)
+}
+
+/// [`parse`], knowing the app's own id (`app_id`) so handover events can say whether the
+/// bridge or another app now holds a conversation.
+pub fn parse_for_app(
+    body: &[u8],
+    own_accounts: &HashSet<String>,
+    app_id: Option<&str>,
+) -> Result<Vec<InboundEnvelope>, WebhookError> {
+    let ctx = Context { own: own_accounts, app_id };
     let root: Value = serde_json::from_slice(body)
         .map_err(|e| WebhookError::Malformed(format!("not JSON: {e}")))?;
     let object = root
@@ -47,7 +58,18 @@ pub fn parse(
         }
         for key in ["messaging", "standby"] {
             for item in entry.get(key).and_then(Value::as_array).into_iter().flatten() {
-                out.push(parse_item(&kind, &entry_id, item, own_accounts, key == "standby"));
+                let standby = key == "standby";
+                // A postback's referral (Get Started from an m.me link or an ad) is kept as
+                // its own message before the tap (S10).
+                if let Some(referral) = item.pointer("/postback/referral").filter(|_| !standby) {
+                    let mut r = item.clone();
+                    if let Some(o) = r.as_object_mut() {
+                        o.remove("postback");
+                        o.insert("referral".into(), referral.clone());
+                    }
+                    out.push(parse_item(&kind, &entry_id, &r, &ctx, false));
+                }
+                out.push(parse_item(&kind, &entry_id, item, &ctx, standby));
             }
         }
         for change in entry.get("changes").and_then(Value::as_array).into_iter().flatten() {
@@ -67,7 +89,7 @@ pub fn parse(
                     | "message_reads",
                     Some(value),
                 ) if value.get("sender").is_some() || value.get("recipient").is_some() => {
-                    out.push(parse_item(&kind, &entry_id, value, own_accounts, false));
+                    out.push(parse_item(&kind, &entry_id, value, &ctx, false));
                 }
                 _ => out.push(unsupported(&kind, &entry_id, field, None, None)),
             }
@@ -131,13 +153,20 @@ const EVENT_KEYS: [&str; 14] = [
     "account_linking",
 ];
 
+/// What the parser knows about the app.
+struct Context<'a> {
+    own: &'a HashSet<String>,
+    app_id: Option<&'a str>,
+}
+
 fn parse_item(
     kind: &ChannelKind,
     entry_id: &str,
     item: &Value,
-    own: &HashSet<String>,
+    ctx: &Context<'_>,
     standby: bool,
 ) -> InboundEnvelope {
+    let own = ctx.own;
     let sender = item.pointer("/sender/id").and_then(id_of);
     let recipient = item.pointer("/recipient/id").and_then(id_of);
     let at = time_of(item.get("timestamp"));
@@ -157,12 +186,10 @@ fn parse_item(
     let account = account.filter(|a| a != "0").unwrap_or_else(|| entry_id.to_owned());
     let address = ChannelAddress::new(kind.clone(), account.as_str());
     let Some(customer) = customer else {
-        let name = if event_kind == "policy_enforcement" {
-            "policy_enforcement"
-        } else {
-            "no_customer_id"
-        };
-        return unsupported(kind, &account, name, None, at);
+        if event_kind == "policy_enforcement" {
+            return policy_enforcement(kind, &account, &item["policy_enforcement"], at);
+        }
+        return unsupported(kind, &account, "no_customer_id", None, at);
     };
     let at_or_now = at.unwrap_or_else(Utc::now);
     let event = match event_kind {
@@ -334,12 +361,80 @@ fn parse_item(
                 at: at_or_now,
             })
         }
+        "pass_thread_control" | "take_thread_control" | "request_thread_control" => {
+            let Some(text) = handover_note(event_kind, &item[event_kind], ctx.app_id) else {
+                return unsupported(kind, &account, event_kind, Some(customer), at);
+            };
+            InboundEvent::Notice(Notice {
+                thread: customer.into(),
+                kind: event_kind.to_owned(),
+                text,
+                at: at_or_now,
+            })
+        }
         other => {
             let name = if standby { format!("standby:{other}") } else { other.to_owned() };
             return unsupported(kind, &account, &name, Some(customer), at);
         }
     };
     InboundEnvelope::new(address, event)
+}
+
+/// The note agents see when the conversation changes hands (Messenger handover protocol,
+/// S13: `pass_thread_control`, `take_thread_control`, `request_thread_control`).
+fn handover_note(event: &str, v: &Value, app_id: Option<&str>) -> Option<String> {
+    let app = |k: &str| v.get(k).and_then(id_of);
+    let ours = |id: &Option<String>| id.is_some() && id.as_deref() == app_id;
+    match event {
+        "pass_thread_control" | "take_thread_control" => {
+            let new_owner = app("new_owner_app_id");
+            Some(if ours(&new_owner) {
+                "This conversation was handed back to the bridge: replies from here reach the customer again.".to_owned()
+            } else {
+                let who = new_owner
+                    .map(|id| format!("another app ({id})"))
+                    .unwrap_or_else(|| "another app".to_owned());
+                format!(
+                    "{} now holds this conversation (Messenger handover): the customer's messages still show here, but replies sent from here may fail until it hands the conversation back.",
+                    capitalise(&who)
+                )
+            })
+        }
+        "request_thread_control" => {
+            let who = app("requested_owner_app_id").unwrap_or_else(|| "?".to_owned());
+            Some(format!("Another app ({who}) asks to take over this conversation."))
+        }
+        _ => None,
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+/// `messaging_policy_enforcement` (S14): `{action: warning|block|unblock, reason}` about
+/// the Page itself, with no customer.
+fn policy_enforcement(
+    kind: &ChannelKind,
+    account: &str,
+    v: &Value,
+    at: Option<DateTime<Utc>>,
+) -> InboundEnvelope {
+    let action = match v.get("action").and_then(Value::as_str) {
+        Some("block") => AccountAction::Blocked,
+        Some("unblock") => AccountAction::Unblocked,
+        Some("warning") => AccountAction::Warned,
+        _ => return unsupported(kind, account, "policy_enforcement", None, at),
+    };
+    InboundEnvelope::new(
+        ChannelAddress::new(kind.clone(), account),
+        InboundEvent::AccountStatus(AccountStatus {
+            action,
+            reason: text_of(v.get("reason")),
+            at: at.unwrap_or_else(Utc::now),
+        }),
+    )
 }
 
 fn referral_of(r: &Value) -> MessageContext {
@@ -375,13 +470,13 @@ fn kind_of(t: &str) -> AttachmentKind {
 
 fn attachments_of(m: &Value) -> Vec<InboundAttachment> {
     let list = m.get("attachments").and_then(Value::as_array).cloned().unwrap_or_default();
-    let has_sticker = m.get("sticker_id").is_some()
-        || list.iter().any(|a| a.get("type").and_then(Value::as_str) == Some("sticker"));
+    // During Meta's sticker transition a sticker arrives as a `sticker` attachment and an
+    // `image` twin (S4). The legacy format has the `image` alone, carrying `sticker_id`
+    // (meta-platform.md §9): it is the sticker's only picture and is kept.
+    let has_sticker = list.iter().any(|a| a.get("type").and_then(Value::as_str) == Some("sticker"));
     let mut out = Vec::new();
     for a in &list {
         let t = a.get("type").and_then(Value::as_str).unwrap_or("unknown");
-        // During Meta's sticker transition a sticker arrives both as `sticker` and as
-        // `image`; keep one.
         if has_sticker
             && t == "image"
             && (a.pointer("/payload/sticker_id").is_some() || list.len() > 1)

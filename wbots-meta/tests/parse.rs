@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use wbots_core::{
-    AttachmentKind, ChannelKind, InboundEnvelope, InboundEvent, MessageContext, ReactionAction,
-    ReadUpTo, ReplyTo, Secret,
+    AccountAction, AttachmentKind, ChannelKind, InboundEnvelope, InboundEvent, MessageContext,
+    ReactionAction, ReadUpTo, ReplyTo, Secret,
 };
 use wbots_meta::{sign_body, webhook};
 
@@ -52,12 +52,20 @@ fn botbuilder_text_message() {
 }
 
 #[test]
-fn botbuilder_postback_with_referral() {
-    let InboundEvent::Message(m) =
-        one(&fixture("botbuilder-dotnet-PayloadWithPostBack.json")).event
-    else {
-        panic!()
-    };
+fn botbuilder_postback_with_referral_keeps_both() {
+    let mut events = parse(&fixture("botbuilder-dotnet-PayloadWithPostBack.json"));
+    assert_eq!(events.len(), 2, "the referral, then the tap: {events:?}");
+    let InboundEvent::Message(r) = events.remove(0).event else { panic!() };
+    assert_eq!(
+        r.context,
+        Some(MessageContext::Referral {
+            source: Some("SHORTLINK".into()),
+            ref_param: Some("USER_DEFINED_REFERRAL_PARAM".into()),
+            ad_id: None,
+            detail: None
+        })
+    );
+    let InboundEvent::Message(m) = events.remove(0).event else { panic!() };
     assert_eq!(m.id.as_str(), "m_1457764197618:41d102a3e1ae206a38");
     assert_eq!(
         m.context,
@@ -87,15 +95,36 @@ fn botbuilder_referral() {
 }
 
 #[test]
-fn botbuilder_handover_and_standby_are_recorded_as_unsupported() {
-    for (file, kind) in [
-        ("botbuilder-dotnet-PayloadWithPassThreadControl.json", "pass_thread_control"),
-        ("botbuilder-dotnet-PayloadWithTakeThreadControl.json", "take_thread_control"),
-        ("botbuilder-dotnet-PayloadWithRequestThreadControl.json", "request_thread_control"),
+fn botbuilder_handovers_become_notes_and_standby_messages_are_kept() {
+    for (file, kind, says) in [
+        (
+            "botbuilder-dotnet-PayloadWithPassThreadControl.json",
+            "pass_thread_control",
+            "Another app (1234567890) now holds this conversation",
+        ),
+        (
+            "botbuilder-dotnet-PayloadWithTakeThreadControl.json",
+            "take_thread_control",
+            "Another app now holds this conversation",
+        ),
+        (
+            "botbuilder-dotnet-PayloadWithRequestThreadControl.json",
+            "request_thread_control",
+            "Another app (1234567890) asks to take over this conversation.",
+        ),
     ] {
-        let InboundEvent::Unsupported(u) = one(&fixture(file)).event else { panic!("{file}") };
-        assert_eq!(u.kind, kind);
+        let InboundEvent::Notice(n) = one(&fixture(file)).event else { panic!("{file}") };
+        assert_eq!(n.kind, kind);
+        assert!(n.text.starts_with(says), "{file}: {}", n.text);
     }
+    // Handed back to this app: the note says replies work again.
+    let back = page(
+        r#"{"sender":{"id":"PSID"},"recipient":{"id":"PAGE"},"timestamp":1458692752478,"pass_thread_control":{"previous_owner_app_id":"99","new_owner_app_id":1517776481860111}}"#,
+    );
+    let events =
+        webhook::parse_for_app(back.as_bytes(), &HashSet::new(), Some("1517776481860111")).unwrap();
+    let InboundEvent::Notice(n) = &events[0].event else { panic!("{events:?}") };
+    assert!(n.text.contains("handed back to the bridge"), "{}", n.text);
     let events = parse(&fixture("botbuilder-dotnet-PayloadWithStandby.json"));
     assert_eq!(events.len(), 3, "two standby items and one message");
     let kinds: Vec<&str> = events.iter().map(|e| e.event.kind()).collect();
@@ -198,6 +227,19 @@ fn a_sticker_during_metas_transition_is_one_sticker() {
     assert_eq!(m.attachments.len(), 1);
     assert_eq!(m.attachments[0].kind, AttachmentKind::Sticker);
     assert_eq!(m.attachments[0].platform_id.as_deref(), Some("369239263222822"));
+}
+
+#[test]
+fn a_legacy_sticker_keeps_its_image() {
+    // Before the `sticker` type: one `image` attachment carrying `sticker_id` (§9).
+    let body = page(
+        r#"{"sender":{"id":"PSID"},"recipient":{"id":"PAGE"},"timestamp":1458692752478,"message":{"mid":"m_old","sticker_id":369239263222822,
+        "attachments":[{"type":"image","payload":{"url":"https://cdn.example/like.png","sticker_id":369239263222822}}]}}"#,
+    );
+    let InboundEvent::Message(m) = one(&body).event else { panic!() };
+    assert_eq!(m.attachments.len(), 1, "{m:?}");
+    assert_eq!(m.attachments[0].kind, AttachmentKind::Image);
+    assert_eq!(m.attachments[0].url.as_ref().unwrap().as_str(), "https://cdn.example/like.png");
 }
 
 #[test]
@@ -316,8 +358,11 @@ fn ads_referral_and_policy_enforcement() {
     let policy = page(
         r#"{"recipient":{"id":"PAGE"},"timestamp":1458692752478,"policy_enforcement":{"action":"block","reason":"spam"}}"#,
     );
-    let InboundEvent::Unsupported(u) = one(&policy).event else { panic!() };
-    assert_eq!(u.kind, "policy_enforcement");
+    let e = one(&policy);
+    assert_eq!(e.address.to_string(), "messenger:PAGE");
+    let InboundEvent::AccountStatus(s) = e.event else { panic!() };
+    assert_eq!(s.action, AccountAction::Blocked);
+    assert_eq!(s.reason.as_deref(), Some("spam"));
 }
 
 #[test]

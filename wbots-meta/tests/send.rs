@@ -64,9 +64,13 @@ async fn text_goes_to_the_page_with_the_bearer_token_and_marker() {
         .await
         .unwrap();
     assert_eq!(receipt.message_id.unwrap().as_str(), "m_AG5Hz2U");
-    // The token never travels in the URL, where proxies log it.
+    // The token never travels in the URL, where proxies log it; its appsecret_proof does
+    // (hex HMAC-SHA256 of the token keyed with the app secret, S34).
     let r = &server.received_requests().await.unwrap()[0];
-    assert!(r.url.query().is_none());
+    assert_eq!(
+        r.url.query(),
+        Some("appsecret_proof=d8b448b9cc7d64c51098271805b3cc20b5b715e52bd587eb71b610259587c856")
+    );
 }
 
 #[tokio::test]

@@ -68,5 +68,14 @@ pub(crate) fn classify(status: u16, answer: Option<&Answer<serde_json::Value>>) 
 }
 
 pub(crate) fn network(e: &reqwest::Error) -> DeliveryError {
-    DeliveryError::temporary(DeliveryErrorKind::Network, format!("Telegram unreachable: {e}"))
+    // Never `e` itself: its text holds the URL, which carries the bot token, and this
+    // message is shown to agents.
+    let what = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        std::error::Error::source(e).map_or_else(|| "request failed".to_owned(), |s| s.to_string())
+    };
+    DeliveryError::temporary(DeliveryErrorKind::Network, format!("Telegram unreachable: {what}"))
 }

@@ -92,26 +92,37 @@ impl TelegramChannel {
         self.api_url(&format!("bot{}/{method}", self.token.expose()))
     }
 
+    /// One Bot API call. `Ok(None)` when Telegram answered 2xx but the body could not be
+    /// read: the call was accepted, and for a send a retry would deliver the message twice.
+    async fn call_accepted<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Option<T>, DeliveryError> {
+        let response = request.send().await.map_err(|e| network(&e))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await;
+        if (200..300).contains(&status) {
+            let answer =
+                body.as_ref().ok().and_then(|b| serde_json::from_slice::<Answer<T>>(b).ok());
+            match answer {
+                Some(Answer { ok: true, result: Some(result), .. }) => return Ok(Some(result)),
+                None => return Ok(None),
+                Some(_) => {}
+            }
+        }
+        let body = body.unwrap_or_default();
+        let answer: Option<Answer<serde_json::Value>> = serde_json::from_slice(&body).ok();
+        Err(classify(status, answer.as_ref()))
+    }
+
+    /// A call whose result is needed (profiles, files): an unreadable answer is worth a retry.
     async fn call<T: for<'de> serde::Deserialize<'de>>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, DeliveryError> {
-        let response = request.send().await.map_err(|e| network(&e))?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| network(&e))?;
-        if (200..300).contains(&status) {
-            let answer: Answer<T> = serde_json::from_slice(&body).map_err(|e| {
-                DeliveryError::temporary(
-                    DeliveryErrorKind::Unavailable,
-                    format!("unreadable Telegram answer: {e}"),
-                )
-            })?;
-            if let (true, Some(result)) = (answer.ok, answer.result) {
-                return Ok(result);
-            }
-        }
-        let answer: Option<Answer<serde_json::Value>> = serde_json::from_slice(&body).ok();
-        Err(classify(status, answer.as_ref()))
+        self.call_accepted(request).await?.ok_or_else(|| {
+            DeliveryError::temporary(DeliveryErrorKind::Unavailable, "unreadable Telegram answer")
+        })
     }
 
     async fn call_json<B: Serialize, T: for<'de> serde::Deserialize<'de>>(
@@ -121,6 +132,16 @@ impl TelegramChannel {
     ) -> Result<T, DeliveryError> {
         let url = self.method_url(method)?;
         self.call(self.http.post(url).json(body)).await
+    }
+
+    /// A send: `Ok(None)` when Telegram accepted it without a readable answer.
+    async fn send_json<B: Serialize, T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        method: &str,
+        body: &B,
+    ) -> Result<Option<T>, DeliveryError> {
+        let url = self.method_url(method)?;
+        self.call_accepted(self.http.post(url).json(body)).await
     }
 }
 
@@ -173,9 +194,9 @@ impl Channel for TelegramChannel {
             request.reply_to.as_ref().and_then(telegram_message_id).map(
                 |id| serde_json::json!({ "message_id": id, "allow_sending_without_reply": true }),
             );
-        let sent: SentMessage = match &request.part {
+        let sent: Option<SentMessage> = match &request.part {
             OutboundPart::Text(text) => {
-                self.call_json("sendMessage", &serde_json::json!({ "chat_id": chat, "text": text, "reply_parameters": reply })).await?
+                self.send_json("sendMessage", &serde_json::json!({ "chat_id": chat, "text": text, "reply_parameters": reply })).await?
             }
             OutboundPart::Media(media) => {
                 let (method, field) = match media.kind {
@@ -192,24 +213,24 @@ impl Channel for TelegramChannel {
                 if let Some(r) = &reply {
                     form = form.text("reply_parameters", r.to_string());
                 }
-                self.call(self.http.post(self.method_url(method)?).multipart(form)).await?
+                self.call_accepted(self.http.post(self.method_url(method)?).multipart(form)).await?
             }
             OutboundPart::MediaUrl { kind, url } => {
                 let (method, field) = if *kind == AttachmentKind::Image { ("sendPhoto", "photo") } else { ("sendDocument", "document") };
-                self.call_json(method, &serde_json::json!({ "chat_id": chat, field: url.as_str(), "reply_parameters": reply })).await?
+                self.send_json(method, &serde_json::json!({ "chat_id": chat, field: url.as_str(), "reply_parameters": reply })).await?
             }
             OutboundPart::Reaction { target, emoji } => {
                 let message_id = telegram_message_id(target)
                     .ok_or_else(|| DeliveryError::permanent(DeliveryErrorKind::InvalidRequest, "not a Telegram message id"))?;
                 let reaction: Vec<serde_json::Value> =
                     emoji.iter().map(|e| serde_json::json!({ "type": "emoji", "emoji": e })).collect();
-                let _: bool = self
-                    .call_json("setMessageReaction", &serde_json::json!({ "chat_id": chat, "message_id": message_id, "reaction": reaction }))
+                let _: Option<bool> = self
+                    .send_json("setMessageReaction", &serde_json::json!({ "chat_id": chat, "message_id": message_id, "reaction": reaction }))
                     .await?;
                 return Ok(SendReceipt { message_id: None });
             }
             OutboundPart::Action(SenderAction::TypingOn) => {
-                let _: bool = self.call_json("sendChatAction", &serde_json::json!({ "chat_id": chat, "action": "typing" })).await?;
+                let _: Option<bool> = self.send_json("sendChatAction", &serde_json::json!({ "chat_id": chat, "action": "typing" })).await?;
                 return Ok(SendReceipt { message_id: None });
             }
             // Telegram's typing indicator stops by itself and bots cannot mark messages read.
@@ -217,9 +238,9 @@ impl Channel for TelegramChannel {
             other => return Err(DeliveryError::unsupported(format!("{} parts", other.kind()))),
         };
         Ok(SendReceipt {
-            message_id: Some(
-                update::message_id(chat.parse().unwrap_or_default(), sent.message_id).into(),
-            ),
+            message_id: sent.map(|sent| {
+                update::message_id(chat.parse().unwrap_or_default(), sent.message_id).into()
+            }),
         })
     }
 

@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
+use chrono::TimeZone;
 use example_custom_channel::{SECRET_HEADER, TelegramChannel, telegram};
-use wbots_core::testkit::{ChannelHarness, OwnedRequest};
+use wbots_core::testkit::{
+    ChannelHarness, FakeAnswer, FakePlatform, OwnedRequest, PlatformAnswers,
+};
 use wbots_core::{
     AttachmentKind, Channel, ChannelAddress, DeliveryErrorKind, InboundEvent, MessageContext,
     MessagingWindow, OutboundPart, ReplyTo, Secret, SendRequest,
@@ -15,9 +18,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const TOKEN: &str = "123456:ABC-test-token";
 
 fn channel(server: &MockServer) -> TelegramChannel {
+    channel_at(&server.uri().parse().unwrap())
+}
+
+fn channel_at(api: &url::Url) -> TelegramChannel {
     TelegramChannel::new(Secret::new(TOKEN), Secret::new("hook-secret"))
         .unwrap()
-        .with_base_url(server.uri().parse().unwrap())
+        .with_base_url(api.clone())
 }
 
 fn signed(body: &[u8]) -> OwnedRequest {
@@ -26,24 +33,48 @@ fn signed(body: &[u8]) -> OwnedRequest {
 
 const TEXT_UPDATE: &str = r#"{"update_id":10000,"message":{"message_id":1365,"from":{"id":1111111,"is_bot":false,"first_name":"Ada","username":"ada"},"chat":{"id":1111111,"type":"private","first_name":"Ada"},"date":1441645532,"text":"Hello bot"}}"#;
 
+/// A Bot API answer: `{"ok": true, "result": …}`, or `{"ok": false, "error_code", "description",
+/// "parameters"}` with the same HTTP status (<https://core.telegram.org/bots/api#making-requests>,
+/// `ResponseParameters.retry_after`: <https://core.telegram.org/bots/api#responseparameters>).
+fn ok(result: serde_json::Value) -> FakeAnswer {
+    FakeAnswer::json(200, &serde_json::json!({ "ok": true, "result": result }))
+}
+
+fn failed(status: u16, description: &str) -> FakeAnswer {
+    FakeAnswer::json(
+        status,
+        &serde_json::json!({ "ok": false, "error_code": status, "description": description }),
+    )
+}
+
 async fn harness() -> ChannelHarness {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(format!("/bot{TOKEN}/sendMessage")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok":true,"result":{"message_id":77,"chat":{"id":1111111},"date":1}})))
-        .mount(&server)
-        .await;
-    let ch = channel(&server);
-    // Keep the fake alive as long as the harness.
-    std::mem::forget(server);
-    ChannelHarness {
-        send_target: Some((ch.address().clone(), "1111111".into())),
-        channel: std::sync::Arc::new(ch),
-        sign: Box::new(signed),
-        sample_body: TEXT_UPDATE.as_bytes().to_vec(),
-        handshake: None,
-        signs_body: false,
-    }
+    let fake = FakePlatform::start().await.unwrap();
+    let channel = channel_at(fake.url());
+    let address = channel.address().clone();
+    let answers = PlatformAnswers::new(ok(
+        serde_json::json!({"message_id": 77, "chat": {"id": 1111111}, "date": 1}),
+    ))
+    .reaction_sent(ok(serde_json::json!(true)))
+    .action_sent(ok(serde_json::json!(true)))
+    .profile(ok(serde_json::json!({"id": 1111111, "type": "private", "first_name": "Ada"})))
+    .rate_limited(
+        FakeAnswer::json(
+            429,
+            &serde_json::json!({"ok": false, "error_code": 429,
+                "description": "Too Many Requests: retry after 17", "parameters": {"retry_after": 17}}),
+        ),
+        Duration::from_secs(17),
+    )
+    .unavailable(failed(502, "Bad Gateway"))
+    .unauthorized(failed(401, "Unauthorized"))
+    .invalid(failed(400, "Bad Request: message text is empty"));
+    ChannelHarness::new(
+        channel,
+        signed,
+        TEXT_UPDATE,
+        chrono::Utc.timestamp_opt(1441645532, 0).unwrap(),
+    )
+    .with_platform(fake, address, "1111111", answers)
 }
 
 wbots_core::channel_conformance_tests!(harness());

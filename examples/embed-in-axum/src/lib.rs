@@ -61,10 +61,14 @@ async fn hello(State(state): State<AppState>) -> String {
 
 /// Builds the bridge from the service's configuration.
 pub async fn build_bridge(config: &AppConfig) -> Result<Bridge, String> {
-    let store = SqliteStore::connect(&format!("sqlite://{}", config.sqlite_path.display()))
-        .await
-        .map_err(|e| e.to_string())?;
+    // Exclusive: this service is the one process on the file (a second is refused), so the
+    // jobs it finds running were a crashed predecessor's and resume at once.
+    let store =
+        SqliteStore::connect_exclusive(&format!("sqlite://{}", config.sqlite_path.display()))
+            .await
+            .map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
+    store.release_all_leases().await.map_err(|e| e.to_string())?;
     let meta = MetaChannel::builder(
         MetaConfig::new(config.meta_app_secret.clone(), config.meta_verify_token.clone())
             .with_graph_urls(config.graph_url.clone()),

@@ -40,7 +40,7 @@ impl Bridge {
         for envelope in envelopes {
             let inbox = envelope.inbox;
             let hint = envelope.contact_thread;
-            let (key, message, recovered) = match envelope.event {
+            let (key, message, confirm) = match envelope.event {
                 AgentEvent::Ignored { kind, reason } => {
                     debug!(%kind, %reason, "inbox event skipped");
                     report.unsupported += 1;
@@ -69,7 +69,7 @@ impl Bridge {
                         report.unsupported += 1;
                         continue;
                     }
-                    (first_send_key(&inbox, &m.id), m, false)
+                    (Some(first_send_key(&inbox, &m.id)), m, false)
                 }
                 AgentEvent::Undelivered(m) => {
                     if links.failed_outbound(&inbox, &m.id).await?.is_some() {
@@ -82,18 +82,18 @@ impl Bridge {
                     }
                     if links.inbox_message(&inbox, &m.id).await?.is_some() {
                         // Sent already; a later webhook about it failed and Chatwoot marked
-                        // it failed again. The job finds every part sent and only corrects
-                        // the status.
-                        let key = format!("out/{inbox}/{}/confirm/{}", m.id, uuid::Uuid::new_v4());
-                        (key, m, true)
+                        // it failed again: only the status is corrected.
+                        (None, m, true)
                     } else {
-                        (first_send_key(&inbox, &m.id), m, true)
+                        // Sent under the webhook's key (a duplicate if the webhook did come,
+                        // late), then its status corrected once that send is done.
+                        (Some(first_send_key(&inbox, &m.id)), m, true)
                     }
                 }
                 AgentEvent::RetryRequested { conversation, message, content } => {
                     if let Some(failed) = links.failed_outbound(&inbox, &message).await? {
                         let key = format!("out/{inbox}/{message}/retry/{}", failed.failed_at);
-                        (key, failed.message, false)
+                        (Some(key), failed.message, false)
                     } else if links.inbox_message(&inbox, &message).await?.is_some() {
                         // The echo of a status change (the bridge's own PATCH included).
                         debug!(%message, "message_updated for a message already sent; nothing to do");
@@ -102,7 +102,7 @@ impl Bridge {
                     } else if let Some(m) = content.filter(|m| m.conversation == conversation) {
                         // A retry of a message Chatwoot never handed over. Also the echo of
                         // a status change of a message still queued: the key makes both one.
-                        (first_send_key(&inbox, &message), m, false)
+                        (Some(first_send_key(&inbox, &message)), m, false)
                     } else {
                         report.unsupported += 1;
                         continue;
@@ -110,12 +110,22 @@ impl Bridge {
                 }
             };
             match self.agent_route(&inbox, &message.conversation, hint.as_ref()).await? {
-                Route::To(target) => jobs.push(job(
-                    key,
-                    &target,
-                    PRIORITY_MESSAGE,
-                    &Job::Outbound { target: target.clone(), message, recovered },
-                )?),
+                Route::To(target) => {
+                    let id = message.id.clone();
+                    let conversation = message.conversation.clone();
+                    if let Some(key) = key {
+                        let send = Job::Outbound { target: target.clone(), message };
+                        jobs.push(job(key, &target, PRIORITY_MESSAGE, &send)?);
+                    }
+                    if confirm {
+                        // After the send, in the conversation's order; one per report, since
+                        // Chatwoot may mark the message failed again later.
+                        let key = format!("confirm/{inbox}/{id}/{}", uuid::Uuid::new_v4());
+                        let fix =
+                            Job::ConfirmSent { target: target.clone(), conversation, message: id };
+                        jobs.push(job(key, &target, PRIORITY_MESSAGE, &fix)?);
+                    }
+                }
                 Route::Nowhere(reason) => {
                     if !self.bindings().any(|b| b.inbox == inbox) {
                         info!(%inbox, "agent message in an inbox the bridge does not serve; skipped");

@@ -13,8 +13,10 @@ pub struct EngineConfig {
     /// Jobs processed at once. Each in-flight job holds one conversation, so this bounds
     /// parallelism across conversations; default 16.
     pub workers: usize,
-    /// How long a claimed job stays with its worker before another may take it over. Long
-    /// enough for a job's requests (each bounded by the adapters' timeouts); default 5 min.
+    /// How long a claimed job stays with its worker without a heartbeat before another may
+    /// take it over. A running job extends its lease every third of this, so the lease bounds
+    /// how long a dead replica's conversations stall (on PostgreSQL; a SQLite bridge takes
+    /// its dead predecessor's jobs over at start), not how long a job may run; default 20 s.
     pub lease: Duration,
     /// Failed attempts before a job goes to the dead letter. With the default backoff, 12
     /// attempts span about an hour — longer than a typical Chatwoot or Graph outage.
@@ -50,7 +52,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             workers: 16,
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(20),
             max_attempts: 12,
             backoff: Backoff::default(),
             poll_interval: Duration::from_secs(1),

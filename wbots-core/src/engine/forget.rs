@@ -21,9 +21,11 @@ pub struct ForgetReport {
 
 impl Bridge {
     /// Removes everything the bridge keeps about `user` under every bound account: links
-    /// (contact, conversation, messages, receipts) and queued, running and dead jobs; done
-    /// jobs keep only their idempotency key, so a redelivery of deleted data is still
-    /// recognised as a duplicate rather than re-imported.
+    /// (contact, conversation, messages, receipts) and jobs in any state, finished ones with
+    /// their idempotency keys (which name the user's thread). Answers once the store holds
+    /// the user's id nowhere (a SQLite store has scrubbed its files). A webhook of theirs
+    /// delivered again afterwards would be imported again; Meta redelivers only webhooks
+    /// that were never acknowledged.
     pub async fn forget_customer(&self, user: &PlatformUserId) -> Result<ForgetReport, StoreError> {
         let mut report = ForgetReport::default();
         let links = Links(self.store().as_ref());

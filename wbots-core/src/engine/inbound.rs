@@ -57,6 +57,8 @@ impl Bridge {
             InboundEvent::Delete(d) => {
                 self.update_linked(&address, &d.id, MessageChange::Deleted).await
             }
+            InboundEvent::Notice(n) => self.inbound_notice(&address, n).await,
+            InboundEvent::AccountStatus(s) => self.inbound_account_status(&address, s).await,
             // Filtered at ingest; a job stored by an older version is simply done.
             _ => Ok(Vec::new()),
         }
@@ -348,8 +350,13 @@ impl Bridge {
         let links = Links(self.store().as_ref());
         let scope = user_scope(address, r.thread.as_str());
         let reaction_key = key::reaction(address, &r.thread, &r.target);
-        // A customer's reaction reopens the messaging window like a message does.
-        let mut writes = vec![LinkWrite::Set(last_inbound_link(&scope, address, &r.thread, r.at))];
+        // A customer's reaction reopens the messaging window like a message does; Meta
+        // lists reacting among the actions that open it, not removing a reaction
+        // (meta-platform.md §9, S17).
+        let mut writes = Vec::new();
+        if r.action == ReactionAction::React {
+            writes.push(LinkWrite::Set(last_inbound_link(&scope, address, &r.thread, r.at)));
+        }
         // A customer has one reaction per message: a new one replaces the old.
         if let Some(previous) = links.reaction(address, &r.thread, &r.target).await? {
             self.inbox()

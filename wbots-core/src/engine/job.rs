@@ -14,14 +14,11 @@ pub(crate) enum Job {
     /// A platform event to bring into the inbox.
     Inbound { envelope: InboundEnvelope },
     /// An agent message to send to the customer (also an agent's retry of a failed one).
-    /// `recovered`: the inbox marked it failed because it could not hand it to the bridge,
-    /// so once sent its status is set back to sent.
-    Outbound {
-        target: Target,
-        message: AgentMessage,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        recovered: bool,
-    },
+    Outbound { target: Target, message: AgentMessage },
+    /// The inbox marked an agent message failed because it could not hand it to the bridge:
+    /// once the message's send (queued before this, in the same conversation) is done, set
+    /// its status back to sent. Nothing if the bridge never sent it.
+    ConfirmSent { target: Target, conversation: ConversationId, message: InboxMessageId },
     /// An agent started or stopped typing.
     Typing { target: Target, on: bool },
     /// Look for agent messages the inbox could not hand to the bridge.
@@ -49,6 +46,7 @@ impl Job {
             Self::Inbound { .. } => "inbound",
             Self::Outbound { .. } => "outbound",
             Self::Typing { .. } => "typing",
+            Self::ConfirmSent { .. } => "confirm_sent",
             Self::Sweep => "sweep",
             Self::Unroutable { .. } => "unroutable",
         }

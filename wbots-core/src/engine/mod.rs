@@ -12,13 +12,16 @@
 //! the queue.
 
 mod agent_jobs;
+mod attachments;
 mod backoff;
 mod config;
+mod flags;
 mod forget;
 mod inbound;
 mod ingest;
 mod job;
 mod links;
+mod notices;
 mod outbound;
 mod sweep;
 mod worker;
@@ -31,6 +34,7 @@ use tokio::sync::Notify;
 
 pub use backoff::Backoff;
 pub use config::EngineConfig;
+pub use flags::FlagOrigin;
 pub use forget::ForgetReport;
 pub use ingest::IngestReport;
 

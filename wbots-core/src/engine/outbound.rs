@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::Bridge;
+use super::flags::{FLAGGED_CODE, FlagOrigin};
 use super::job::Target;
 use super::links::{
     FailedOutbound, InboxMessageLink, Links, MessageLink, UnreadLink, failed_outbound_link,
@@ -113,7 +114,6 @@ impl Bridge {
         claimed: &crate::store::ClaimedJob,
         target: Target,
         message: AgentMessage,
-        recovered: bool,
     ) -> Result<Vec<LinkWrite>, JobError> {
         let Some((channel, _)) = self.route(&target.address) else {
             return Err(DeliveryError::permanent(
@@ -127,6 +127,12 @@ impl Bridge {
         let now = Utc::now();
         let last_inbound = links.last_inbound(&target.address, &target.thread).await?;
         let window = window(&caps, last_inbound, now, message.author)?;
+        self.refuse_if_flagged(&target.address).await?;
+        super::attachments::check_sizes(
+            &caps,
+            &message.attachments,
+            self.config().max_media_bytes,
+        )?;
         let reply_to = match &message.reply_to {
             Some(id) if caps.reply_to => {
                 links.inbox_message(&target.inbox, id).await?.map(|l| l.platform)
@@ -144,14 +150,7 @@ impl Bridge {
                 PlannedPart::Text(text) => OutboundPart::Text(text),
                 PlannedPart::Attachment(i) => {
                     let Some(att) = message.attachments.get(i) else { continue };
-                    OutboundPart::Media(
-                        self.inbox()
-                            .fetch_media(
-                                att,
-                                caps.max_media_bytes.min(self.config().max_media_bytes),
-                            )
-                            .await?,
-                    )
+                    self.attachment_part(&caps, att).await?
                 }
             };
             let marker =
@@ -222,10 +221,8 @@ impl Bridge {
                 },
             )));
         }
-        let failed_before = links.failed_outbound(&target.inbox, &message.id).await?.is_some();
-        if failed_before || recovered {
-            // An agent's retry succeeded, or a message the inbox had marked failed (it could
-            // not hand it over) is sent: clear the failure shown on the message.
+        if links.failed_outbound(&target.inbox, &message.id).await?.is_some() {
+            // An agent's retry succeeded: clear the failure shown on the message.
             self.inbox()
                 .update_message(&MessageUpdate {
                     conversation: message.conversation.clone(),
@@ -233,8 +230,6 @@ impl Bridge {
                     change: MessageChange::Status { status: DeliveryStatus::Sent, error: None },
                 })
                 .await?;
-        }
-        if failed_before {
             writes.push(LinkWrite::Delete {
                 kind: LinkKind::OutboundState,
                 key: key::inbox_message(&target.inbox, &message.id),
@@ -250,7 +245,7 @@ impl Bridge {
     ) -> Result<Vec<LinkWrite>, JobError> {
         let Some((channel, _)) = self.route(&target.address) else { return Ok(Vec::new()) };
         let caps = channel.capabilities(&target.address);
-        if !caps.sender_actions {
+        if !caps.sender_actions || self.channel_flag(&target.address).await?.is_some() {
             return Ok(Vec::new());
         }
         let links = Links(self.store().as_ref());
@@ -306,9 +301,11 @@ impl Bridge {
         if let Err(e) = self.inbox().update_message(&update).await {
             warn!(error = %e, "could not mark the message failed in the inbox");
         }
-        if error.is_some_and(|e| e.kind() == DeliveryErrorKind::Unauthorized) {
-            let flag = Link::new(LinkKind::ChannelFlag, target.address.to_string(), shown.clone());
-            if let Err(e) = self.store().set_link(&flag).await {
+        if error.is_some_and(|e| {
+            e.kind() == DeliveryErrorKind::Unauthorized && e.code() != Some(FLAGGED_CODE)
+        }) {
+            if let Err(e) = self.flag_channel(&target.address, FlagOrigin::Credential, &shown).await
+            {
                 warn!(error = %e, "could not flag the channel");
             }
             let note = format!(

@@ -80,6 +80,28 @@ impl Bridge {
         Ok(Vec::new())
     }
 
+    /// Sets a message the inbox marked failed back to sent, if the bridge did send it.
+    pub(crate) async fn process_confirm_sent(
+        &self,
+        target: &super::job::Target,
+        conversation: ConversationId,
+        message: InboxMessageId,
+    ) -> Result<Vec<LinkWrite>, JobError> {
+        let links = super::links::Links(self.store().as_ref());
+        // Not sent (its send failed, and the bridge's own mark stands): nothing to correct.
+        if links.inbox_message(&target.inbox, &message).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        self.inbox()
+            .update_message(&MessageUpdate {
+                conversation,
+                message,
+                change: MessageChange::Status { status: DeliveryStatus::Sent, error: None },
+            })
+            .await?;
+        Ok(Vec::new())
+    }
+
     pub(crate) async fn process_unroutable(
         &self,
         inbox: &InboxId,

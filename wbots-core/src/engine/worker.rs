@@ -12,7 +12,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use super::Bridge;
 use super::job::Job;
 use crate::error::{DeliveryError, StoreError};
-use crate::store::{ClaimedJob, LinkWrite};
+use crate::store::{ClaimedJob, Lease, LinkWrite};
 
 /// Why a job run failed.
 #[derive(Debug)]
@@ -55,6 +55,10 @@ impl Bridge {
         let slots = Arc::new(Semaphore::new(config.workers));
         let mut running = JoinSet::new();
         info!(workers = config.workers, "bridge workers started");
+        for channel in self.inner.channels.values() {
+            channel.prepare().await;
+        }
+        self.refresh_channel_flags().await;
         // Pruning is cheap and idempotent, so every replica may do it; once an hour is plenty.
         let mut next_prune = std::time::Instant::now();
         // A sweep at start finds what Chatwoot could not deliver while the bridge was away.
@@ -156,7 +160,18 @@ impl Bridge {
             let started = Instant::now();
             let job: Result<Job, _> = serde_json::from_str(&claimed.payload);
             let (kind, outcome) = match job {
-                Ok(job) => (job.kind(), self.process(&claimed, job).await),
+                Ok(job) => {
+                    let kind = job.kind();
+                    tokio::select! {
+                        outcome = self.process(&claimed, job) => (kind, outcome),
+                        lost = self.keep_lease(&claimed.lease) => {
+                            // Another worker runs the job now (or it was forgotten): stop
+                            // here, as a crash would; the job's side effects are idempotent.
+                            warn!(error = %lost, "lease lost while the job ran; stopped it");
+                            return;
+                        }
+                    }
+                }
                 Err(e) => ("unknown", Err(JobError::Corrupt(e.to_string()))),
             };
             self.settle(&claimed, kind, outcome, started).await;
@@ -165,11 +180,32 @@ impl Bridge {
         .await
     }
 
+    /// The job's heartbeat: extends its lease every third of the lease while it runs, so
+    /// leases can be short — a dead worker's jobs are taken over soon after its last beat —
+    /// while a slow job keeps its own. Returns only once the lease is lost.
+    async fn keep_lease(&self, lease: &Lease) -> StoreError {
+        let lease_for = self.config().lease;
+        loop {
+            tokio::time::sleep(lease_for / 3).await;
+            match self.store().extend_lease(lease, Utc::now(), lease_for).await {
+                Ok(()) => {}
+                Err(lost @ StoreError::LeaseLost(_)) => return lost,
+                // The lease still runs for two beats: the next one may get through.
+                Err(e) => {
+                    warn!(error = %e, "could not extend the job's lease; trying at the next beat")
+                }
+            }
+        }
+    }
+
     async fn process(&self, claimed: &ClaimedJob, job: Job) -> Result<Vec<LinkWrite>, JobError> {
         match job {
             Job::Inbound { envelope } => self.process_inbound(claimed, envelope).await,
-            Job::Outbound { target, message, recovered } => {
-                self.process_outbound(claimed, target, message, recovered).await
+            Job::Outbound { target, message } => {
+                self.process_outbound(claimed, target, message).await
+            }
+            Job::ConfirmSent { target, conversation, message } => {
+                self.process_confirm_sent(&target, conversation, message).await
             }
             Job::Typing { target, on } => self.process_typing(target, on).await,
             Job::Sweep => self.process_sweep().await,

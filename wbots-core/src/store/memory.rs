@@ -209,6 +209,18 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn release_all_leases(&self) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let mut released = 0;
+        for j in s.jobs.values_mut().filter(|j| j.state == JobState::Running) {
+            j.state = JobState::Queued;
+            j.token = None;
+            j.lease_until = None;
+            released += 1;
+        }
+        Ok(released)
+    }
+
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
         let mut s = self.lock();
         let j = s.held(lease)?;
@@ -382,16 +394,10 @@ impl Store for MemoryStore {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            let done = s.jobs.get(&id).is_some_and(|j| j.state == JobState::Done);
-            if done {
-                if let Some(j) = s.jobs.get_mut(&id) {
-                    j.payload = None;
-                    j.new.payload.clear();
-                }
-            } else {
-                s.jobs.remove(&id);
+            if let Some(j) = s.jobs.remove(&id) {
+                s.by_key.remove(&j.new.idempotency_key);
+                out.jobs += 1;
             }
-            out.jobs += 1;
         }
         Ok(out)
     }

@@ -312,7 +312,7 @@ pub enum LinkWrite {
 pub struct Forgotten {
     /// Links removed.
     pub links: u64,
-    /// Jobs removed (queued, running and dead ones) or cleared (done ones' payloads).
+    /// Jobs removed, in any state.
     pub jobs: u64,
 }
 
@@ -331,9 +331,14 @@ pub struct Forgotten {
 /// Each claim issues a new lease token; `complete`, `retry_later`, `wedge` and
 /// `extend_lease` with any other token fail with [`StoreError::LeaseLost`] and change
 /// nothing. `complete` applies the link writes and marks the job done in one transaction.
+/// A worker keeps a long job with `extend_lease` (a heartbeat), so leases can be short and a
+/// dead holder's jobs are taken over soon after it stopped extending them;
+/// `release_all_leases` takes them over at once when the caller knows every holder is dead.
 ///
 /// **Links.** `put_link` inserts unless the key exists and returns the value that is
-/// stored afterwards (the winner of a race). `forget_scope` removes a user's data.
+/// stored afterwards (the winner of a race). `forget_scope` removes a user's data: every
+/// link and job in the scope, done jobs included, so nothing the store keeps names the user
+/// afterwards (a store keeping files scrubs the deleted bytes from them before answering).
 ///
 /// # Errors
 /// [`StoreError::Unavailable`] for anything that may work later (connection lost, busy);
@@ -357,13 +362,23 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, StoreError>;
 
-    /// Extends a held lease to `now + lease_for`.
+    /// Extends a held lease to `now + lease_for` (the heartbeat of a running job). Works
+    /// while the token is current, even past the lease's expiry if no one took the job over.
     async fn extend_lease(
         &self,
         lease: &Lease,
         now: DateTime<Utc>,
         lease_for: Duration,
     ) -> Result<(), StoreError>;
+
+    /// Releases every lease held: those jobs are queued again, ready at once and counted as
+    /// claimed before (so their next run checks the far side before repeating a side
+    /// effect); the old tokens are refused from then on. Returns how many.
+    ///
+    /// Only for a caller that knows every holder is dead: a single-process store at start,
+    /// holding its exclusive lock. Never call it on a store shared with live replicas —
+    /// they take a dead replica's jobs over when its leases expire.
+    async fn release_all_leases(&self) -> Result<u64, StoreError>;
 
     /// Marks the job done and applies `writes`, atomically. The payload is cleared.
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError>;
@@ -420,8 +435,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Vec<Link>, StoreError>;
 
-    /// Removes every link in `scope`, deletes its unfinished and dead jobs and clears the
-    /// payloads of its done ones (their idempotency keys stay, so redeliveries of deleted
-    /// data are still recognised as duplicates).
+    /// Removes every link and every job in `scope`, whatever its state: done jobs go with
+    /// their idempotency keys, whose ordering keys and scopes name the user. A job running
+    /// meanwhile loses its lease. Stores keeping files make sure the deleted bytes are gone
+    /// from them (not merely unlinked) before answering.
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError>;
 }

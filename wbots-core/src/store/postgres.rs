@@ -284,6 +284,16 @@ impl Store for PostgresStore {
         if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
     }
 
+    async fn release_all_leases(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL WHERE state = 'running'",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         Self::held(&mut tx, lease).await?;
@@ -476,27 +486,20 @@ impl Store for PostgresStore {
     }
 
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
+        // Deleted rows stay in the table files as dead tuples until (auto)vacuum reclaims
+        // them; the README tells operators so.
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let links = sqlx::query("DELETE FROM links WHERE scope = $1")
             .bind(scope)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        let deleted = sqlx::query("DELETE FROM jobs WHERE scope = $1 AND state <> 'done'")
+        let jobs = sqlx::query("DELETE FROM jobs WHERE scope = $1")
             .bind(scope)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        let cleared =
-            sqlx::query("UPDATE jobs SET payload = NULL WHERE scope = $1 AND state = 'done'")
-                .bind(scope)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        Ok(Forgotten {
-            links: links.rows_affected(),
-            jobs: deleted.rows_affected() + cleared.rows_affected(),
-        })
+        Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
     }
 }

@@ -86,7 +86,7 @@ pub struct RecordingChannel {
 
 impl RecordingChannel {
     /// A channel named `name` serving `accounts`, with Meta-like capabilities (24 h
-    /// window, 2,000 characters).
+    /// window, 2,000 characters, a handshake answering `token=test-secret&challenge=…`).
     pub fn new(name: &str, accounts: Vec<ChannelAddress>) -> Self {
         let mut capabilities = Capabilities::text_only(2000);
         capabilities.max_media_bytes = 25 * 1024 * 1024;
@@ -95,6 +95,7 @@ impl RecordingChannel {
         capabilities.sender_actions = true;
         capabilities.profiles = true;
         capabilities.echoes = true;
+        capabilities.handshake = true;
         Self {
             name: name.to_owned(),
             secret: Secret::new("test-secret"),

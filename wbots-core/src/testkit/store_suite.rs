@@ -310,17 +310,30 @@ pub async fn racing_put_links_agree_on_the_winner(store: Arc<dyn Store>) {
     assert_eq!(stored.as_ref(), winners.iter().next());
 }
 
-/// A scope's links and unfinished jobs go; its done jobs keep only their key; other
-/// scopes stay.
-pub async fn forget_scope_removes_one_persons_data(store: &dyn Store) {
-    let mine = |k: &str| NewJob { scope: Some("page/alice".into()), ..job(k, "alice") };
+/// A scope's links and jobs go — queued, running, dead and done ones, with their
+/// idempotency keys — and other scopes stay: nothing the store keeps names the person
+/// afterwards. A worker still running one of the person's jobs has lost its lease.
+pub async fn forget_scope_purges_one_persons_links_and_jobs(store: &dyn Store) {
+    let mine =
+        |k: &str| NewJob { scope: Some("page/alice".into()), ..job(k, &format!("alice/{k}")) };
     store
-        .enqueue(&[mine("done"), NewJob { scope: Some("page/bob".into()), ..job("bob", "bob") }])
+        .enqueue(&[
+            mine("done"),
+            mine("dead"),
+            mine("running"),
+            NewJob { scope: Some("page/bob".into()), ..job("bob", "bob") },
+        ])
         .await
         .unwrap_or_default();
     let claimed = claim_all(store, at(0)).await;
+    assert_eq!(claimed.len(), 4);
+    let mut running = None;
     for j in claimed {
-        store.complete(&j.lease, &[]).await.unwrap_or_default();
+        match j.idempotency_key.as_str() {
+            "dead" => store.wedge(&j.lease, "refused").await.unwrap_or_default(),
+            "running" => running = Some(j),
+            _ => store.complete(&j.lease, &[]).await.unwrap_or_default(),
+        }
     }
     store.enqueue(&[mine("queued")]).await.unwrap_or_default();
     store
@@ -332,18 +345,89 @@ pub async fn forget_scope_removes_one_persons_data(store: &dyn Store) {
         .await
         .unwrap_or_default();
 
-    let gone = store.forget_scope("page/alice").await.unwrap_or_default();
+    let gone = store.forget_scope("page/alice").await.unwrap_or_else(|e| panic!("forget: {e}"));
     assert_eq!(gone.links, 1);
-    assert_eq!(gone.jobs, 2);
+    assert_eq!(gone.jobs, 4, "done, dead, running and queued");
     assert_eq!(store.get_link(LinkKind::Contact, "page/alice").await.ok(), Some(None));
     assert!(store.get_link(LinkKind::Contact, "page/bob").await.ok().flatten().is_some());
     let stats = store.stats().await.unwrap_or_default();
-    assert_eq!((stats.queued, stats.done), (0, 2));
+    assert_eq!((stats.queued, stats.running, stats.done, stats.dead), (0, 0, 1, 0), "bob's job");
+    let done = store.jobs(JobState::Done, 10).await.unwrap_or_default();
+    assert_eq!(done.iter().map(|j| j.idempotency_key.as_str()).collect::<Vec<_>>(), ["bob"]);
+    if let Some(j) = running {
+        assert!(
+            matches!(store.complete(&j.lease, &[]).await, Err(StoreError::LeaseLost(_))),
+            "the running job is gone"
+        );
+        assert_eq!(store.job(j.id()).await.ok(), Some(None));
+    }
     let again = store.enqueue(&[mine("done")]).await.unwrap_or_default();
-    assert!(
-        matches!(again[0], Enqueued::Duplicate(_)),
-        "a redelivery of deleted data is still a duplicate"
-    );
+    assert!(matches!(again[0], Enqueued::New(_)), "no key of the person's is kept");
+}
+
+/// A heartbeat keeps a job with its worker past the first lease, as long as it beats —
+/// even a beat a little late, while no one took the job over; once the beats stop, the
+/// job is taken over when the last extension runs out, and the old lease is refused.
+pub async fn a_heartbeat_keeps_a_job_until_it_stops(store: &dyn Store) {
+    store.enqueue(&[job("long", "k")]).await.unwrap_or_default();
+    let held = claim_all(store, at(0)).await.remove(0);
+    let beat = |now: i64| {
+        let lease = held.lease.clone();
+        async move {
+            store
+                .extend_lease(&lease, at(now), LEASE)
+                .await
+                .unwrap_or_else(|e| panic!("beat at {now}: {e}"))
+        }
+    };
+    beat(50).await;
+    assert!(claim_all(store, at(100)).await.is_empty(), "extended to 110");
+    beat(100).await;
+    assert!(claim_all(store, at(150)).await.is_empty(), "extended to 160");
+    // Expired at 160, but nobody claimed it since: a late beat still holds it.
+    beat(170).await;
+    assert!(claim_all(store, at(229)).await.is_empty(), "extended to 230");
+    let taken = claim_all(store, at(231)).await;
+    assert_eq!(keys(&taken), vec!["long"], "taken over once the beats stopped");
+    assert_eq!(taken[0].previous_claims, 1);
+    assert!(matches!(
+        store.extend_lease(&held.lease, at(232), LEASE).await,
+        Err(StoreError::LeaseLost(_))
+    ));
+    store.complete(&taken[0].lease, &[]).await.unwrap_or_else(|e| panic!("complete: {e}"));
+}
+
+/// `release_all_leases` hands a dead holder's jobs over at once, long before their leases
+/// would expire: they are ready again, counted as claimed before, order per key is kept,
+/// and the dead holder's tokens are refused.
+pub async fn release_all_leases_takes_over_a_dead_holders_jobs_at_once(store: &dyn Store) {
+    store
+        .enqueue(&[job("a", "k1"), job("b", "k2"), job("c", "k1"), job("d", "k3")])
+        .await
+        .unwrap_or_default();
+    let hour = Duration::from_secs(3600);
+    let dead_holder = store.claim(at(0), hour, 2).await.unwrap_or_default();
+    assert_eq!(keys(&dead_holder), vec!["a", "b"]);
+
+    assert_eq!(store.release_all_leases().await.ok(), Some(2));
+    let stats = store.stats().await.unwrap_or_default();
+    assert_eq!((stats.queued, stats.running), (4, 0));
+    let taken = store.claim(at(2), hour, 10).await.unwrap_or_default();
+    assert_eq!(keys(&taken), vec!["a", "b", "d"], "c still waits behind a");
+    let claims: Vec<u32> = taken.iter().map(|j| j.previous_claims).collect();
+    assert_eq!(claims, vec![1, 1, 0], "a and b may have run before");
+    assert!(taken.iter().all(|j| j.attempts == 0), "a takeover is not a failed attempt");
+    for stale in &dead_holder {
+        assert!(
+            matches!(store.complete(&stale.lease, &[]).await, Err(StoreError::LeaseLost(_))),
+            "the dead holder's token for {} is refused",
+            stale.idempotency_key
+        );
+    }
+    for j in &taken {
+        store.complete(&j.lease, &[]).await.unwrap_or_else(|e| panic!("complete: {e}"));
+    }
+    assert_eq!(keys(&store.claim(at(3), hour, 10).await.unwrap_or_default()), vec!["c"]);
 }
 
 /// Eight concurrent workers over 200 jobs on 20 keys: no two jobs of one key are ever held
@@ -496,7 +580,9 @@ macro_rules! store_conformance_tests {
         $crate::__store_check!($fresh, complete_applies_links_atomically);
         $crate::__store_check!($fresh, dead_letters_can_be_listed_requeued_and_purged);
         $crate::__store_check!($fresh, links_behave);
-        $crate::__store_check!($fresh, forget_scope_removes_one_persons_data);
+        $crate::__store_check!($fresh, forget_scope_purges_one_persons_links_and_jobs);
+        $crate::__store_check!($fresh, a_heartbeat_keeps_a_job_until_it_stops);
+        $crate::__store_check!($fresh, release_all_leases_takes_over_a_dead_holders_jobs_at_once);
         $crate::__store_check!($fresh, ping_after_migrate);
         $crate::__store_check!($fresh, huge_leases_do_not_overflow);
         $crate::__store_check!($fresh, prune_removes_only_old_done_jobs);

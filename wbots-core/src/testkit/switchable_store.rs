@@ -68,6 +68,9 @@ impl<S: Store> Store for SwitchableStore<S> {
     ) -> Result<(), StoreError> {
         self.check()?.extend_lease(lease, now, lease_for).await
     }
+    async fn release_all_leases(&self) -> Result<u64, StoreError> {
+        self.check()?.release_all_leases().await
+    }
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
         self.check()?.complete(lease, writes).await
     }

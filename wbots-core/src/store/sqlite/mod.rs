@@ -6,10 +6,16 @@
 //! `group_commit`): each runs inside `BEGIN IMMEDIATE` on the one writer connection, so two
 //! claimers never read the same queue head, and the writes waiting at one moment share one
 //! fsync.
+//!
+//! `secure_delete` is on: deleted rows are overwritten with zeros, and a data-deletion
+//! request also empties the write-ahead log (`forget_scope`), so a forgotten person's id is
+//! in none of the store's files afterwards. The files are 0600 (see `files`).
 
+mod files;
 mod group_commit;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,11 +43,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// in its busy handler (up to 100 ms a turn) instead of queueing. So every write goes
 /// through one connection, where writers wait in turn without sleeping and share commits,
 /// and reads use their own connections (WAL lets them run beside the writer).
+///
+/// Opened with [`SqliteStore::connect_exclusive`], the store is the only one on its file:
+/// a second process is refused while this one lives.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     commits: GroupCommit,
+    /// The exclusive lock on `<db>.lock`, when taken; released when the last clone drops.
+    _lock: Option<Arc<std::fs::File>>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -74,6 +85,19 @@ impl SqliteStore {
     /// the working directory), `sqlite:///var/lib/wbots/wbots.db`, or `sqlite::memory:`.
     /// Does not migrate.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::open(url, false).await
+    }
+
+    /// Like [`SqliteStore::connect`], and takes the exclusive lock on `<db>.lock` first,
+    /// held until the store (every clone) is dropped or the process ends: the process that
+    /// runs workers on the file. A second one is refused with [`StoreError::InUse`], so
+    /// whatever jobs the file shows running belong to a dead process and may be taken over
+    /// at once ([`Store::release_all_leases`]). Operators' tools use `connect` beside it.
+    pub async fn connect_exclusive(url: &str) -> Result<Self, StoreError> {
+        Self::open(url, true).await
+    }
+
+    async fn open(url: &str, exclusive: bool) -> Result<Self, StoreError> {
         let memory = url.contains(":memory:");
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL {url:?}: {e}")))?
@@ -81,7 +105,16 @@ impl SqliteStore {
             .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("secure_delete", "ON");
+        let mut lock = None;
+        if !memory {
+            let db = options.get_filename().to_owned();
+            if exclusive {
+                lock = Some(Arc::new(files::lock(&db)?));
+            }
+            files::prepare(&db)?;
+        }
         let pool = |connections: u32| {
             SqlitePoolOptions::new()
                 .max_connections(connections)
@@ -105,7 +138,28 @@ impl SqliteStore {
             (writer, pool(4).connect_with(options).await.map_err(db_err)?)
         };
         let commits = GroupCommit::start(writer.clone());
-        Ok(Self { writer, reader, commits })
+        Ok(Self { writer, reader, commits, _lock: lock })
+    }
+
+    /// Copies the write-ahead log into the database and truncates it to nothing, so rows
+    /// deleted (and zeroed, `secure_delete`) leave no older copy in the `-wal` file.
+    async fn empty_the_wal(&self) -> Result<(), StoreError> {
+        // (busy, frames in the log, frames checkpointed); busy = 1 when a reader kept the
+        // log from being emptied even after the busy timeout. Without WAL (in memory) the
+        // log columns are -1 and there is nothing to empty.
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(db_err)?;
+        let busy: i64 = row.try_get(0).map_err(db_err)?;
+        if busy != 0 {
+            return Err(StoreError::Unavailable(
+                "the deletion is committed, but the write-ahead log could not be emptied yet \
+                 (readers busy); ask again"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Closes the pool (all connections). The store is unusable afterwards.
@@ -313,6 +367,23 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             ok_if_changed(done.rows_affected(), &lease)
         })).await
+    }
+
+    async fn release_all_leases(&self) -> Result<u64, StoreError> {
+        self.commits
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL
+                         WHERE state = 'running'",
+                    )
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
     }
 
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
@@ -561,7 +632,8 @@ impl Store for SqliteStore {
 
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
         let scope = scope.to_owned();
-        self.commits
+        let forgotten = self
+            .commits
             .write(move |conn| {
                 Box::pin(async move {
                     let links = sqlx::query("DELETE FROM links WHERE scope = ?")
@@ -569,25 +641,18 @@ impl Store for SqliteStore {
                         .execute(&mut *conn)
                         .await
                         .map_err(db_err)?;
-                    let deleted =
-                        sqlx::query("DELETE FROM jobs WHERE scope = ? AND state <> 'done'")
-                            .bind(&scope)
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(db_err)?;
-                    let cleared = sqlx::query(
-                        "UPDATE jobs SET payload = NULL WHERE scope = ? AND state = 'done'",
-                    )
-                    .bind(&scope)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                    Ok(Forgotten {
-                        links: links.rows_affected(),
-                        jobs: deleted.rows_affected() + cleared.rows_affected(),
-                    })
+                    let jobs = sqlx::query("DELETE FROM jobs WHERE scope = ?")
+                        .bind(&scope)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
                 })
             })
-            .await
+            .await?;
+        // The rows are zeroed in the pages the transaction wrote, but older copies of those
+        // pages are still in the write-ahead log until it is emptied.
+        self.empty_the_wal().await?;
+        Ok(forgotten)
     }
 }

@@ -1,0 +1,129 @@
+//! Channel flags: a business account the platform will not serve until it is reconnected
+//! (token refused, app removed, policy block). A flagged channel fails sends at once with
+//! `reconnect required: <reason>` instead of calling the platform; a new credential in the
+//! configuration clears the flag (its fingerprint differs from the one flagged).
+
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::Bridge;
+use crate::error::{DeliveryError, DeliveryErrorKind, StoreError};
+use crate::ids::ChannelAddress;
+use crate::store::{Link, LinkKind};
+
+/// The error code of a send refused because its channel is flagged, so the failure is not
+/// taken for a fresh refusal by the platform (no second flag, no second note).
+pub(crate) const FLAGGED_CODE: &str = "channel_flagged";
+
+/// Why a channel was flagged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagOrigin {
+    /// The platform refused the credential.
+    Credential,
+    /// The account removed the app (Meta's deauthorize callback).
+    AppRemoved,
+    /// The platform blocked the account (Meta's policy enforcement).
+    Policy,
+}
+
+/// The stored value of a [`LinkKind::ChannelFlag`] link.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StoredFlag {
+    reason: String,
+    origin: FlagOrigin,
+    /// The channel's credential fingerprint when the flag was set.
+    credential: Option<String>,
+}
+
+impl Bridge {
+    fn fingerprint(&self, address: &ChannelAddress) -> Option<String> {
+        self.route(address).and_then(|(c, _)| c.credential_fingerprint(address))
+    }
+
+    /// Flags `address`: its sends fail at once until it is reconnected.
+    pub async fn flag_channel(
+        &self,
+        address: &ChannelAddress,
+        origin: FlagOrigin,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let flag =
+            StoredFlag { reason: reason.to_owned(), origin, credential: self.fingerprint(address) };
+        let value = serde_json::to_string(&flag).unwrap_or_default();
+        self.store()
+            .set_link(&Link::new(LinkKind::ChannelFlag, address.to_string(), value))
+            .await?;
+        warn!(account = %address, reason, "channel flagged: sends fail until it is reconnected");
+        Ok(())
+    }
+
+    /// Why `address` is flagged, if it is. A flag set under another credential than the one
+    /// configured now is cleared here: the operator put in a new token.
+    pub async fn channel_flag(
+        &self,
+        address: &ChannelAddress,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(raw) = self.store().get_link(LinkKind::ChannelFlag, &address.to_string()).await?
+        else {
+            return Ok(None);
+        };
+        // A flag written before flags were JSON has no fingerprint: treat it as stale, the
+        // next send finds out whether the credential still fails.
+        let flag: Option<StoredFlag> = serde_json::from_str(&raw).ok();
+        let current = self.fingerprint(address);
+        match flag {
+            Some(f) if f.credential.is_none() || f.credential == current => Ok(Some(f.reason)),
+            _ => {
+                self.store().delete_link(LinkKind::ChannelFlag, &address.to_string()).await?;
+                info!(account = %address, "the channel has a new credential: its flag is cleared");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Clears the flag of `address` when it was set for `origin` (an unblock lifts a policy
+    /// block, not a refused token).
+    pub(crate) async fn clear_channel_flag(
+        &self,
+        address: &ChannelAddress,
+        origin: FlagOrigin,
+    ) -> Result<(), StoreError> {
+        let key = address.to_string();
+        let Some(raw) = self.store().get_link(LinkKind::ChannelFlag, &key).await? else {
+            return Ok(());
+        };
+        if serde_json::from_str::<StoredFlag>(&raw).is_ok_and(|f| f.origin == origin) {
+            self.store().delete_link(LinkKind::ChannelFlag, &key).await?;
+            info!(account = %address, "channel flag lifted");
+        }
+        Ok(())
+    }
+
+    /// Reads every bound channel's flag once, clearing those a new credential replaced,
+    /// so the store (and `/metrics`, which reads it) shows the truth from the start.
+    pub async fn refresh_channel_flags(&self) {
+        let addresses: Vec<ChannelAddress> = self.bindings().map(|b| b.address.clone()).collect();
+        for address in addresses {
+            if let Err(e) = self.channel_flag(&address).await {
+                warn!(error = %e, "could not read the channel flags");
+            }
+        }
+    }
+
+    /// The send refusal of a flagged channel, or `Ok` when it may send.
+    pub(crate) async fn refuse_if_flagged(
+        &self,
+        address: &ChannelAddress,
+    ) -> Result<(), super::worker::JobError> {
+        match self.channel_flag(address).await? {
+            Some(reason) => Err(DeliveryError::permanent(
+                DeliveryErrorKind::Unauthorized,
+                format!("reconnect required: {reason}"),
+            )
+            .with_code(FLAGGED_CODE)
+            .into()),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! [`FakeGraph`] (feature `testkit`): a stateful stand-in for the Graph API on loopback —
+//! Send API, Attachment Upload API, profiles, `/me`, `subscribed_apps` and a CDN for
+//! media — and [`payload`] builders for the webhook bodies Meta sends. Used by the tests,
+//! `wbots sandbox` and the load harness.
+//!
+//! It keeps Meta's documented rules (each cited where it is enforced, in `routes.rs`):
+//! `appsecret_proof` when the app requires it, refused tokens, Pages and the Instagram
+//! accounts linked to them (`/me`, subscription through the Page with Page fields only),
+//! Instagram files by URL or `attachment_id` only, `metadata` echoed on Messenger only,
+//! size limits per type, and business-use-case rate limits with `X-Business-Use-Case-Usage`.
+//! Like Meta, it can echo every message it accepts back to the bridge's webhook (`is_echo`,
+//! `app_id`, `metadata`), signed with the app secret.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use url::Url;
+use wbots_core::Secret;
+
+pub mod payload;
+mod routes;
+
+/// One request the fake accepted on `/{version}/{node}/messages`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentMessage {
+    /// The node in the path (Page id, Instagram id or `me`).
+    pub node: String,
+    /// The bearer token used.
+    pub token: String,
+    /// `recipient.id`.
+    pub recipient: String,
+    /// `messaging_type`.
+    pub messaging_type: Option<String>,
+    /// `tag`.
+    pub tag: Option<String>,
+    /// `message.text`.
+    pub text: Option<String>,
+    /// `message.attachment.type`.
+    pub attachment_type: Option<String>,
+    /// `message.attachment.payload.url`.
+    pub attachment_url: Option<String>,
+    /// `message.attachment.payload.attachment_id`.
+    pub attachment_id: Option<String>,
+    /// The uploaded `filedata`: (file name, content type, length).
+    pub upload: Option<(String, String, usize)>,
+    /// `message.metadata`.
+    pub metadata: Option<String>,
+    /// `reply_to.mid`.
+    pub reply_to: Option<String>,
+    /// `sender_action`.
+    pub sender_action: Option<String>,
+    /// `payload.reaction`.
+    pub reaction: Option<String>,
+    /// The `message_id` the fake answered with (none for sender actions).
+    pub message_id: Option<String>,
+    /// The `appsecret_proof` the call carried.
+    pub appsecret_proof: Option<String>,
+}
+
+/// One file accepted by `POST /{page-id}/message_attachments`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upload {
+    /// The Page it belongs to.
+    pub page: String,
+    /// `platform` (`instagram`, or `None` for Messenger).
+    pub platform: Option<String>,
+    /// `message.attachment.type`.
+    pub attachment_type: String,
+    /// The URL Meta fetched it from (`None` for a multipart `filedata` upload).
+    pub url: Option<String>,
+    /// Its length in bytes.
+    pub len: usize,
+    /// The `attachment_id` answered.
+    pub attachment_id: String,
+}
+
+/// A Facebook Page the fake knows: its token and its linked Instagram account.
+#[derive(Clone, Debug)]
+pub(crate) struct Page {
+    pub token: String,
+    pub name: String,
+    pub instagram: Option<String>,
+}
+
+/// A queued failure: HTTP status, Graph error body, extra headers.
+pub(crate) type Failure = (u16, Value, Vec<(String, String)>);
+
+#[derive(Default)]
+pub(crate) struct World {
+    pub sent: Vec<SentMessage>,
+    /// Graph calls received, refused ones included.
+    pub calls: u64,
+    pub uploads: Vec<Upload>,
+    pub next: u64,
+    pub names: HashMap<String, (String, String)>,
+    pub media: HashMap<String, (String, Vec<u8>)>,
+    pub failures: Vec<Failure>,
+    pub echo: Option<(String, Secret, Option<String>, String)>,
+    pub base: String,
+    /// The app secret `appsecret_proof` must be keyed with, when the app requires it.
+    pub require_proof: Option<Secret>,
+    pub revoked: HashSet<String>,
+    pub pages: HashMap<String, Page>,
+    pub instagram_users: HashSet<String>,
+    /// Node → the fields its subscription holds.
+    pub subscriptions: HashMap<String, Vec<String>>,
+    /// `attachment_id` → (Page, platform).
+    pub attachments: HashMap<String, (String, Option<String>)>,
+}
+
+impl World {
+    /// The Page a token belongs to.
+    pub fn page_of_token(&self, token: &str) -> Option<(String, Page)> {
+        self.pages.iter().find(|(_, p)| p.token == token).map(|(id, p)| (id.clone(), p.clone()))
+    }
+
+    /// Whether `node` is an Instagram account linked to a Page.
+    pub fn is_linked_instagram(&self, node: &str) -> bool {
+        self.pages.values().any(|p| p.instagram.as_deref() == Some(node))
+    }
+}
+
+/// The fake Graph API. Dropping it stops the server.
+pub struct FakeGraph {
+    url: Url,
+    world: Arc<Mutex<World>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FakeGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeGraph").field("url", &self.url.as_str()).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn lock(w: &Mutex<World>) -> MutexGuard<'_, World> {
+    w.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) type Shared = Arc<Mutex<World>>;
+
+impl FakeGraph {
+    /// Starts the fake on a free loopback port.
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let world: Shared = Arc::new(Mutex::new(World { base: base.clone(), ..World::default() }));
+        let app = Router::new()
+            .route("/{version}/{node}/messages", post(routes::messages))
+            .route("/{version}/{node}/message_attachments", post(routes::message_attachments))
+            .route(
+                "/{version}/{node}/subscribed_apps",
+                get(routes::subscribed_apps).post(routes::subscribe),
+            )
+            .route("/{version}/{node}", get(routes::node))
+            .route("/media/{name}", get(routes::media))
+            .with_state(world.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { url: Url::parse(&base).map_err(std::io::Error::other)?, world, _server: server })
+    }
+
+    /// The base URL (`meta.graph_url` and `meta.instagram_graph_url`).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Every accepted send, in order.
+    pub fn sent(&self) -> Vec<SentMessage> {
+        lock(&self.world).sent.clone()
+    }
+
+    /// How many Graph calls reached the fake, refused ones included.
+    pub fn calls(&self) -> u64 {
+        lock(&self.world).calls
+    }
+
+    /// Every accepted attachment upload, in order.
+    pub fn uploads(&self) -> Vec<Upload> {
+        lock(&self.world).uploads.clone()
+    }
+
+    /// The fields `node`'s webhook subscription holds (empty when not subscribed).
+    pub fn subscribed_fields(&self, node: &str) -> Vec<String> {
+        lock(&self.world).subscriptions.get(node).cloned().unwrap_or_default()
+    }
+
+    /// Names a customer: profiles answer with it.
+    pub fn set_name(&self, user: &str, first: &str, last: &str) {
+        lock(&self.world).names.insert(user.to_owned(), (first.to_owned(), last.to_owned()));
+    }
+
+    /// Serves `bytes` at a URL on the fake, as Meta's CDN serves attachments.
+    pub fn host_media(&self, name: &str, content_type: &str, bytes: Vec<u8>) -> Url {
+        let mut w = lock(&self.world);
+        w.media.insert(name.to_owned(), (content_type.to_owned(), bytes));
+        let base = w.base.clone();
+        Url::parse(&format!("{base}/media/{name}")).unwrap_or_else(|_| self.url.clone())
+    }
+
+    /// Answers the next `n` sends with HTTP `status`, `Retry-After: 1` and this Graph error
+    /// body, e.g.
+    /// `json!({"error": {"code": 613, "message": "Calls to this API have exceeded the rate limit"}})`.
+    pub fn fail_next(&self, n: usize, status: u16, body: Value) {
+        let headers = vec![("retry-after".to_owned(), "1".to_owned())];
+        lock(&self.world).failures.extend(std::iter::repeat_n((status, body, headers), n));
+    }
+
+    /// Answers the next `n` sends with a business-use-case rate limit as Meta does: HTTP 400,
+    /// Graph `code` (80000–80014; 80006 is Messenger, 80002 Instagram), no `is_transient`,
+    /// no `Retry-After`, and `X-Business-Use-Case-Usage` announcing
+    /// `estimated_time_to_regain_access` in minutes for `business_id` (meta-platform.md §9;
+    /// Meta "Rate limits", S37). `minutes: None` leaves the header out.
+    pub fn rate_limit_next(&self, n: usize, code: i64, business_id: &str, minutes: Option<u64>) {
+        let body = json!({"error": {
+            "message": format!("(#{code}) There have been too many calls from this business. Wait a bit and try again."),
+            "type": "OAuthException", "code": code, "fbtrace_id": "AbucFake"}});
+        let headers = minutes
+            .map(|m| {
+                let usage = json!({ business_id: [{ "type": "messenger", "call_count": 100, "total_cputime": 25, "total_time": 25, "estimated_time_to_regain_access": m }] });
+                vec![("x-business-use-case-usage".to_owned(), usage.to_string())]
+            })
+            .unwrap_or_default();
+        lock(&self.world).failures.extend(std::iter::repeat_n((400, body, headers), n));
+    }
+
+    /// Requires `appsecret_proof` keyed with `app_secret` on every Graph call, as an app
+    /// with "Require App Secret" on does (S34).
+    pub fn require_appsecret_proof(&self, app_secret: Secret) {
+        lock(&self.world).require_proof = Some(app_secret);
+    }
+
+    /// Refuses `token` from now on, as Meta does once a token is invalidated (190 / 460).
+    pub fn revoke_token(&self, token: &str) {
+        lock(&self.world).revoked.insert(token.to_owned());
+    }
+
+    /// A Page with its Page token, optionally linked to an Instagram professional account.
+    pub fn add_page(&self, page_id: &str, token: &str, instagram: Option<&str>) {
+        lock(&self.world).pages.insert(
+            page_id.to_owned(),
+            Page {
+                token: token.to_owned(),
+                name: format!("Page {page_id}"),
+                instagram: instagram.map(str::to_owned),
+            },
+        );
+    }
+
+    /// An Instagram customer (IGSID): sends to them follow Instagram's rules.
+    pub fn add_instagram_user(&self, igsid: &str) {
+        lock(&self.world).instagram_users.insert(igsid.to_owned());
+    }
+
+    /// Echoes every accepted message to `webhook_url`, signed with `app_secret`, as Meta
+    /// does; `object` is `page` or `instagram`.
+    pub fn echo_to(
+        &self,
+        webhook_url: &str,
+        app_secret: Secret,
+        app_id: Option<String>,
+        object: &str,
+    ) {
+        lock(&self.world).echo =
+            Some((webhook_url.to_owned(), app_secret, app_id, object.to_owned()));
+    }
+}
