@@ -7,7 +7,7 @@
 //! the inbox's `webhook_url` for **every** message created, the bridge's own included, and
 //! a `message_updated` for every change of one (the bridge's own status updates included),
 //! signed when a webhook secret is set. Each webhook gets ONE attempt; a failed one marks
-//! the message `failed` with the HTTP error (see [`hooks`]). Tests act as agents with
+//! the message `failed` with the HTTP error (the `hooks` module). Tests act as agents with
 //! [`FakeChatwoot::agent_reply`] and inject failures with [`FakeChatwoot::fail_next`].
 
 mod access;
