@@ -146,23 +146,29 @@ impl MetaChannel {
         })
     }
 
-    /// `{base}/{version}/{path}`.
-    pub(crate) fn graph(&self, account: &MetaAccount, path: &str) -> Result<Url, DeliveryError> {
+    /// `{base}/{version}/{segments…}`, each segment escaped: an id holding `/`, `..` or `?`
+    /// stays one segment instead of naming another Graph node.
+    pub(crate) fn graph(
+        &self,
+        account: &MetaAccount,
+        segments: &[&str],
+    ) -> Result<Url, DeliveryError> {
         let base = match (account.kind, account.login) {
             (Platform::Instagram, Login::Instagram) => &self.config.instagram_graph_url,
             _ => &self.config.graph_url,
         };
-        Url::parse(&format!(
-            "{}/{}/{path}",
-            base.as_str().trim_end_matches('/'),
-            self.config.graph_version
-        ))
-        .map_err(|e| {
-            DeliveryError::permanent(
-                DeliveryErrorKind::InvalidRequest,
-                format!("bad Graph URL: {e}"),
-            )
-        })
+        let mut url = base.clone();
+        url.path_segments_mut()
+            .map_err(|()| {
+                DeliveryError::permanent(
+                    DeliveryErrorKind::InvalidRequest,
+                    "bad Graph URL: it cannot have a path",
+                )
+            })?
+            .pop_if_empty()
+            .push(&self.config.graph_version)
+            .extend(segments);
+        Ok(url)
     }
 
     fn messages_url(&self, account: &MetaAccount) -> Result<Url, DeliveryError> {
@@ -176,7 +182,7 @@ impl MetaChannel {
                 self.known_page(account).unwrap_or_else(|| "me".to_owned())
             }
         };
-        self.graph(account, &format!("{node}/messages"))
+        self.graph(account, &[&node, "messages"])
     }
 
     /// The secret of `appsecret_proof` for the account's Graph host: Instagram Login calls
@@ -217,7 +223,7 @@ impl MetaChannel {
         if let Some(page) = self.known_page(account) {
             return Ok(page);
         }
-        let mut url = self.graph(account, "me")?;
+        let mut url = self.graph(account, &["me"])?;
         url.query_pairs_mut().append_pair("fields", "id,name,instagram_business_account");
         let me = self.call(self.authed(self.http.get(url), account)).await?;
         let page = me.get("id").and_then(id_string).ok_or_else(|| {
@@ -255,7 +261,7 @@ impl MetaChannel {
         url: &Url,
     ) -> Result<String, DeliveryError> {
         let page = self.page_id(account).await?;
-        let endpoint = self.graph(account, &format!("{page}/message_attachments"))?;
+        let endpoint = self.graph(account, &[&page, "message_attachments"])?;
         let body = json!({
             "platform": "instagram",
             "message": { "attachment": { "type": attachment_type(kind), "payload": { "url": url.as_str(), "is_reusable": true } } },
@@ -572,7 +578,7 @@ impl Channel for MetaChannel {
             Platform::Messenger => "first_name,last_name,profile_pic",
             Platform::Instagram => "name,username,profile_pic",
         };
-        let mut url = self.graph(account, user.as_str())?;
+        let mut url = self.graph(account, &[user.as_str()])?;
         url.query_pairs_mut().append_pair("fields", fields);
         let v = self.call(self.authed(self.http.get(url), account)).await?;
         let text =

@@ -465,3 +465,18 @@ fn capabilities_are_declared_per_account() {
         (1000, Some(1000), None)
     );
 }
+
+#[tokio::test]
+async fn a_user_id_goes_into_the_graph_path_as_one_escaped_segment() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"first_name": "Ada"})))
+        .mount(&server)
+        .await;
+    // An id that would otherwise climb to another node (`/v23.0/me/accounts`).
+    let _ = channel(&server).profile(&messenger(), &"../me/accounts?x=1".into()).await;
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].url.path(), "/v23.0/..%2Fme%2Faccounts%3Fx=1");
+    assert!(requests[0].url.query_pairs().all(|(k, _)| k != "x"));
+}
