@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 use url::Url;
 use wbots_core::{
     AttachmentKind, Capabilities, Channel, ChannelAddress, DeliveryError, DeliveryErrorKind,
@@ -18,6 +18,10 @@ use crate::config::{Login, MetaAccount, MetaConfig, Platform};
 use crate::errors::classify;
 use crate::media::{Downloader, same_origin_redirects};
 use crate::rate_limit::{Class, Limits, RateLimiter};
+use crate::send_api::{
+    self, ActionRequest, Attachment, AttachmentPayload, Envelope, OutMessage, ReactionPayload,
+    Recipient, ReplyTo, SendAnswer, UploadAnswer, UploadRequest,
+};
 
 /// How long a fetched profile is reused. Profiles change rarely and the engine asks only
 /// when it meets a customer for the first time.
@@ -262,12 +266,23 @@ impl MetaChannel {
     ) -> Result<String, DeliveryError> {
         let page = self.page_id(account).await?;
         let endpoint = self.graph(account, &[&page, "message_attachments"])?;
-        let body = json!({
-            "platform": "instagram",
-            "message": { "attachment": { "type": attachment_type(kind), "payload": { "url": url.as_str(), "is_reusable": true } } },
-        });
+        let body = UploadRequest {
+            platform: "instagram",
+            message: OutMessage {
+                attachment: Some(Attachment {
+                    kind: attachment_type(kind),
+                    payload: AttachmentPayload {
+                        url: Some(url.as_str()),
+                        is_reusable: Some(true),
+                        ..Default::default()
+                    },
+                }),
+                ..Default::default()
+            },
+        };
         let answer = self.call(self.authed(self.http.post(endpoint), account).json(&body)).await?;
-        answer.get("attachment_id").and_then(id_string).ok_or_else(|| {
+        let answer: UploadAnswer = send_api::read(answer);
+        answer.attachment_id.ok_or_else(|| {
             DeliveryError::temporary(
                 DeliveryErrorKind::Unavailable,
                 "Meta accepted the upload but gave no attachment_id",
@@ -307,6 +322,13 @@ impl MetaChannel {
         }
         Err(classify(status, &body, retry_after))
     }
+}
+
+/// A request body as JSON text, for a multipart field.
+fn to_json(value: &impl serde::Serialize) -> Result<String, DeliveryError> {
+    serde_json::to_string(value).map_err(|e| {
+        DeliveryError::permanent(DeliveryErrorKind::InvalidRequest, format!("send body: {e}"))
+    })
 }
 
 /// An id as Meta sends it: a string, or a number.
@@ -459,43 +481,41 @@ impl Channel for MetaChannel {
             .with_retry_after(wait));
         }
         let url = self.messages_url(account)?;
-        let recipient = json!({ "id": request.thread.as_str() });
+        let recipient = Recipient { id: request.thread.as_str() };
         let (messaging_type, tag) = match request.window {
             MessagingWindow::HumanAgent => ("MESSAGE_TAG", Some("HUMAN_AGENT")),
             _ => ("RESPONSE", None),
         };
-        let mut body = json!({ "recipient": recipient, "messaging_type": messaging_type });
-        if let Some(tag) = tag {
-            body["tag"] = json!(tag);
-        }
-        if let Some(reply) = &request.reply_to {
-            body["reply_to"] = json!({ "mid": reply.as_str() });
-        }
+        let reply_to = request.reply_to.as_ref().map(|r| ReplyTo { mid: r.as_str() });
         // `metadata` is documented for Messenger sends only (S17, S23; meta-platform.md §9).
-        let with_metadata = |mut message: Value| {
-            if let Some(marker) = request.marker.as_ref().filter(|_| !instagram) {
-                message["metadata"] = json!(marker);
-            }
-            message
-        };
+        let metadata = request.marker.as_deref().filter(|_| !instagram);
+        let envelope = Envelope { recipient, messaging_type, tag, reply_to, metadata };
         let http = self.authed(self.http.post(url), account);
         let answer = match &request.part {
             OutboundPart::Text(text) => {
-                body["message"] = with_metadata(json!({ "text": text }));
+                let body = envelope.with(OutMessage { text: Some(text), ..Default::default() });
                 self.call(http.json(&body)).await?
             }
             OutboundPart::MediaUrl { kind, url } => {
+                let uploaded;
                 let payload = match (account.kind, account.login) {
-                    (Platform::Messenger, _) => json!({ "url": url.as_str(), "is_reusable": true }),
+                    (Platform::Messenger, _) => AttachmentPayload {
+                        url: Some(url.as_str()),
+                        is_reusable: Some(true),
+                        ..Default::default()
+                    },
                     // The Instagram-Login Send API documents `payload.url` only (S25).
-                    (Platform::Instagram, Login::Instagram) => json!({ "url": url.as_str() }),
+                    (Platform::Instagram, Login::Instagram) => {
+                        AttachmentPayload { url: Some(url.as_str()), ..Default::default() }
+                    }
                     (Platform::Instagram, Login::Facebook) => {
-                        json!({ "attachment_id": self.upload_for_instagram(account, kind, url).await? })
+                        uploaded = self.upload_for_instagram(account, kind, url).await?;
+                        AttachmentPayload { attachment_id: Some(&uploaded), ..Default::default() }
                     }
                 };
-                body["message"] = with_metadata(
-                    json!({ "attachment": { "type": attachment_type(kind), "payload": payload } }),
-                );
+                let attachment = Attachment { kind: attachment_type(kind), payload };
+                let body = envelope
+                    .with(OutMessage { attachment: Some(attachment), ..Default::default() });
                 self.call(http.json(&body)).await?
             }
             OutboundPart::Media(_) if instagram => {
@@ -505,9 +525,12 @@ impl Channel for MetaChannel {
                 ));
             }
             OutboundPart::Media(media) => {
-                let message = with_metadata(
-                    json!({ "attachment": { "type": attachment_type(&media.kind), "payload": { "is_reusable": true } } }),
-                );
+                let attachment = Attachment {
+                    kind: attachment_type(&media.kind),
+                    payload: AttachmentPayload { is_reusable: Some(true), ..Default::default() },
+                };
+                let message =
+                    OutMessage { attachment: Some(attachment), metadata, ..Default::default() };
                 let file = reqwest::multipart::Part::bytes(media.bytes.to_vec())
                     .file_name(media.file_name.clone())
                     .mime_str(&media.content_type)
@@ -517,15 +540,16 @@ impl Channel for MetaChannel {
                             format!("bad content type: {e}"),
                         )
                     })?;
+                // The multipart form carries the same fields, each JSON-encoded (S19).
                 let mut form = reqwest::multipart::Form::new()
-                    .text("recipient", recipient.to_string())
+                    .text("recipient", to_json(&recipient)?)
                     .text("messaging_type", messaging_type)
-                    .text("message", message.to_string());
+                    .text("message", to_json(&message)?);
                 if let Some(tag) = tag {
                     form = form.text("tag", tag);
                 }
-                if let Some(reply) = &request.reply_to {
-                    form = form.text("reply_to", json!({ "mid": reply.as_str() }).to_string());
+                if let Some(reply) = &reply_to {
+                    form = form.text("reply_to", to_json(reply)?);
                 }
                 self.call(http.multipart(form.part("filedata", file))).await?
             }
@@ -533,16 +557,13 @@ impl Channel for MetaChannel {
                 let reaction = match (account.kind, emoji) {
                     (_, None) => None,
                     // Instagram accepts only "love".
-                    (Platform::Instagram, Some(_)) => Some("love".to_owned()),
-                    (Platform::Messenger, Some(e)) => Some(e.clone()),
+                    (Platform::Instagram, Some(_)) => Some("love"),
+                    (Platform::Messenger, Some(e)) => Some(e.as_str()),
                 };
-                let body = match reaction {
-                    Some(r) => {
-                        json!({ "recipient": recipient, "sender_action": "react", "payload": { "message_id": target.as_str(), "reaction": r } })
-                    }
-                    None => {
-                        json!({ "recipient": recipient, "sender_action": "unreact", "payload": { "message_id": target.as_str() } })
-                    }
+                let body = ActionRequest {
+                    recipient,
+                    sender_action: if reaction.is_some() { "react" } else { "unreact" },
+                    payload: Some(ReactionPayload { message_id: target.as_str(), reaction }),
                 };
                 self.call(http.json(&body)).await?
             }
@@ -552,14 +573,13 @@ impl Channel for MetaChannel {
                     SenderAction::TypingOff => "typing_off",
                     SenderAction::MarkSeen => "mark_seen",
                 };
-                self.call(http.json(&json!({ "recipient": recipient, "sender_action": name })))
-                    .await?
+                let body = ActionRequest { recipient, sender_action: name, payload: None };
+                self.call(http.json(&body)).await?
             }
             other => return Err(DeliveryError::unsupported(format!("{} parts", other.kind()))),
         };
-        Ok(SendReceipt {
-            message_id: answer.get("message_id").and_then(Value::as_str).map(Into::into),
-        })
+        let answer: SendAnswer = send_api::read(answer);
+        Ok(SendReceipt { message_id: answer.message_id.map(Into::into) })
     }
 
     async fn profile(
