@@ -8,6 +8,7 @@ pub mod engine;
 mod error;
 mod event;
 pub mod fetch_policy;
+pub mod hmac_sha256;
 mod ids;
 mod inbox;
 mod media;
