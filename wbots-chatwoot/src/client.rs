@@ -5,7 +5,7 @@ use std::fmt;
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use url::Url;
-use wbots_core::{DeliveryError, DeliveryErrorKind, Secret};
+use wbots_core::{BuildError, DeliveryError, DeliveryErrorKind, Secret};
 
 use crate::error::{classify, network};
 use crate::wire::Refusal;
@@ -32,11 +32,12 @@ impl Client {
         base: &Url,
         account_id: u64,
         token: Secret,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BuildError> {
         let root = base.as_str().trim_end_matches('/');
         let account = Url::parse(&format!("{root}/api/v1/accounts/{account_id}/"))
-            .map_err(|e| format!("chatwoot.url: {e}"))?;
-        let root = Url::parse(&format!("{root}/")).map_err(|e| format!("chatwoot.url: {e}"))?;
+            .map_err(|e| BuildError::new("chatwoot.url", e.to_string()).with_source(e))?;
+        let root = Url::parse(&format!("{root}/"))
+            .map_err(|e| BuildError::new("chatwoot.url", e.to_string()).with_source(e))?;
         Ok(Self { http, root, account, token })
     }
 

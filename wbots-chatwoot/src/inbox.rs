@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use wbots_core::{
-    AgentAttachment, AgentEnvelope, ContactId, ContactRequest, ConversationId, ConversationRequest,
-    DeliveryError, DeliveryErrorKind, DeliveryStatus, Direction, Inbox, InboxId, InboxMessageId,
-    Media, MessageChange, MessageUpdate, PlatformMessageId, PostMessage, RawRequest, ReopenPolicy,
-    ThreadRef, WebhookError,
+    AgentAttachment, AgentEnvelope, BuildError, ContactId, ContactRequest, ConversationId,
+    ConversationRequest, DeliveryError, DeliveryErrorKind, DeliveryStatus, Direction, Inbox,
+    InboxId, InboxMessageId, Media, MessageChange, MessageUpdate, PlatformMessageId, PostMessage,
+    RawRequest, ReopenPolicy, ThreadRef, WebhookError,
 };
 
 use crate::client::Client;
@@ -74,9 +74,9 @@ impl ChatwootInboxBuilder {
     }
 
     /// Validates and builds.
-    pub fn build(self) -> Result<ChatwootInbox, String> {
+    pub fn build(self) -> Result<ChatwootInbox, BuildError> {
         if self.config.api_access_token.is_empty() {
-            return Err("chatwoot.api_access_token must not be empty".into());
+            return Err(BuildError::new("chatwoot.api_access_token", "must not be empty"));
         }
         let http = match self.http {
             Some(h) => h,
@@ -84,7 +84,9 @@ impl ChatwootInboxBuilder {
                 .timeout(REQUEST_TIMEOUT)
                 .redirect(same_origin_redirects())
                 .build()
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| {
+                    BuildError::new("http_client", "could not build the HTTP client").with_source(e)
+                })?,
         };
         let media = Downloader::new(&self.config, REQUEST_TIMEOUT)?;
         let client = Client::new(

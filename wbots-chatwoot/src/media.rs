@@ -15,7 +15,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect::Policy;
 use url::Url;
 use wbots_core::fetch_policy::{FetchPolicy, FetchRefusal, FetchRoute, check_resolved};
-use wbots_core::{AgentAttachment, DeliveryError, DeliveryErrorKind, Media};
+use wbots_core::{AgentAttachment, BuildError, DeliveryError, DeliveryErrorKind, Media};
 
 use crate::config::ChatwootConfig;
 
@@ -52,12 +52,12 @@ pub(crate) struct Downloader {
 
 impl Downloader {
     /// Downloads from the configured Chatwoot origins and public storage.
-    pub(crate) fn new(config: &ChatwootConfig, timeout: Duration) -> Result<Self, String> {
+    pub(crate) fn new(config: &ChatwootConfig, timeout: Duration) -> Result<Self, BuildError> {
         let trusted = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(Policy::none())
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(http_client)?;
         Ok(Self::with_clients(config, trusted, public_client(timeout)?))
     }
 
@@ -161,14 +161,14 @@ fn refusal_in(e: &reqwest::Error) -> Option<&FetchRefusal> {
 /// A client that connects only to public addresses: its resolver refuses a name that
 /// resolves to any other, and the address it checked is the one connected to (no second
 /// lookup to rebind). No proxy: a proxy would resolve the name itself, unchecked.
-fn public_client(timeout: Duration) -> Result<reqwest::Client, String> {
+fn public_client(timeout: Duration) -> Result<reqwest::Client, BuildError> {
     reqwest::Client::builder()
         .timeout(timeout)
         .redirect(Policy::none())
         .no_proxy()
         .dns_resolver(Arc::new(PublicOnly))
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(http_client)
 }
 
 #[derive(Debug)]
@@ -184,6 +184,11 @@ impl Resolve for PublicOnly {
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
+}
+
+/// A reqwest client that could not be built (its TLS backend failed to start).
+fn http_client(e: reqwest::Error) -> BuildError {
+    BuildError::new("http_client", "could not build the HTTP client").with_source(e)
 }
 
 #[cfg(test)]

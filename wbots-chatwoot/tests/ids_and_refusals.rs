@@ -144,3 +144,12 @@ async fn other_refusals_that_mention_taken_stay_refusals() {
     let e = inbox(&server).upsert_contact(&contact_request("7")).await.unwrap_err();
     assert_eq!(e.kind(), DeliveryErrorKind::InvalidRequest);
 }
+
+#[test]
+fn a_refused_configuration_names_its_key() {
+    let config =
+        ChatwootConfig::new("https://chatwoot.example".parse().unwrap(), Secret::new(""), 3);
+    let e = ChatwootInbox::builder(config).build().unwrap_err();
+    assert_eq!(e.key(), "chatwoot.api_access_token");
+    assert_eq!(e.to_string(), "chatwoot.api_access_token: must not be empty");
+}

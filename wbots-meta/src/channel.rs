@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use url::Url;
 use wbots_core::{
-    AttachmentKind, Capabilities, Channel, ChannelAddress, DeliveryError, DeliveryErrorKind,
-    InboundAttachment, InboundEnvelope, Media, MessagingWindow, OutboundPart, PlatformUserId,
-    Profile, RawRequest, SendReceipt, SendRequest, SenderAction, WebhookError,
+    AttachmentKind, BuildError, Capabilities, Channel, ChannelAddress, DeliveryError,
+    DeliveryErrorKind, InboundAttachment, InboundEnvelope, Media, MessagingWindow, OutboundPart,
+    PlatformUserId, Profile, RawRequest, SendReceipt, SendRequest, SenderAction, WebhookError,
 };
 
 use crate::config::{Login, MetaAccount, MetaConfig, Platform};
@@ -84,17 +84,23 @@ impl MetaChannelBuilder {
     }
 
     /// Validates and builds.
-    pub fn build(self) -> Result<MetaChannel, String> {
+    pub fn build(self) -> Result<MetaChannel, BuildError> {
         if self.config.app_secret.is_empty() {
-            return Err("meta.app_secret must not be empty".into());
+            return Err(BuildError::new("meta.app_secret", "must not be empty"));
         }
         let mut accounts = HashMap::new();
         for a in self.accounts {
             if a.access_token.is_empty() {
-                return Err(format!("the access token of {} is empty", a.id));
+                return Err(BuildError::new(
+                    "channels.access_token",
+                    format!("the access token of {} is empty", a.id),
+                ));
             }
             if accounts.insert(a.address(), a.clone()).is_some() {
-                return Err(format!("{} is configured twice", a.address()));
+                return Err(BuildError::new(
+                    "channels",
+                    format!("{} is configured twice", a.address()),
+                ));
             }
         }
         let own_ids = accounts.values().map(|a| a.id.clone()).collect();
@@ -104,7 +110,9 @@ impl MetaChannelBuilder {
                 .timeout(REQUEST_TIMEOUT)
                 .redirect(same_origin_redirects())
                 .build()
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| {
+                    BuildError::new("http_client", "could not build the HTTP client").with_source(e)
+                })?,
         };
         let media = Downloader::new(&self.config, REQUEST_TIMEOUT)?;
         Ok(MetaChannel {

@@ -480,3 +480,24 @@ async fn a_user_id_goes_into_the_graph_path_as_one_escaped_segment() {
     assert_eq!(requests[0].url.path(), "/v23.0/..%2Fme%2Faccounts%3Fx=1");
     assert!(requests[0].url.query_pairs().all(|(k, _)| k != "x"));
 }
+
+#[test]
+fn a_refused_configuration_names_its_key() {
+    let config = MetaConfig::new(Secret::new("app-secret"), Secret::new("verify"));
+    let twice = MetaChannel::builder(config.clone())
+        .account(MetaAccount::messenger("PAGE1", Secret::new("a")))
+        .account(MetaAccount::messenger("PAGE1", Secret::new("b")))
+        .build()
+        .unwrap_err();
+    assert_eq!(twice.key(), "channels");
+    let empty = MetaChannel::builder(config)
+        .account(MetaAccount::messenger("PAGE1", Secret::new("")))
+        .build()
+        .unwrap_err();
+    assert_eq!(empty.key(), "channels.access_token");
+    assert!(empty.to_string().contains("PAGE1"), "{empty}");
+    let no_secret = MetaChannel::builder(MetaConfig::new(Secret::new(""), Secret::new("v")))
+        .build()
+        .unwrap_err();
+    assert_eq!(no_secret.key(), "meta.app_secret");
+}
