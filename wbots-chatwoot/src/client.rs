@@ -99,6 +99,7 @@ impl Client {
                 DeliveryErrorKind::Unavailable,
                 format!("unreadable Chatwoot answer while {what}: {e}"),
             )
+            .with_source(e)
         })
     }
 
@@ -118,10 +119,8 @@ impl Client {
         request: RequestBuilder,
         what: &str,
     ) -> Result<bytes::Bytes, Failure> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Failure { error: network(&e, what), refusal: None })?;
+        let response =
+            request.send().await.map_err(|e| Failure { error: network(e, what), refusal: None })?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -131,7 +130,7 @@ impl Client {
         let body = response
             .bytes()
             .await
-            .map_err(|e| Failure { error: network(&e, what), refusal: None })?;
+            .map_err(|e| Failure { error: network(e, what), refusal: None })?;
         if status.is_success() {
             Ok(body)
         } else {

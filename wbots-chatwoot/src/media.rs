@@ -96,7 +96,7 @@ impl Downloader {
             .unwrap_or("application/octet-stream")
             .to_owned();
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| failed(&e))? {
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
             if (bytes.len() + chunk.len()) as u64 > limit {
                 return Err(too_large(limit));
             }
@@ -119,7 +119,7 @@ impl Downloader {
                 FetchRoute::Trusted => &self.trusted,
                 FetchRoute::PublicOnly => &self.public,
             };
-            let response = client.get(url.clone()).send().await.map_err(|e| failed(&e))?;
+            let response = client.get(url.clone()).send().await.map_err(failed)?;
             let location = response
                 .headers()
                 .get(reqwest::header::LOCATION)
@@ -140,8 +140,8 @@ fn too_large(limit: u64) -> DeliveryError {
 }
 
 /// A refusal by the resolver is permanent with its reason; anything else is the network.
-fn failed(e: &reqwest::Error) -> DeliveryError {
-    match refusal_in(e) {
+fn failed(e: reqwest::Error) -> DeliveryError {
+    match refusal_in(&e) {
         Some(refusal) => refusal.clone().into(),
         None => crate::error::network(e, WHAT),
     }

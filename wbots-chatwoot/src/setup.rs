@@ -99,9 +99,9 @@ impl ChatwootInbox {
             .request_root(Method::GET, &["api", "v1", "profile"])?
             .send()
             .await
-            .map_err(|e| crate::error::network(&e, what))?;
+            .map_err(|e| crate::error::network(e, what))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| crate::error::network(&e, what))?;
+        let body = response.bytes().await.map_err(|e| crate::error::network(e, what))?;
         let text = String::from_utf8_lossy(&body);
         if status == 401 && text.contains("not authorized for bots") {
             return Ok(TokenKind::Bot);

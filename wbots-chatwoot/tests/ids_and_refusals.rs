@@ -153,3 +153,21 @@ fn a_refused_configuration_names_its_key() {
     assert_eq!(e.key(), "chatwoot.api_access_token");
     assert_eq!(e.to_string(), "chatwoot.api_access_token: must not be empty");
 }
+
+#[tokio::test]
+async fn a_network_failure_keeps_its_cause_without_the_url() {
+    use std::error::Error as _;
+    let closed = ChatwootInbox::builder(ChatwootConfig::new(
+        "http://127.0.0.1:9".parse().unwrap(),
+        Secret::new("t"),
+        3,
+    ))
+    .build()
+    .unwrap();
+    let e = closed.upsert_contact(&contact_request("7")).await.unwrap_err();
+    assert_eq!(e.kind(), DeliveryErrorKind::Network);
+    let cause = e.source().expect("the reqwest error is kept").to_string();
+    assert!(!cause.contains("127.0.0.1"), "{cause}");
+    // Cloning (the queue keeps errors) keeps the cause.
+    assert!(e.clone().source().is_some());
+}

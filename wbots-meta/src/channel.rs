@@ -309,7 +309,7 @@ impl MetaChannel {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<Value, DeliveryError> {
-        let response = request.send().await.map_err(|e| network(&e))?;
+        let response = request.send().await.map_err(network)?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
@@ -321,7 +321,7 @@ impl MetaChannel {
                 header("x-business-use-case-usage")
                     .and_then(|h| crate::rate_limit::business_use_case_wait(&h))
             });
-        let body = response.bytes().await.map_err(|e| network(&e))?;
+        let body = response.bytes().await.map_err(network)?;
         if (200..300).contains(&status) {
             let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             if value.get("error").is_none() {
@@ -373,7 +373,9 @@ fn too_large(media: &Media) -> Option<DeliveryError> {
     })
 }
 
-fn network(e: &reqwest::Error) -> DeliveryError {
+fn network(e: reqwest::Error) -> DeliveryError {
+    // The URL carries `appsecret_proof`: keep it out of the message and the source.
+    let e = e.without_url();
     let what = if e.is_timeout() {
         "timed out".to_owned()
     } else if e.is_connect() {
@@ -382,6 +384,7 @@ fn network(e: &reqwest::Error) -> DeliveryError {
         e.to_string()
     };
     DeliveryError::temporary(DeliveryErrorKind::Network, format!("Graph API unreachable: {what}"))
+        .with_source(e)
 }
 
 fn attachment_type(kind: &AttachmentKind) -> &'static str {
