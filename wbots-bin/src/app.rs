@@ -32,12 +32,12 @@ pub fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
         };
         builder = builder.account(account.with_human_agent_tag(ch.human_agent_tag));
     }
-    builder.build()
+    builder.build().map_err(|e| e.to_string())
 }
 
 /// The Chatwoot inbox of the configuration.
 pub fn chatwoot_inbox(config: &Config) -> Result<ChatwootInbox, String> {
-    ChatwootInbox::builder(config.chatwoot.clone()).build()
+    ChatwootInbox::builder(config.chatwoot.clone()).build().map_err(|e| e.to_string())
 }
 
 /// The address of a `[[channels]]` entry.

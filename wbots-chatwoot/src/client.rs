@@ -5,9 +5,10 @@ use std::fmt;
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use url::Url;
-use wbots_core::{DeliveryError, DeliveryErrorKind, Secret};
+use wbots_core::{BuildError, DeliveryError, DeliveryErrorKind, Secret};
 
 use crate::error::{classify, network};
+use crate::wire::Refusal;
 
 /// Chatwoot's Application API for one account.
 #[derive(Clone)]
@@ -31,48 +32,50 @@ impl Client {
         base: &Url,
         account_id: u64,
         token: Secret,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BuildError> {
         let root = base.as_str().trim_end_matches('/');
         let account = Url::parse(&format!("{root}/api/v1/accounts/{account_id}/"))
-            .map_err(|e| format!("chatwoot.url: {e}"))?;
-        let root = Url::parse(&format!("{root}/")).map_err(|e| format!("chatwoot.url: {e}"))?;
+            .map_err(|e| BuildError::new("chatwoot.url", e.to_string()).with_source(e))?;
+        let root = Url::parse(&format!("{root}/"))
+            .map_err(|e| BuildError::new("chatwoot.url", e.to_string()).with_source(e))?;
         Ok(Self { http, root, account, token })
     }
 
-    fn url(&self, path: &str) -> Result<Url, DeliveryError> {
-        self.account.join(path).map_err(|e| {
-            DeliveryError::permanent(
-                DeliveryErrorKind::InvalidRequest,
-                format!("bad Chatwoot path {path}: {e}"),
-            )
-        })
+    /// `base` with `segments` appended, each one escaped (an id holding `/` or `?` stays
+    /// one segment instead of naming another resource).
+    fn url(base: &Url, segments: &[&str]) -> Result<Url, DeliveryError> {
+        let mut url = base.clone();
+        url.path_segments_mut()
+            .map_err(|()| {
+                DeliveryError::permanent(
+                    DeliveryErrorKind::InvalidRequest,
+                    "chatwoot.url cannot have a path",
+                )
+            })?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
     }
 
-    /// A request to a path from Chatwoot's root (`/api`, `/api/v1/profile`), authenticated.
+    /// A request to a path from Chatwoot's root (`["api"]`, `["api", "v1", "profile"]`),
+    /// authenticated.
     pub(crate) fn request_root(
         &self,
         method: Method,
-        path: &str,
+        segments: &[&str],
     ) -> Result<RequestBuilder, DeliveryError> {
-        let url = self.root.join(path.trim_start_matches('/')).map_err(|e| {
-            DeliveryError::permanent(
-                DeliveryErrorKind::InvalidRequest,
-                format!("bad Chatwoot path {path}: {e}"),
-            )
-        })?;
+        let url = Self::url(&self.root, segments)?;
         Ok(self.http.request(method, url).header("api_access_token", self.token.expose()))
     }
 
-    /// A request to an account-scoped path (`contacts/search`), authenticated.
+    /// A request to an account-scoped path (`["contacts", "filter"]`), authenticated.
     pub(crate) fn request(
         &self,
         method: Method,
-        path: &str,
+        segments: &[&str],
     ) -> Result<RequestBuilder, DeliveryError> {
-        Ok(self
-            .http
-            .request(method, self.url(path)?)
-            .header("api_access_token", self.token.expose()))
+        let url = Self::url(&self.account, segments)?;
+        Ok(self.http.request(method, url).header("api_access_token", self.token.expose()))
     }
 
     /// Sends and decodes a JSON answer; any failure is classified.
@@ -82,11 +85,21 @@ impl Client {
         what: &str,
     ) -> Result<T, DeliveryError> {
         let body = self.send_raw(request, what).await?;
-        serde_json::from_slice(&body).map_err(|e| {
+        self.decode(&body, what)
+    }
+
+    /// Decodes a JSON answer; one that does not read is a temporary failure.
+    pub(crate) fn decode<T: DeserializeOwned>(
+        &self,
+        body: &[u8],
+        what: &str,
+    ) -> Result<T, DeliveryError> {
+        serde_json::from_slice(body).map_err(|e| {
             DeliveryError::temporary(
                 DeliveryErrorKind::Unavailable,
                 format!("unreadable Chatwoot answer while {what}: {e}"),
             )
+            .with_source(e)
         })
     }
 
@@ -96,18 +109,55 @@ impl Client {
         request: RequestBuilder,
         what: &str,
     ) -> Result<bytes::Bytes, DeliveryError> {
-        let response = request.send().await.map_err(|e| network(&e, what))?;
+        self.attempt(request, what).await.map_err(|f| f.error)
+    }
+
+    /// Sends and returns the raw body of a success, or the classified failure with
+    /// Chatwoot's refusal body when it answered one (for callers that act on what it says).
+    pub(crate) async fn attempt(
+        &self,
+        request: RequestBuilder,
+        what: &str,
+    ) -> Result<bytes::Bytes, Failure> {
+        let response =
+            request.send().await.map_err(|e| Failure { error: network(e, what), refusal: None })?;
         let status = response.status();
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let body = response.bytes().await.map_err(|e| network(&e, what))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Failure { error: network(e, what), refusal: None })?;
         if status.is_success() {
             Ok(body)
         } else {
-            Err(classify(status.as_u16(), &String::from_utf8_lossy(&body), retry_after, what))
+            Err(Failure {
+                error: classify(
+                    status.as_u16(),
+                    &String::from_utf8_lossy(&body),
+                    retry_after,
+                    what,
+                ),
+                refusal: Some(Refusal::read(&body)),
+            })
         }
+    }
+}
+
+/// A failed request: the classified error, and Chatwoot's refusal body when it answered.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) error: DeliveryError,
+    pub(crate) refusal: Option<Refusal>,
+}
+
+impl Failure {
+    /// Whether Chatwoot refused because `attribute`'s value is already taken.
+    pub(crate) fn taken(&self, attribute: &str) -> bool {
+        self.error.kind() == DeliveryErrorKind::InvalidRequest
+            && self.refusal.as_ref().is_some_and(|r| r.taken(attribute))
     }
 }

@@ -66,11 +66,12 @@ pub fn classify(status: u16, body: &str, retry_after: Option<u64>, what: &str) -
 }
 
 /// A network failure: always worth retrying.
-pub fn network(e: &reqwest::Error, what: &str) -> DeliveryError {
+pub fn network(e: reqwest::Error, what: &str) -> DeliveryError {
     DeliveryError::temporary(
         DeliveryErrorKind::Network,
-        format!("Chatwoot unreachable while {what}: {}", without_url(e)),
+        format!("Chatwoot unreachable while {what}: {}", without_url(&e)),
     )
+    .with_source(e.without_url())
 }
 
 // reqwest errors print the URL; keep log lines short and about what failed.

@@ -14,6 +14,7 @@ pub mod setup;
 mod sweep;
 mod transport;
 mod webhook;
+mod wire;
 
 pub use client::Client;
 pub use config::{ChatwootConfig, REQUEST_TIMEOUT, SIGNATURE_TOLERANCE};

@@ -15,7 +15,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect::Policy;
 use url::Url;
 use wbots_core::fetch_policy::{FetchPolicy, FetchRefusal, FetchRoute, check_resolved};
-use wbots_core::{AgentAttachment, DeliveryError, DeliveryErrorKind, Media};
+use wbots_core::{AgentAttachment, BuildError, DeliveryError, DeliveryErrorKind, Media};
 
 use crate::config::ChatwootConfig;
 
@@ -52,12 +52,12 @@ pub(crate) struct Downloader {
 
 impl Downloader {
     /// Downloads from the configured Chatwoot origins and public storage.
-    pub(crate) fn new(config: &ChatwootConfig, timeout: Duration) -> Result<Self, String> {
+    pub(crate) fn new(config: &ChatwootConfig, timeout: Duration) -> Result<Self, BuildError> {
         let trusted = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(Policy::none())
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(http_client)?;
         Ok(Self::with_clients(config, trusted, public_client(timeout)?))
     }
 
@@ -96,7 +96,7 @@ impl Downloader {
             .unwrap_or("application/octet-stream")
             .to_owned();
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| failed(&e))? {
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
             if (bytes.len() + chunk.len()) as u64 > limit {
                 return Err(too_large(limit));
             }
@@ -119,7 +119,7 @@ impl Downloader {
                 FetchRoute::Trusted => &self.trusted,
                 FetchRoute::PublicOnly => &self.public,
             };
-            let response = client.get(url.clone()).send().await.map_err(|e| failed(&e))?;
+            let response = client.get(url.clone()).send().await.map_err(failed)?;
             let location = response
                 .headers()
                 .get(reqwest::header::LOCATION)
@@ -140,8 +140,8 @@ fn too_large(limit: u64) -> DeliveryError {
 }
 
 /// A refusal by the resolver is permanent with its reason; anything else is the network.
-fn failed(e: &reqwest::Error) -> DeliveryError {
-    match refusal_in(e) {
+fn failed(e: reqwest::Error) -> DeliveryError {
+    match refusal_in(&e) {
         Some(refusal) => refusal.clone().into(),
         None => crate::error::network(e, WHAT),
     }
@@ -161,14 +161,14 @@ fn refusal_in(e: &reqwest::Error) -> Option<&FetchRefusal> {
 /// A client that connects only to public addresses: its resolver refuses a name that
 /// resolves to any other, and the address it checked is the one connected to (no second
 /// lookup to rebind). No proxy: a proxy would resolve the name itself, unchecked.
-fn public_client(timeout: Duration) -> Result<reqwest::Client, String> {
+fn public_client(timeout: Duration) -> Result<reqwest::Client, BuildError> {
     reqwest::Client::builder()
         .timeout(timeout)
         .redirect(Policy::none())
         .no_proxy()
         .dns_resolver(Arc::new(PublicOnly))
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(http_client)
 }
 
 #[derive(Debug)]
@@ -184,6 +184,11 @@ impl Resolve for PublicOnly {
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
+}
+
+/// A reqwest client that could not be built (its TLS backend failed to start).
+fn http_client(e: reqwest::Error) -> BuildError {
+    BuildError::new("http_client", "could not build the HTTP client").with_source(e)
 }
 
 #[cfg(test)]

@@ -96,12 +96,12 @@ impl ChatwootInbox {
         let what = "reading the token's profile";
         let response = self
             .client()
-            .request_root(Method::GET, "api/v1/profile")?
+            .request_root(Method::GET, &["api", "v1", "profile"])?
             .send()
             .await
-            .map_err(|e| crate::error::network(&e, what))?;
+            .map_err(|e| crate::error::network(e, what))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| crate::error::network(&e, what))?;
+        let body = response.bytes().await.map_err(|e| crate::error::network(e, what))?;
         let text = String::from_utf8_lossy(&body);
         if status == 401 && text.contains("not authorized for bots") {
             return Ok(TokenKind::Bot);
@@ -124,7 +124,7 @@ impl ChatwootInbox {
 
     /// The installation's version (`GET /api`, no authentication needed).
     pub async fn version(&self) -> Result<Version, DeliveryError> {
-        let req = self.client().request_root(Method::GET, "api")?;
+        let req = self.client().request_root(Method::GET, &["api"])?;
         let answer: Value = self.client().send(req, "reading Chatwoot's version").await?;
         answer.get("version").and_then(Value::as_str).and_then(Version::parse).ok_or_else(|| {
             DeliveryError::permanent(
@@ -149,7 +149,7 @@ impl ChatwootInbox {
         attributes.insert("agent_reply_time_window".into(), json!(hours));
         let body = json!({ "channel": { "additional_attributes": attributes } });
         let req =
-            self.client().request(Method::PATCH, &format!("inboxes/{}", inbox.id))?.json(&body);
+            self.client().request(Method::PATCH, &["inboxes", &inbox.id.to_string()])?.json(&body);
         let raw: RawInbox = self.client().send(req, "setting the inbox's reply window").await?;
         Ok(raw.into())
     }
@@ -157,7 +157,7 @@ impl ChatwootInbox {
     /// Checks that the token works for the configured account (with `GET /inboxes`, which
     /// a user's token may read); returns how many inboxes it sees.
     pub async fn verify_token(&self) -> Result<usize, DeliveryError> {
-        let req = self.client().request(Method::GET, "inboxes")?;
+        let req = self.client().request(Method::GET, &["inboxes"])?;
         let listed: Value = self.client().send(req, "listing the account's inboxes").await?;
         Ok(listed.get("payload").and_then(Value::as_array).map(Vec::len).unwrap_or(0))
     }
@@ -168,8 +168,7 @@ impl ChatwootInbox {
         &self,
         contact: &wbots_core::ContactId,
     ) -> Result<(), DeliveryError> {
-        let req = self.client().request(Method::DELETE, &format!("contacts/{contact}"))?;
-        match self.client().send_raw(req, "deleting a contact").await {
+        match crate::wire::contacts::delete(self.client(), contact.as_str()).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == wbots_core::DeliveryErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
@@ -183,7 +182,7 @@ impl ChatwootInbox {
 
     /// One inbox.
     pub async fn inbox_info(&self, inbox_id: u64) -> Result<InboxInfo, DeliveryError> {
-        let req = self.client().request(Method::GET, &format!("inboxes/{inbox_id}"))?;
+        let req = self.client().request(Method::GET, &["inboxes", &inbox_id.to_string()])?;
         let raw: RawInbox = self.client().send(req, "reading an inbox").await?;
         Ok(raw.into())
     }
@@ -195,7 +194,7 @@ impl ChatwootInbox {
         webhook_url: &Url,
     ) -> Result<InboxInfo, DeliveryError> {
         let body = json!({ "name": name, "channel": { "type": "api", "webhook_url": webhook_url.as_str() } });
-        let req = self.client().request(Method::POST, "inboxes")?.json(&body);
+        let req = self.client().request(Method::POST, &["inboxes"])?.json(&body);
         let raw: RawInbox = self.client().send(req, "creating an API inbox").await?;
         Ok(raw.into())
     }
@@ -207,7 +206,8 @@ impl ChatwootInbox {
         webhook_url: &Url,
     ) -> Result<InboxInfo, DeliveryError> {
         let body = json!({ "channel": { "webhook_url": webhook_url.as_str() } });
-        let req = self.client().request(Method::PATCH, &format!("inboxes/{inbox_id}"))?.json(&body);
+        let req =
+            self.client().request(Method::PATCH, &["inboxes", &inbox_id.to_string()])?.json(&body);
         let raw: RawInbox = self.client().send(req, "updating the inbox's webhook URL").await?;
         Ok(raw.into())
     }

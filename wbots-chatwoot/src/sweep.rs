@@ -40,7 +40,7 @@ async fn active_conversations(
     let mut seen = HashSet::new();
     let mut ids = Vec::new();
     for page in 1..=MAX_PAGES {
-        let req = client.request(Method::GET, "conversations")?.query(&[
+        let req = client.request(Method::GET, &["conversations"])?.query(&[
             ("inbox_id", inbox.as_str()),
             ("status", "all"),
             ("assignee_type", "all"),
@@ -92,8 +92,7 @@ async fn failed_in(
     let mut found = Vec::new();
     let mut before: Option<i64> = None;
     for _ in 0..MAX_PAGES {
-        let mut req =
-            client.request(Method::GET, &format!("conversations/{conversation}/messages"))?;
+        let mut req = client.request(Method::GET, &["conversations", conversation, "messages"])?;
         if let Some(b) = before {
             req = req.query(&[("before", b.to_string())]);
         }

@@ -1,7 +1,9 @@
 //! One error type per boundary: webhooks in, deliveries out, the store; and [`Error`] for
 //! embedders who want one type.
 
+use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a webhook request was refused. Each variant maps to one HTTP answer, so the HTTP
@@ -122,12 +124,15 @@ pub enum Retryability {
 ///
 /// Adapters build these with [`DeliveryError::temporary`] or [`DeliveryError::permanent`];
 /// the engine never retries inside a request, it schedules the retry in the job queue.
-#[derive(Clone, thiserror::Error)]
+#[derive(Clone)]
 pub struct DeliveryError {
     kind: DeliveryErrorKind,
     retry: Retryability,
     message: String,
     code: Option<String>,
+    /// The error underneath (a network or decoding failure), for `source()`. Shared so the
+    /// error stays `Clone`.
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl DeliveryError {
@@ -138,12 +143,19 @@ impl DeliveryError {
             retry: Retryability::Temporary { after: None },
             message: message.into(),
             code: None,
+            source: None,
         }
     }
 
     /// A failure that retrying cannot fix.
     pub fn permanent(kind: DeliveryErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, retry: Retryability::Permanent, message: message.into(), code: None }
+        Self {
+            kind,
+            retry: Retryability::Permanent,
+            message: message.into(),
+            code: None,
+            source: None,
+        }
     }
 
     /// The operation is not supported by this adapter (permanent).
@@ -162,6 +174,13 @@ impl DeliveryError {
     /// Attaches the far side's own error code (e.g. `"190"` or `"10/2018278"`).
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.code = Some(code.into());
+        self
+    }
+
+    /// Keeps the error underneath as this one's `source()`. It must not carry a secret
+    /// (a reqwest error: `without_url()` first, since a URL may hold a token or a proof).
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
         self
     }
 
@@ -217,6 +236,12 @@ impl fmt::Display for DeliveryError {
             }
             Retryability::Temporary { after: None } => f.write_str(", temporary)"),
         }
+    }
+}
+
+impl StdError for DeliveryError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
     }
 }
 

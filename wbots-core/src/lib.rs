@@ -3,11 +3,13 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod agent;
+mod build_error;
 mod channel;
 pub mod engine;
 mod error;
 mod event;
 pub mod fetch_policy;
+pub mod hmac_sha256;
 mod ids;
 mod inbox;
 mod media;
@@ -22,6 +24,7 @@ pub mod store;
 pub mod testkit;
 
 pub use agent::{AgentEnvelope, AgentEvent, AgentMessage, Author, ThreadRef};
+pub use build_error::BuildError;
 pub use channel::{Capabilities, Channel};
 pub use engine::{
     Backoff, Binding, Bridge, BridgeBuilder, EngineConfig, FlagOrigin, ForgetReport, IngestReport,

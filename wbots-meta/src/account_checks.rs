@@ -55,7 +55,7 @@ impl MetaChannel {
         address: &ChannelAddress,
     ) -> Result<Subscription, DeliveryError> {
         let (node, account) = self.subscription_node(address).await?;
-        let url = self.graph(account, &format!("{node}/subscribed_apps"))?;
+        let url = self.graph(account, &[&node, "subscribed_apps"])?;
         let v = self.call(self.authed(self.http().get(url), account)).await?;
         let apps = v
             .get("data")
@@ -82,7 +82,7 @@ impl MetaChannel {
     /// Returns the node subscribed (the Page, for Instagram through Facebook Login).
     pub async fn subscribe(&self, address: &ChannelAddress) -> Result<String, DeliveryError> {
         let (node, account) = self.subscription_node(address).await?;
-        let mut url = self.graph(account, &format!("{node}/subscribed_apps"))?;
+        let mut url = self.graph(account, &[&node, "subscribed_apps"])?;
         let fields = match (account.kind, account.login) {
             (Platform::Instagram, Login::Instagram) => INSTAGRAM_FIELDS,
             // A Page takes Page fields only, whichever platform the channel is.

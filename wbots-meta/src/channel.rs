@@ -6,18 +6,22 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 use url::Url;
 use wbots_core::{
-    AttachmentKind, Capabilities, Channel, ChannelAddress, DeliveryError, DeliveryErrorKind,
-    InboundAttachment, InboundEnvelope, Media, MessagingWindow, OutboundPart, PlatformUserId,
-    Profile, RawRequest, SendReceipt, SendRequest, SenderAction, WebhookError,
+    AttachmentKind, BuildError, Capabilities, Channel, ChannelAddress, DeliveryError,
+    DeliveryErrorKind, InboundAttachment, InboundEnvelope, Media, MessagingWindow, OutboundPart,
+    PlatformUserId, Profile, RawRequest, SendReceipt, SendRequest, SenderAction, WebhookError,
 };
 
 use crate::config::{Login, MetaAccount, MetaConfig, Platform};
 use crate::errors::classify;
 use crate::media::{Downloader, same_origin_redirects};
 use crate::rate_limit::{Class, Limits, RateLimiter};
+use crate::send_api::{
+    self, ActionRequest, Attachment, AttachmentPayload, Envelope, OutMessage, ReactionPayload,
+    Recipient, ReplyTo, SendAnswer, UploadAnswer, UploadRequest,
+};
 
 /// How long a fetched profile is reused. Profiles change rarely and the engine asks only
 /// when it meets a customer for the first time.
@@ -80,17 +84,23 @@ impl MetaChannelBuilder {
     }
 
     /// Validates and builds.
-    pub fn build(self) -> Result<MetaChannel, String> {
+    pub fn build(self) -> Result<MetaChannel, BuildError> {
         if self.config.app_secret.is_empty() {
-            return Err("meta.app_secret must not be empty".into());
+            return Err(BuildError::new("meta.app_secret", "must not be empty"));
         }
         let mut accounts = HashMap::new();
         for a in self.accounts {
             if a.access_token.is_empty() {
-                return Err(format!("the access token of {} is empty", a.id));
+                return Err(BuildError::new(
+                    "channels.access_token",
+                    format!("the access token of {} is empty", a.id),
+                ));
             }
             if accounts.insert(a.address(), a.clone()).is_some() {
-                return Err(format!("{} is configured twice", a.address()));
+                return Err(BuildError::new(
+                    "channels",
+                    format!("{} is configured twice", a.address()),
+                ));
             }
         }
         let own_ids = accounts.values().map(|a| a.id.clone()).collect();
@@ -100,7 +110,9 @@ impl MetaChannelBuilder {
                 .timeout(REQUEST_TIMEOUT)
                 .redirect(same_origin_redirects())
                 .build()
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| {
+                    BuildError::new("http_client", "could not build the HTTP client").with_source(e)
+                })?,
         };
         let media = Downloader::new(&self.config, REQUEST_TIMEOUT)?;
         Ok(MetaChannel {
@@ -146,23 +158,29 @@ impl MetaChannel {
         })
     }
 
-    /// `{base}/{version}/{path}`.
-    pub(crate) fn graph(&self, account: &MetaAccount, path: &str) -> Result<Url, DeliveryError> {
+    /// `{base}/{version}/{segments…}`, each segment escaped: an id holding `/`, `..` or `?`
+    /// stays one segment instead of naming another Graph node.
+    pub(crate) fn graph(
+        &self,
+        account: &MetaAccount,
+        segments: &[&str],
+    ) -> Result<Url, DeliveryError> {
         let base = match (account.kind, account.login) {
             (Platform::Instagram, Login::Instagram) => &self.config.instagram_graph_url,
             _ => &self.config.graph_url,
         };
-        Url::parse(&format!(
-            "{}/{}/{path}",
-            base.as_str().trim_end_matches('/'),
-            self.config.graph_version
-        ))
-        .map_err(|e| {
-            DeliveryError::permanent(
-                DeliveryErrorKind::InvalidRequest,
-                format!("bad Graph URL: {e}"),
-            )
-        })
+        let mut url = base.clone();
+        url.path_segments_mut()
+            .map_err(|()| {
+                DeliveryError::permanent(
+                    DeliveryErrorKind::InvalidRequest,
+                    "bad Graph URL: it cannot have a path",
+                )
+            })?
+            .pop_if_empty()
+            .push(&self.config.graph_version)
+            .extend(segments);
+        Ok(url)
     }
 
     fn messages_url(&self, account: &MetaAccount) -> Result<Url, DeliveryError> {
@@ -176,7 +194,7 @@ impl MetaChannel {
                 self.known_page(account).unwrap_or_else(|| "me".to_owned())
             }
         };
-        self.graph(account, &format!("{node}/messages"))
+        self.graph(account, &[&node, "messages"])
     }
 
     /// The secret of `appsecret_proof` for the account's Graph host: Instagram Login calls
@@ -217,7 +235,7 @@ impl MetaChannel {
         if let Some(page) = self.known_page(account) {
             return Ok(page);
         }
-        let mut url = self.graph(account, "me")?;
+        let mut url = self.graph(account, &["me"])?;
         url.query_pairs_mut().append_pair("fields", "id,name,instagram_business_account");
         let me = self.call(self.authed(self.http.get(url), account)).await?;
         let page = me.get("id").and_then(id_string).ok_or_else(|| {
@@ -255,13 +273,24 @@ impl MetaChannel {
         url: &Url,
     ) -> Result<String, DeliveryError> {
         let page = self.page_id(account).await?;
-        let endpoint = self.graph(account, &format!("{page}/message_attachments"))?;
-        let body = json!({
-            "platform": "instagram",
-            "message": { "attachment": { "type": attachment_type(kind), "payload": { "url": url.as_str(), "is_reusable": true } } },
-        });
+        let endpoint = self.graph(account, &[&page, "message_attachments"])?;
+        let body = UploadRequest {
+            platform: "instagram",
+            message: OutMessage {
+                attachment: Some(Attachment {
+                    kind: attachment_type(kind),
+                    payload: AttachmentPayload {
+                        url: Some(url.as_str()),
+                        is_reusable: Some(true),
+                        ..Default::default()
+                    },
+                }),
+                ..Default::default()
+            },
+        };
         let answer = self.call(self.authed(self.http.post(endpoint), account).json(&body)).await?;
-        answer.get("attachment_id").and_then(id_string).ok_or_else(|| {
+        let answer: UploadAnswer = send_api::read(answer);
+        answer.attachment_id.ok_or_else(|| {
             DeliveryError::temporary(
                 DeliveryErrorKind::Unavailable,
                 "Meta accepted the upload but gave no attachment_id",
@@ -280,7 +309,7 @@ impl MetaChannel {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<Value, DeliveryError> {
-        let response = request.send().await.map_err(|e| network(&e))?;
+        let response = request.send().await.map_err(network)?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
@@ -292,7 +321,7 @@ impl MetaChannel {
                 header("x-business-use-case-usage")
                     .and_then(|h| crate::rate_limit::business_use_case_wait(&h))
             });
-        let body = response.bytes().await.map_err(|e| network(&e))?;
+        let body = response.bytes().await.map_err(network)?;
         if (200..300).contains(&status) {
             let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             if value.get("error").is_none() {
@@ -301,6 +330,13 @@ impl MetaChannel {
         }
         Err(classify(status, &body, retry_after))
     }
+}
+
+/// A request body as JSON text, for a multipart field.
+fn to_json(value: &impl serde::Serialize) -> Result<String, DeliveryError> {
+    serde_json::to_string(value).map_err(|e| {
+        DeliveryError::permanent(DeliveryErrorKind::InvalidRequest, format!("send body: {e}"))
+    })
 }
 
 /// An id as Meta sends it: a string, or a number.
@@ -337,7 +373,9 @@ fn too_large(media: &Media) -> Option<DeliveryError> {
     })
 }
 
-fn network(e: &reqwest::Error) -> DeliveryError {
+fn network(e: reqwest::Error) -> DeliveryError {
+    // The URL carries `appsecret_proof`: keep it out of the message and the source.
+    let e = e.without_url();
     let what = if e.is_timeout() {
         "timed out".to_owned()
     } else if e.is_connect() {
@@ -346,6 +384,7 @@ fn network(e: &reqwest::Error) -> DeliveryError {
         e.to_string()
     };
     DeliveryError::temporary(DeliveryErrorKind::Network, format!("Graph API unreachable: {what}"))
+        .with_source(e)
 }
 
 fn attachment_type(kind: &AttachmentKind) -> &'static str {
@@ -453,43 +492,41 @@ impl Channel for MetaChannel {
             .with_retry_after(wait));
         }
         let url = self.messages_url(account)?;
-        let recipient = json!({ "id": request.thread.as_str() });
+        let recipient = Recipient { id: request.thread.as_str() };
         let (messaging_type, tag) = match request.window {
             MessagingWindow::HumanAgent => ("MESSAGE_TAG", Some("HUMAN_AGENT")),
             _ => ("RESPONSE", None),
         };
-        let mut body = json!({ "recipient": recipient, "messaging_type": messaging_type });
-        if let Some(tag) = tag {
-            body["tag"] = json!(tag);
-        }
-        if let Some(reply) = &request.reply_to {
-            body["reply_to"] = json!({ "mid": reply.as_str() });
-        }
+        let reply_to = request.reply_to.as_ref().map(|r| ReplyTo { mid: r.as_str() });
         // `metadata` is documented for Messenger sends only (S17, S23; meta-platform.md §9).
-        let with_metadata = |mut message: Value| {
-            if let Some(marker) = request.marker.as_ref().filter(|_| !instagram) {
-                message["metadata"] = json!(marker);
-            }
-            message
-        };
+        let metadata = request.marker.as_deref().filter(|_| !instagram);
+        let envelope = Envelope { recipient, messaging_type, tag, reply_to, metadata };
         let http = self.authed(self.http.post(url), account);
         let answer = match &request.part {
             OutboundPart::Text(text) => {
-                body["message"] = with_metadata(json!({ "text": text }));
+                let body = envelope.with(OutMessage { text: Some(text), ..Default::default() });
                 self.call(http.json(&body)).await?
             }
             OutboundPart::MediaUrl { kind, url } => {
+                let uploaded;
                 let payload = match (account.kind, account.login) {
-                    (Platform::Messenger, _) => json!({ "url": url.as_str(), "is_reusable": true }),
+                    (Platform::Messenger, _) => AttachmentPayload {
+                        url: Some(url.as_str()),
+                        is_reusable: Some(true),
+                        ..Default::default()
+                    },
                     // The Instagram-Login Send API documents `payload.url` only (S25).
-                    (Platform::Instagram, Login::Instagram) => json!({ "url": url.as_str() }),
+                    (Platform::Instagram, Login::Instagram) => {
+                        AttachmentPayload { url: Some(url.as_str()), ..Default::default() }
+                    }
                     (Platform::Instagram, Login::Facebook) => {
-                        json!({ "attachment_id": self.upload_for_instagram(account, kind, url).await? })
+                        uploaded = self.upload_for_instagram(account, kind, url).await?;
+                        AttachmentPayload { attachment_id: Some(&uploaded), ..Default::default() }
                     }
                 };
-                body["message"] = with_metadata(
-                    json!({ "attachment": { "type": attachment_type(kind), "payload": payload } }),
-                );
+                let attachment = Attachment { kind: attachment_type(kind), payload };
+                let body = envelope
+                    .with(OutMessage { attachment: Some(attachment), ..Default::default() });
                 self.call(http.json(&body)).await?
             }
             OutboundPart::Media(_) if instagram => {
@@ -499,9 +536,12 @@ impl Channel for MetaChannel {
                 ));
             }
             OutboundPart::Media(media) => {
-                let message = with_metadata(
-                    json!({ "attachment": { "type": attachment_type(&media.kind), "payload": { "is_reusable": true } } }),
-                );
+                let attachment = Attachment {
+                    kind: attachment_type(&media.kind),
+                    payload: AttachmentPayload { is_reusable: Some(true), ..Default::default() },
+                };
+                let message =
+                    OutMessage { attachment: Some(attachment), metadata, ..Default::default() };
                 let file = reqwest::multipart::Part::bytes(media.bytes.to_vec())
                     .file_name(media.file_name.clone())
                     .mime_str(&media.content_type)
@@ -511,15 +551,16 @@ impl Channel for MetaChannel {
                             format!("bad content type: {e}"),
                         )
                     })?;
+                // The multipart form carries the same fields, each JSON-encoded (S19).
                 let mut form = reqwest::multipart::Form::new()
-                    .text("recipient", recipient.to_string())
+                    .text("recipient", to_json(&recipient)?)
                     .text("messaging_type", messaging_type)
-                    .text("message", message.to_string());
+                    .text("message", to_json(&message)?);
                 if let Some(tag) = tag {
                     form = form.text("tag", tag);
                 }
-                if let Some(reply) = &request.reply_to {
-                    form = form.text("reply_to", json!({ "mid": reply.as_str() }).to_string());
+                if let Some(reply) = &reply_to {
+                    form = form.text("reply_to", to_json(reply)?);
                 }
                 self.call(http.multipart(form.part("filedata", file))).await?
             }
@@ -527,16 +568,13 @@ impl Channel for MetaChannel {
                 let reaction = match (account.kind, emoji) {
                     (_, None) => None,
                     // Instagram accepts only "love".
-                    (Platform::Instagram, Some(_)) => Some("love".to_owned()),
-                    (Platform::Messenger, Some(e)) => Some(e.clone()),
+                    (Platform::Instagram, Some(_)) => Some("love"),
+                    (Platform::Messenger, Some(e)) => Some(e.as_str()),
                 };
-                let body = match reaction {
-                    Some(r) => {
-                        json!({ "recipient": recipient, "sender_action": "react", "payload": { "message_id": target.as_str(), "reaction": r } })
-                    }
-                    None => {
-                        json!({ "recipient": recipient, "sender_action": "unreact", "payload": { "message_id": target.as_str() } })
-                    }
+                let body = ActionRequest {
+                    recipient,
+                    sender_action: if reaction.is_some() { "react" } else { "unreact" },
+                    payload: Some(ReactionPayload { message_id: target.as_str(), reaction }),
                 };
                 self.call(http.json(&body)).await?
             }
@@ -546,14 +584,13 @@ impl Channel for MetaChannel {
                     SenderAction::TypingOff => "typing_off",
                     SenderAction::MarkSeen => "mark_seen",
                 };
-                self.call(http.json(&json!({ "recipient": recipient, "sender_action": name })))
-                    .await?
+                let body = ActionRequest { recipient, sender_action: name, payload: None };
+                self.call(http.json(&body)).await?
             }
             other => return Err(DeliveryError::unsupported(format!("{} parts", other.kind()))),
         };
-        Ok(SendReceipt {
-            message_id: answer.get("message_id").and_then(Value::as_str).map(Into::into),
-        })
+        let answer: SendAnswer = send_api::read(answer);
+        Ok(SendReceipt { message_id: answer.message_id.map(Into::into) })
     }
 
     async fn profile(
@@ -572,7 +609,7 @@ impl Channel for MetaChannel {
             Platform::Messenger => "first_name,last_name,profile_pic",
             Platform::Instagram => "name,username,profile_pic",
         };
-        let mut url = self.graph(account, user.as_str())?;
+        let mut url = self.graph(account, &[user.as_str()])?;
         url.query_pairs_mut().append_pair("fields", fields);
         let v = self.call(self.authed(self.http.get(url), account)).await?;
         let text =

@@ -11,6 +11,7 @@ pub mod fake;
 mod media;
 mod proof;
 pub mod rate_limit;
+mod send_api;
 mod signature;
 pub mod signed_request;
 pub mod webhook;

@@ -14,7 +14,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect::Policy;
 use url::Url;
 use wbots_core::fetch_policy::{FetchPolicy, FetchRefusal, FetchRoute, check_resolved};
-use wbots_core::{DeliveryError, DeliveryErrorKind, InboundAttachment, Media};
+use wbots_core::{BuildError, DeliveryError, DeliveryErrorKind, InboundAttachment, Media};
 
 use crate::config::MetaConfig;
 
@@ -51,12 +51,12 @@ pub(crate) struct Downloader {
 }
 
 impl Downloader {
-    pub(crate) fn new(config: &MetaConfig, timeout: Duration) -> Result<Self, String> {
+    pub(crate) fn new(config: &MetaConfig, timeout: Duration) -> Result<Self, BuildError> {
         let trusted = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(Policy::none())
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(http_client)?;
         let public = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(Policy::none())
@@ -64,7 +64,7 @@ impl Downloader {
             .no_proxy()
             .dns_resolver(Arc::new(PublicOnly))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(http_client)?;
         Ok(Self::with_clients(config, trusted, public))
     }
 
@@ -216,6 +216,11 @@ fn extension(content_type: &str) -> &'static str {
         "application/pdf" => "pdf",
         _ => "bin",
     }
+}
+
+/// A reqwest client that could not be built (its TLS backend failed to start).
+fn http_client(e: reqwest::Error) -> BuildError {
+    BuildError::new("http_client", "could not build the HTTP client").with_source(e)
 }
 
 #[cfg(test)]

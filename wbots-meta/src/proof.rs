@@ -4,9 +4,7 @@
 //! <https://developers.facebook.com/docs/graph-api/guides/secure-requests> — reference S34,
 //! meta-platform.md §3.1 and §9).
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use wbots_core::Secret;
+use wbots_core::{Secret, hmac_sha256};
 
 /// `appsecret_proof` for `access_token` under `app_secret`: lowercase hex.
 pub fn appsecret_proof(app_secret: &Secret, access_token: &str) -> String {
@@ -24,11 +22,7 @@ pub(crate) fn token_fingerprint(app_secret: &Secret, access_token: &str) -> Stri
 }
 
 fn keyed_hex(key: &Secret, message: &[u8]) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()) else {
-        return String::new();
-    };
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
+    hmac_sha256::sign_hex(key.expose().as_bytes(), &[message])
 }
 
 #[cfg(test)]

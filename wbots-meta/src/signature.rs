@@ -1,17 +1,10 @@
 //! `X-Hub-Signature-256` and the subscription handshake.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use wbots_core::{RawRequest, Secret, WebhookError};
+use wbots_core::{RawRequest, Secret, WebhookError, hmac_sha256};
 
 /// The `X-Hub-Signature-256` value of `body` under `secret`: `sha256=` + lowercase hex.
 pub fn sign_body(secret: &Secret, body: &[u8]) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("sha256={}", hmac_sha256::sign_hex(secret.expose().as_bytes(), &[body]))
 }
 
 /// Accepts a delivery whose signature over the exact raw bytes matches any of `secrets`.
@@ -25,14 +18,9 @@ pub fn verify(request: &RawRequest<'_>, secrets: &[&Secret]) -> Result<(), Webho
     let Ok(given) = hex::decode(hex_sig) else {
         return Err(WebhookError::Unauthorized("X-Hub-Signature-256 is not hex".into()));
     };
-    let ok = secrets.iter().any(|secret| {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) else {
-            return false;
-        };
-        mac.update(request.body);
-        // Constant-time comparison.
-        mac.verify_slice(&given).is_ok()
-    });
+    let ok = secrets
+        .iter()
+        .any(|secret| hmac_sha256::verify(secret.expose().as_bytes(), &[request.body], &given));
     if ok {
         Ok(())
     } else {

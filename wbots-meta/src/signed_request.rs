@@ -7,10 +7,8 @@
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
-use wbots_core::Secret;
+use wbots_core::{Secret, hmac_sha256};
 
 // Meta omits the padding; accept it either way (the payload is signed as sent, so only the
 // signature's padding can differ without breaking the HMAC).
@@ -63,12 +61,7 @@ pub fn decode(raw: &str, secrets: &[&Secret]) -> Result<SignedRequest, SignedReq
         .decode(sig_b64)
         .map_err(|_| SignedRequestError::Malformed("signature is not base64url"))?;
     let authentic = secrets.iter().filter(|s| !s.is_empty()).any(|secret| {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) else {
-            return false;
-        };
-        mac.update(payload_b64.as_bytes());
-        // `verify_slice` compares in constant time.
-        mac.verify_slice(&signature).is_ok()
+        hmac_sha256::verify(secret.expose().as_bytes(), &[payload_b64.as_bytes()], &signature)
     });
     if !authentic {
         return Err(SignedRequestError::BadSignature);
@@ -88,13 +81,7 @@ pub fn decode(raw: &str, secrets: &[&Secret]) -> Result<SignedRequest, SignedReq
 pub fn encode(payload: &serde_json::Value, secret: &Secret) -> String {
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let payload_b64 = engine.encode(payload.to_string());
-    let signature = match Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(payload_b64.as_bytes());
-            mac.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
-    };
+    let signature = hmac_sha256::sign(secret.expose().as_bytes(), &[payload_b64.as_bytes()]);
     format!("{}.{payload_b64}", engine.encode(signature))
 }
 

@@ -465,3 +465,39 @@ fn capabilities_are_declared_per_account() {
         (1000, Some(1000), None)
     );
 }
+
+#[tokio::test]
+async fn a_user_id_goes_into_the_graph_path_as_one_escaped_segment() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"first_name": "Ada"})))
+        .mount(&server)
+        .await;
+    // An id that would otherwise climb to another node (`/v23.0/me/accounts`).
+    let _ = channel(&server).profile(&messenger(), &"../me/accounts?x=1".into()).await;
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].url.path(), "/v23.0/..%2Fme%2Faccounts%3Fx=1");
+    assert!(requests[0].url.query_pairs().all(|(k, _)| k != "x"));
+}
+
+#[test]
+fn a_refused_configuration_names_its_key() {
+    let config = MetaConfig::new(Secret::new("app-secret"), Secret::new("verify"));
+    let twice = MetaChannel::builder(config.clone())
+        .account(MetaAccount::messenger("PAGE1", Secret::new("a")))
+        .account(MetaAccount::messenger("PAGE1", Secret::new("b")))
+        .build()
+        .unwrap_err();
+    assert_eq!(twice.key(), "channels");
+    let empty = MetaChannel::builder(config)
+        .account(MetaAccount::messenger("PAGE1", Secret::new("")))
+        .build()
+        .unwrap_err();
+    assert_eq!(empty.key(), "channels.access_token");
+    assert!(empty.to_string().contains("PAGE1"), "{empty}");
+    let no_secret = MetaChannel::builder(MetaConfig::new(Secret::new(""), Secret::new("v")))
+        .build()
+        .unwrap_err();
+    assert_eq!(no_secret.key(), "meta.app_secret");
+}

@@ -32,7 +32,8 @@ async fn main() -> Result<(), String> {
         )
         .with_webhook_token(Secret::new(var("CHATWOOT_WEBHOOK_TOKEN")?)),
     )
-    .build()?;
+    .build()
+    .map_err(|e| e.to_string())?;
     let inbox: u64 = var("CHATWOOT_INBOX")?.parse().map_err(|e| format!("CHATWOOT_INBOX: {e}"))?;
     let store = SqliteStore::connect(&format!(
         "sqlite://{}",

@@ -74,7 +74,8 @@ pub async fn build_bridge(config: &AppConfig) -> Result<Bridge, String> {
             .with_graph_urls(config.graph_url.clone()),
     )
     .account(MetaAccount::messenger(config.page_id.clone(), config.page_token.clone()))
-    .build()?;
+    .build()
+    .map_err(|e| e.to_string())?;
     let inbox = ChatwootInbox::builder(
         ChatwootConfig::new(
             config.chatwoot_url.clone(),
@@ -83,7 +84,8 @@ pub async fn build_bridge(config: &AppConfig) -> Result<Bridge, String> {
         )
         .with_webhook_token(config.chatwoot_webhook_token.clone()),
     )
-    .build()?;
+    .build()
+    .map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> = Arc::new(store);
     Bridge::builder(store, Arc::new(inbox))
         .with_channel(Arc::new(meta))

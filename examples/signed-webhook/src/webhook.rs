@@ -1,11 +1,10 @@
 //! Pigeon's webhook: the signature over the raw body, and its JSON events → core events.
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use wbots_core::{
     AttachmentKind, ChannelAddress, EchoMessage, InboundAttachment, InboundEnvelope, InboundEvent,
-    InboundMessage, ReplyTo, Secret, Unsupported, WebhookError,
+    InboundMessage, ReplyTo, Secret, Unsupported, WebhookError, hmac_sha256,
 };
 
 use crate::pigeon;
@@ -15,12 +14,7 @@ pub const SIGNATURE_HEADER: &str = "x-pigeon-signature";
 
 /// The signature header's value for `body`, as Pigeon computes it.
 pub fn sign(secret: &Secret, body: &[u8]) -> String {
-    // HMAC accepts keys of any length; the error arm cannot happen, and signs nothing.
-    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()) else {
-        return String::new();
-    };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("sha256={}", hmac_sha256::sign_hex(secret.expose().as_bytes(), &[body]))
 }
 
 /// Checks the signature over the exact raw bytes, in constant time.
@@ -32,7 +26,11 @@ pub(crate) fn verify(
     let Some(given) = header else {
         return Err(WebhookError::Unauthorized("missing X-Pigeon-Signature".into()));
     };
-    if wbots_core::constant_time_eq(sign(secret, body).as_bytes(), given.trim().as_bytes()) {
+    let authentic = given
+        .trim()
+        .strip_prefix("sha256=")
+        .is_some_and(|tag| hmac_sha256::verify_hex(secret.expose().as_bytes(), &[body], tag));
+    if authentic {
         Ok(())
     } else {
         Err(WebhookError::Unauthorized("wrong X-Pigeon-Signature".into()))

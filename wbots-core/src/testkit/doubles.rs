@@ -33,21 +33,14 @@ pub const SIGNATURE_HEADER: &str = "x-test-signature";
 
 /// The doubles' signature of `body` under `secret`, as their webhooks carry it.
 pub fn test_signature(secret: &str, body: &[u8]) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    crate::hmac_sha256::sign_hex(secret.as_bytes(), &[body])
 }
 
 fn verify_signature(secret: &Secret, request: &RawRequest<'_>) -> Result<(), WebhookError> {
     let Some(sig) = request.header(SIGNATURE_HEADER) else {
         return Err(WebhookError::Unauthorized("missing signature".into()));
     };
-    let expected = test_signature(secret.expose(), request.body);
-    if crate::secret::constant_time_eq(expected.as_bytes(), sig.as_bytes()) {
+    if crate::hmac_sha256::verify_hex(secret.expose().as_bytes(), &[request.body], sig) {
         Ok(())
     } else {
         Err(WebhookError::Unauthorized("wrong signature".into()))
