@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use wbots_core::StoreError;
-use wbots_core::store::{SqliteStore, Store};
+use wbots_core::store::{JobQueue, SqliteStore, Store};
 
 /// Opens (without migrating) the store at `url`: `sqlite://…` or `postgres://…`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {

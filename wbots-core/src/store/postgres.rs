@@ -14,8 +14,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobRecord, JobState, Lease, Link, LinkKind, LinkWrite, NewJob,
-    QueueStats, Store,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+    LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
 use crate::ids::JobId;
@@ -107,17 +107,17 @@ const JOB_COLUMNS: &str = "id, state, idempotency_key, ordering_key, attempts, l
 async fn apply(tx: &mut Transaction<'_, Postgres>, write: &LinkWrite) -> Result<(), StoreError> {
     let q = match write {
         LinkWrite::Insert(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO NOTHING")
-            .bind(l.kind.as_str())
-            .bind(&l.key)
+            .bind(l.key.kind().as_str())
+            .bind(l.key.as_str())
             .bind(&l.value)
             .bind(&l.scope),
         LinkWrite::Set(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, scope = EXCLUDED.scope")
-            .bind(l.kind.as_str())
-            .bind(&l.key)
+            .bind(l.key.kind().as_str())
+            .bind(l.key.as_str())
             .bind(&l.value)
             .bind(&l.scope),
-        LinkWrite::Delete { kind, key } => {
-            sqlx::query("DELETE FROM links WHERE kind = $1 AND key = $2").bind(kind.as_str()).bind(key)
+        LinkWrite::Delete(key) => {
+            sqlx::query("DELETE FROM links WHERE kind = $1 AND key = $2").bind(key.kind().as_str()).bind(key.as_str())
         }
     };
     q.execute(&mut **tx).await.map_err(db_err)?;
@@ -129,7 +129,6 @@ impl Store for PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))
     }
-
     async fn ping(&self) -> Result<(), StoreError> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         let applied: Option<i64> =
@@ -145,7 +144,27 @@ impl Store for PostgresStore {
         }
         Ok(())
     }
+    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
+        // Deleted rows stay in the table files as dead tuples until (auto)vacuum reclaims
+        // them; the README tells operators so.
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let links = sqlx::query("DELETE FROM links WHERE scope = $1")
+            .bind(scope)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let jobs = sqlx::query("DELETE FROM jobs WHERE scope = $1")
+            .bind(scope)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
+    }
+}
 
+#[async_trait]
+impl JobQueue for PostgresStore {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // Ids come from a sequence, so two transactions enqueueing for one conversation
@@ -196,7 +215,6 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db_err)?;
         Ok(out)
     }
-
     async fn claim(
         &self,
         now: DateTime<Utc>,
@@ -267,7 +285,6 @@ impl Store for PostgresStore {
         out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.lease.job.cmp(&b.1.lease.job)));
         Ok(out.into_iter().map(|(_, j)| j).collect())
     }
-
     async fn extend_lease(
         &self,
         lease: &Lease,
@@ -283,7 +300,6 @@ impl Store for PostgresStore {
             .map_err(db_err)?;
         if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
     }
-
     async fn release_all_leases(&self) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL WHERE state = 'running'",
@@ -293,7 +309,6 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         Ok(done.rows_affected())
     }
-
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         Self::held(&mut tx, lease).await?;
@@ -307,7 +322,6 @@ impl Store for PostgresStore {
         }
         tx.commit().await.map_err(db_err)
     }
-
     async fn retry_later(
         &self,
         lease: &Lease,
@@ -328,7 +342,6 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
     }
-
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'dead', attempts = attempts + 1, last_error = $3, lease_token = NULL, lease_until = NULL
@@ -342,7 +355,6 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
     }
-
     async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, not_before = $2 WHERE id = $1 AND state = 'dead'")
             .bind(job.0)
@@ -352,7 +364,6 @@ impl Store for PostgresStore {
             .map_err(db_err)?;
         if done.rows_affected() == 0 { Err(StoreError::NoSuchJob(job)) } else { Ok(()) }
     }
-
     async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
         let done = match job {
             Some(id) => {
@@ -366,7 +377,6 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         Ok(done.rows_affected())
     }
-
     async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND created_at < $1")
             .bind(ms(before))
@@ -375,7 +385,6 @@ impl Store for PostgresStore {
             .map_err(db_err)?;
         Ok(done.rows_affected())
     }
-
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
             .bind(job.0)
@@ -384,7 +393,6 @@ impl Store for PostgresStore {
             .map_err(db_err)?;
         row.as_ref().map(record).transpose()
     }
-
     async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE state = $1 ORDER BY id LIMIT $2"
@@ -396,7 +404,6 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         rows.iter().map(record).collect()
     }
-
     async fn stats(&self) -> Result<QueueStats, StoreError> {
         let rows = sqlx::query("SELECT state, count(*) AS n FROM jobs GROUP BY state")
             .fetch_all(&self.pool)
@@ -415,16 +422,18 @@ impl Store for PostgresStore {
         }
         Ok(stats)
     }
+}
 
-    async fn get_link(&self, kind: LinkKind, key: &str) -> Result<Option<String>, StoreError> {
+#[async_trait]
+impl LinkStore for PostgresStore {
+    async fn get_link(&self, key: &LinkKey) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar("SELECT value FROM links WHERE kind = $1 AND key = $2")
-            .bind(kind.as_str())
-            .bind(key)
+            .bind(key.kind().as_str())
+            .bind(key.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)
     }
-
     async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
         // An upsert that touches nothing but returns the stored row: one round trip, and the
         // winner of a race is whatever is stored.
@@ -433,37 +442,34 @@ impl Store for PostgresStore {
              ON CONFLICT (kind, key) DO UPDATE SET value = links.value
              RETURNING value",
         )
-        .bind(link.kind.as_str())
-        .bind(&link.key)
+        .bind(link.key.kind().as_str())
+        .bind(link.key.as_str())
         .bind(&link.value)
         .bind(&link.scope)
         .fetch_one(&self.pool)
         .await
         .map_err(db_err)
     }
-
     async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         apply(&mut tx, &LinkWrite::Set(link.clone())).await?;
         tx.commit().await.map_err(db_err)
     }
-
-    async fn delete_link(&self, kind: LinkKind, key: &str) -> Result<bool, StoreError> {
+    async fn delete_link(&self, key: &LinkKey) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM links WHERE kind = $1 AND key = $2")
-            .bind(kind.as_str())
-            .bind(key)
+            .bind(key.kind().as_str())
+            .bind(key.as_str())
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
         Ok(done.rows_affected() > 0)
     }
-
     async fn links_with_prefix(
         &self,
-        kind: LinkKind,
-        prefix: &str,
+        range: &LinkPrefix,
         limit: usize,
     ) -> Result<Vec<Link>, StoreError> {
+        let (kind, prefix) = (range.kind(), range.as_str());
         let pattern =
             format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         let rows = sqlx::query("SELECT key, value, scope FROM links WHERE kind = $1 AND key LIKE $2 ORDER BY key LIMIT $3")
@@ -476,30 +482,11 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|r| {
                 Ok(Link {
-                    kind,
-                    key: r.try_get("key").map_err(db_err)?,
+                    key: LinkKey::from_stored(kind, r.try_get::<String, _>("key").map_err(db_err)?),
                     value: r.try_get("value").map_err(db_err)?,
                     scope: r.try_get("scope").map_err(db_err)?,
                 })
             })
             .collect()
-    }
-
-    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
-        // Deleted rows stay in the table files as dead tuples until (auto)vacuum reclaims
-        // them; the README tells operators so.
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let links = sqlx::query("DELETE FROM links WHERE scope = $1")
-            .bind(scope)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let jobs = sqlx::query("DELETE FROM jobs WHERE scope = $1")
-            .bind(scope)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
     }
 }

@@ -205,7 +205,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use crate::store::{NewJob, SqliteStore, Store};
+    use crate::store::{JobQueue, NewJob, SqliteStore, Store};
 
     fn job(i: usize) -> NewJob {
         NewJob {

@@ -29,8 +29,8 @@ use sqlx::{Row, SqliteConnection};
 use self::group_commit::{GroupCommit, Lane};
 
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobRecord, JobState, Lease, Link, LinkKind, LinkWrite, NewJob,
-    QueueStats, Store,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+    LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
 use crate::ids::JobId;
@@ -190,17 +190,17 @@ const JOB_COLUMNS: &str = "id, state, idempotency_key, ordering_key, attempts, l
 async fn apply(conn: &mut SqliteConnection, write: &LinkWrite) -> Result<(), StoreError> {
     let q = match write {
         LinkWrite::Insert(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING")
-            .bind(l.kind.as_str())
-            .bind(&l.key)
+            .bind(l.key.kind().as_str())
+            .bind(l.key.as_str())
             .bind(&l.value)
             .bind(&l.scope),
         LinkWrite::Set(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, scope = excluded.scope")
-            .bind(l.kind.as_str())
-            .bind(&l.key)
+            .bind(l.key.kind().as_str())
+            .bind(l.key.as_str())
             .bind(&l.value)
             .bind(&l.scope),
-        LinkWrite::Delete { kind, key } => {
-            sqlx::query("DELETE FROM links WHERE kind = ? AND key = ?").bind(kind.as_str()).bind(key)
+        LinkWrite::Delete(key) => {
+            sqlx::query("DELETE FROM links WHERE kind = ? AND key = ?").bind(key.kind().as_str()).bind(key.as_str())
         }
     };
     q.execute(&mut *conn).await.map_err(db_err)?;
@@ -283,7 +283,6 @@ impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.writer).await.map_err(|e| StoreError::Migration(e.to_string()))
     }
-
     async fn ping(&self) -> Result<(), StoreError> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         let applied: Option<i64> =
@@ -299,7 +298,35 @@ impl Store for SqliteStore {
         }
         Ok(())
     }
+    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
+        let scope = scope.to_owned();
+        let forgotten = self
+            .commits
+            .write(move |conn| {
+                Box::pin(async move {
+                    let links = sqlx::query("DELETE FROM links WHERE scope = ?")
+                        .bind(&scope)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    let jobs = sqlx::query("DELETE FROM jobs WHERE scope = ?")
+                        .bind(&scope)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
+                })
+            })
+            .await?;
+        // The rows are zeroed in the pages the transaction wrote, but older copies of those
+        // pages are still in the write-ahead log until it is emptied.
+        self.empty_the_wal().await?;
+        Ok(forgotten)
+    }
+}
 
+#[async_trait]
+impl JobQueue for SqliteStore {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
         let jobs = jobs.to_vec();
         self.commits.write_in(Lane::Urgent, move |conn| Box::pin(async move {
@@ -337,7 +364,6 @@ impl Store for SqliteStore {
         Ok(out)
         })).await
     }
-
     async fn claim(
         &self,
         now: DateTime<Utc>,
@@ -348,7 +374,6 @@ impl Store for SqliteStore {
         let until = now_ms.saturating_add(lease_ms(lease_for));
         self.commits.write(move |conn| Box::pin(claim_heads(conn, now_ms, until, limit))).await
     }
-
     async fn extend_lease(
         &self,
         lease: &Lease,
@@ -368,7 +393,6 @@ impl Store for SqliteStore {
             ok_if_changed(done.rows_affected(), &lease)
         })).await
     }
-
     async fn release_all_leases(&self) -> Result<u64, StoreError> {
         self.commits
             .write(move |conn| {
@@ -385,7 +409,6 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
         let (lease, writes) = (lease.clone(), writes.to_vec());
         self.commits
@@ -410,7 +433,6 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn retry_later(
         &self,
         lease: &Lease,
@@ -434,7 +456,6 @@ impl Store for SqliteStore {
             ok_if_changed(done.rows_affected(), &lease)
         })).await
     }
-
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         let (lease, reason) = (lease.clone(), reason.to_owned());
         self.commits.write(move |conn| Box::pin(async move {
@@ -451,7 +472,6 @@ impl Store for SqliteStore {
             ok_if_changed(done.rows_affected(), &lease)
         })).await
     }
-
     async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.commits.write(move |conn| Box::pin(async move {
             let done = sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, not_before = ? WHERE id = ? AND state = 'dead'")
@@ -463,7 +483,6 @@ impl Store for SqliteStore {
             if done.rows_affected() == 0 { Err(StoreError::NoSuchJob(job)) } else { Ok(()) }
         })).await
     }
-
     async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
         self.commits
             .write(move |conn| {
@@ -487,7 +506,6 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.commits
             .write(move |conn| {
@@ -503,7 +521,6 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
             .bind(job.0)
@@ -512,7 +529,6 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
         row.as_ref().map(record).transpose()
     }
-
     async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE state = ? ORDER BY id LIMIT ?"
@@ -524,7 +540,6 @@ impl Store for SqliteStore {
         .map_err(db_err)?;
         rows.iter().map(record).collect()
     }
-
     async fn stats(&self) -> Result<QueueStats, StoreError> {
         let rows = sqlx::query("SELECT state, count(*) AS n FROM jobs GROUP BY state")
             .fetch_all(&self.reader)
@@ -543,16 +558,18 @@ impl Store for SqliteStore {
         }
         Ok(stats)
     }
+}
 
-    async fn get_link(&self, kind: LinkKind, key: &str) -> Result<Option<String>, StoreError> {
+#[async_trait]
+impl LinkStore for SqliteStore {
+    async fn get_link(&self, key: &LinkKey) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar("SELECT value FROM links WHERE kind = ? AND key = ?")
-            .bind(kind.as_str())
-            .bind(key)
+            .bind(key.kind().as_str())
+            .bind(key.as_str())
             .fetch_optional(&self.reader)
             .await
             .map_err(db_err)
     }
-
     async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
         let link = link.clone();
         self.commits
@@ -565,8 +582,8 @@ impl Store for SqliteStore {
                  ON CONFLICT (kind, key) DO UPDATE SET value = links.value
                  RETURNING value",
                     )
-                    .bind(link.kind.as_str())
-                    .bind(&link.key)
+                    .bind(link.key.kind().as_str())
+                    .bind(link.key.as_str())
                     .bind(&link.value)
                     .bind(&link.scope)
                     .fetch_one(&mut *conn)
@@ -576,20 +593,18 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
         let write = LinkWrite::Set(link.clone());
         self.commits.write(move |conn| Box::pin(async move { apply(conn, &write).await })).await
     }
-
-    async fn delete_link(&self, kind: LinkKind, key: &str) -> Result<bool, StoreError> {
-        let key = key.to_owned();
+    async fn delete_link(&self, key: &LinkKey) -> Result<bool, StoreError> {
+        let key = key.clone();
         self.commits
             .write(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query("DELETE FROM links WHERE kind = ? AND key = ?")
-                        .bind(kind.as_str())
-                        .bind(&key)
+                        .bind(key.kind().as_str())
+                        .bind(key.as_str())
                         .execute(&mut *conn)
                         .await
                         .map_err(db_err)?;
@@ -598,13 +613,12 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn links_with_prefix(
         &self,
-        kind: LinkKind,
-        prefix: &str,
+        range: &LinkPrefix,
         limit: usize,
     ) -> Result<Vec<Link>, StoreError> {
+        let (kind, prefix) = (range.kind(), range.as_str());
         // substr compares bytes exactly (no LIKE case folding or wildcards); the range
         // condition lets the primary key narrow the scan first.
         let rows = sqlx::query(
@@ -621,38 +635,11 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| {
                 Ok(Link {
-                    kind,
-                    key: r.try_get("key").map_err(db_err)?,
+                    key: LinkKey::from_stored(kind, r.try_get::<String, _>("key").map_err(db_err)?),
                     value: r.try_get("value").map_err(db_err)?,
                     scope: r.try_get("scope").map_err(db_err)?,
                 })
             })
             .collect()
-    }
-
-    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
-        let scope = scope.to_owned();
-        let forgotten = self
-            .commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    let links = sqlx::query("DELETE FROM links WHERE scope = ?")
-                        .bind(&scope)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    let jobs = sqlx::query("DELETE FROM jobs WHERE scope = ?")
-                        .bind(&scope)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
-                })
-            })
-            .await?;
-        // The rows are zeroed in the pages the transaction wrote, but older copies of those
-        // pages are still in the write-ahead log until it is emptied.
-        self.empty_the_wal().await?;
-        Ok(forgotten)
     }
 }
