@@ -14,11 +14,9 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         #[cfg(feature = "postgres")]
         return Ok(Arc::new(wbots_core::store::PostgresStore::connect(url).await?));
         #[cfg(not(feature = "postgres"))]
-        return Err(StoreError::Unavailable(
-            "this wbots was built without the postgres feature".into(),
-        ));
+        return Err(StoreError::unavailable("this wbots was built without the postgres feature"));
     }
-    Err(StoreError::Unavailable(format!(
+    Err(StoreError::unavailable(format!(
         "store.url: unknown scheme in {:?}",
         url.split(':').next().unwrap_or("")
     )))

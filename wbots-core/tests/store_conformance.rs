@@ -61,6 +61,18 @@ mod sqlite {
     }
 
     #[tokio::test]
+    async fn a_store_error_keeps_the_database_error_as_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory is no database: opening it fails (in the file checks or the driver).
+        let err = SqliteStore::connect(&format!("sqlite://{}", dir.path().display()))
+            .await
+            .expect_err("a directory is not a database");
+        let source = std::error::Error::source(&err).expect("the driver's error is kept");
+        assert!(source.is::<sqlx::Error>() || source.is::<std::io::Error>(), "{source:?}");
+        assert!(err.is_transient(), "{err}");
+    }
+
+    #[tokio::test]
     async fn an_unmigrated_database_is_not_ready() {
         let dir = tempfile::tempdir().unwrap();
         let store =

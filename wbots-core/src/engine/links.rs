@@ -63,7 +63,7 @@ fn json<T: Serialize>(value: &T) -> String {
 
 fn parse<T: for<'de> Deserialize<'de>>(kind: LinkKind, raw: &str) -> Result<T, StoreError> {
     serde_json::from_str(raw)
-        .map_err(|e| StoreError::Corrupt(format!("{} link: {e}", kind.as_str())))
+        .map_err(|e| StoreError::corrupt(format!("{} link: {e}", kind.as_str())).caused_by(e))
 }
 
 pub(crate) fn message_link(

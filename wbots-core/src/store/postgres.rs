@@ -45,8 +45,8 @@ fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StoreError::Corrupt(e.to_string()),
-        _ => StoreError::Unavailable(e.to_string()),
+        | sqlx::Error::ColumnNotFound(_) => StoreError::corrupt(e.to_string()).caused_by(e),
+        _ => StoreError::unavailable(e.to_string()).caused_by(e),
     }
 }
 
@@ -54,7 +54,7 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host/db`). Does not migrate.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| {
-            StoreError::Unavailable(format!("invalid Postgres URL: {e}"))
+            StoreError::unavailable(format!("invalid Postgres URL: {e}")).caused_by(e)
         })?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
@@ -91,7 +91,7 @@ fn record(row: &PgRow) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
         id: JobId(row.try_get("id").map_err(db_err)?),
         state: JobState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?,
+            .ok_or_else(|| StoreError::corrupt(format!("job state {state:?}")))?,
         idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
         ordering_key: row.try_get("ordering_key").map_err(db_err)?,
         attempts: u32::try_from(row.try_get::<i32, _>("attempts").map_err(db_err)?).unwrap_or(0),
@@ -127,7 +127,10 @@ async fn apply(tx: &mut Transaction<'_, Postgres>, write: &LinkWrite) -> Result<
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::migration(e.to_string()).caused_by(e))
     }
     async fn ping(&self) -> Result<(), StoreError> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
@@ -135,9 +138,11 @@ impl Store for PostgresStore {
             sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&self.pool)
                 .await
-                .map_err(|e| StoreError::Migration(format!("migrations not applied: {e}")))?;
+                .map_err(|e| {
+                    StoreError::migration(format!("migrations not applied: {e}")).caused_by(e)
+                })?;
         if applied.unwrap_or(0) < latest {
-            return Err(StoreError::Migration(format!(
+            return Err(StoreError::migration(format!(
                 "migrations pending: at {}, need {latest}; run `wbots migrate`",
                 applied.unwrap_or(0)
             )));

@@ -40,7 +40,7 @@ impl<S: Store> SwitchableStore<S> {
         if self.up.load(Ordering::SeqCst) {
             Ok(&self.inner)
         } else {
-            Err(StoreError::Unavailable("store switched off by the test".into()))
+            Err(StoreError::unavailable("store switched off by the test"))
         }
     }
 }

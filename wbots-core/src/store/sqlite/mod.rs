@@ -75,8 +75,8 @@ fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StoreError::Corrupt(e.to_string()),
-        _ => StoreError::Unavailable(e.to_string()),
+        | sqlx::Error::ColumnNotFound(_) => StoreError::corrupt(e.to_string()).caused_by(e),
+        _ => StoreError::unavailable(e.to_string()).caused_by(e),
     }
 }
 
@@ -100,7 +100,9 @@ impl SqliteStore {
     async fn open(url: &str, exclusive: bool) -> Result<Self, StoreError> {
         let memory = url.contains(":memory:");
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL {url:?}: {e}")))?
+            .map_err(|e| {
+                StoreError::unavailable(format!("invalid SQLite URL {url:?}: {e}")).caused_by(e)
+            })?
             .create_if_missing(true)
             .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
             .synchronous(SqliteSynchronous::Full)
@@ -153,10 +155,9 @@ impl SqliteStore {
             .map_err(db_err)?;
         let busy: i64 = row.try_get(0).map_err(db_err)?;
         if busy != 0 {
-            return Err(StoreError::Unavailable(
+            return Err(StoreError::unavailable(
                 "the deletion is committed, but the write-ahead log could not be emptied yet \
-                 (readers busy); ask again"
-                    .into(),
+                 (readers busy); ask again",
             ));
         }
         Ok(())
@@ -174,7 +175,7 @@ fn record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
         id: JobId(row.try_get("id").map_err(db_err)?),
         state: JobState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?,
+            .ok_or_else(|| StoreError::corrupt(format!("job state {state:?}")))?,
         idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
         ordering_key: row.try_get("ordering_key").map_err(db_err)?,
         attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(db_err)?).unwrap_or(0),
@@ -281,7 +282,10 @@ async fn claim_heads(
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.writer).await.map_err(|e| StoreError::Migration(e.to_string()))
+        MIGRATOR
+            .run(&self.writer)
+            .await
+            .map_err(|e| StoreError::migration(e.to_string()).caused_by(e))
     }
     async fn ping(&self) -> Result<(), StoreError> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
@@ -289,9 +293,11 @@ impl Store for SqliteStore {
             sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&self.reader)
                 .await
-                .map_err(|e| StoreError::Migration(format!("migrations not applied: {e}")))?;
+                .map_err(|e| {
+                    StoreError::migration(format!("migrations not applied: {e}")).caused_by(e)
+                })?;
         if applied.unwrap_or(0) < latest {
-            return Err(StoreError::Migration(format!(
+            return Err(StoreError::migration(format!(
                 "migrations pending: at {}, need {latest}; run `wbots migrate`",
                 applied.unwrap_or(0)
             )));
