@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::sql::{JOB_COLUMNS, claimed, db_err, lease_ms, limit_i64, link, ms, record};
 use super::{
     ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
     LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
@@ -26,28 +27,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn from_ms(v: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(v).unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-fn lease_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Sorts a database failure into "may work later" or "the data is wrong".
-fn db_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StoreError::corrupt(e.to_string()).caused_by(e),
-        _ => StoreError::unavailable(e.to_string()).caused_by(e),
-    }
 }
 
 impl PostgresStore {
@@ -85,24 +64,6 @@ impl PostgresStore {
         found.map(|_| ()).ok_or(StoreError::LeaseLost(lease.job))
     }
 }
-
-fn record(row: &PgRow) -> Result<JobRecord, StoreError> {
-    let state: String = row.try_get("state").map_err(db_err)?;
-    Ok(JobRecord {
-        id: JobId(row.try_get("id").map_err(db_err)?),
-        state: JobState::parse(&state)
-            .ok_or_else(|| StoreError::corrupt(format!("job state {state:?}")))?,
-        idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
-        ordering_key: row.try_get("ordering_key").map_err(db_err)?,
-        attempts: u32::try_from(row.try_get::<i32, _>("attempts").map_err(db_err)?).unwrap_or(0),
-        last_error: row.try_get("last_error").map_err(db_err)?,
-        payload: row.try_get("payload").map_err(db_err)?,
-        created_at: from_ms(row.try_get("created_at").map_err(db_err)?),
-        not_before: from_ms(row.try_get("not_before").map_err(db_err)?),
-    })
-}
-
-const JOB_COLUMNS: &str = "id, state, idempotency_key, ordering_key, attempts, last_error, payload, created_at, not_before";
 
 async fn apply(tx: &mut Transaction<'_, Postgres>, write: &LinkWrite) -> Result<(), StoreError> {
     let q = match write {
@@ -255,36 +216,14 @@ impl JobQueue for PostgresStore {
              RETURNING id, lease_token, idempotency_key, ordering_key, scope, attempts, claims, payload, created_at, priority",
         )
         .bind(now_ms)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(limit_i64(limit))
         .bind(until)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
         let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push((
-                row.try_get::<i32, _>("priority").map_err(db_err)?,
-                ClaimedJob {
-                    lease: Lease {
-                        job: JobId(row.try_get("id").map_err(db_err)?),
-                        token: row.try_get("lease_token").map_err(db_err)?,
-                    },
-                    idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
-                    ordering_key: row.try_get("ordering_key").map_err(db_err)?,
-                    scope: row.try_get("scope").map_err(db_err)?,
-                    attempts: u32::try_from(row.try_get::<i32, _>("attempts").map_err(db_err)?)
-                        .unwrap_or(0),
-                    previous_claims: u32::try_from(
-                        row.try_get::<i32, _>("claims").map_err(db_err)? - 1,
-                    )
-                    .unwrap_or(0),
-                    payload: row
-                        .try_get::<Option<String>, _>("payload")
-                        .map_err(db_err)?
-                        .unwrap_or_default(),
-                    created_at: from_ms(row.try_get("created_at").map_err(db_err)?),
-                },
-            ));
+        for row in &rows {
+            out.push(claimed::<_, i32>(row)?);
         }
         // RETURNING has no order; hand jobs out as the queue ranks them.
         out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.lease.job.cmp(&b.1.lease.job)));
@@ -396,18 +335,18 @@ impl JobQueue for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(record).transpose()
+        row.as_ref().map(record::<_, i32>).transpose()
     }
     async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE state = $1 ORDER BY id LIMIT $2"
         ))
         .bind(state.as_str())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(limit_i64(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.iter().map(record).collect()
+        rows.iter().map(record::<_, i32>).collect()
     }
     async fn stats(&self) -> Result<QueueStats, StoreError> {
         let rows = sqlx::query("SELECT state, count(*) AS n FROM jobs GROUP BY state")
@@ -480,18 +419,10 @@ impl LinkStore for PostgresStore {
         let rows = sqlx::query("SELECT key, value, scope FROM links WHERE kind = $1 AND key LIKE $2 ORDER BY key LIMIT $3")
             .bind(kind.as_str())
             .bind(pattern)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(limit_i64(limit))
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Link {
-                    key: LinkKey::from_stored(kind, r.try_get::<String, _>("key").map_err(db_err)?),
-                    value: r.try_get("value").map_err(db_err)?,
-                    scope: r.try_get("scope").map_err(db_err)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| link(r, kind)).collect()
     }
 }

@@ -21,13 +21,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row, SqliteConnection};
 
 use self::group_commit::{GroupCommit, Lane};
 
+use super::sql::{JOB_COLUMNS, claimed, db_err, lease_ms, limit_i64, link, ms, record};
 use super::{
     ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
     LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
@@ -53,31 +53,6 @@ pub struct SqliteStore {
     commits: GroupCommit,
     /// The exclusive lock on `<db>.lock`, when taken; released when the last clone drops.
     _lock: Option<Arc<std::fs::File>>,
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn from_ms(v: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(v).unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-fn lease_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn limit_i64(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-fn db_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StoreError::corrupt(e.to_string()).caused_by(e),
-        _ => StoreError::unavailable(e.to_string()).caused_by(e),
-    }
 }
 
 impl SqliteStore {
@@ -170,24 +145,6 @@ impl SqliteStore {
     }
 }
 
-fn record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
-    let state: String = row.try_get("state").map_err(db_err)?;
-    Ok(JobRecord {
-        id: JobId(row.try_get("id").map_err(db_err)?),
-        state: JobState::parse(&state)
-            .ok_or_else(|| StoreError::corrupt(format!("job state {state:?}")))?,
-        idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
-        ordering_key: row.try_get("ordering_key").map_err(db_err)?,
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(db_err)?).unwrap_or(0),
-        last_error: row.try_get("last_error").map_err(db_err)?,
-        payload: row.try_get("payload").map_err(db_err)?,
-        created_at: from_ms(row.try_get("created_at").map_err(db_err)?),
-        not_before: from_ms(row.try_get("not_before").map_err(db_err)?),
-    })
-}
-
-const JOB_COLUMNS: &str = "id, state, idempotency_key, ordering_key, attempts, last_error, payload, created_at, not_before";
-
 async fn apply(conn: &mut SqliteConnection, write: &LinkWrite) -> Result<(), StoreError> {
     let q = match write {
         LinkWrite::Insert(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING")
@@ -208,6 +165,7 @@ async fn apply(conn: &mut SqliteConnection, write: &LinkWrite) -> Result<(), Sto
     Ok(())
 }
 
+/// A lease-guarded update changed nothing: the lease is no longer held.
 fn ok_if_changed(rows: u64, lease: &Lease) -> Result<(), StoreError> {
     if rows == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
 }
@@ -253,26 +211,8 @@ async fn claim_heads(
     .await
     .map_err(db_err)?;
     let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let claimed = ClaimedJob {
-            lease: Lease {
-                job: JobId(row.try_get("id").map_err(db_err)?),
-                token: row.try_get("lease_token").map_err(db_err)?,
-            },
-            idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
-            ordering_key: row.try_get("ordering_key").map_err(db_err)?,
-            scope: row.try_get("scope").map_err(db_err)?,
-            attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(db_err)?)
-                .unwrap_or(0),
-            previous_claims: u32::try_from(row.try_get::<i64, _>("claims").map_err(db_err)? - 1)
-                .unwrap_or(0),
-            payload: row
-                .try_get::<Option<String>, _>("payload")
-                .map_err(db_err)?
-                .unwrap_or_default(),
-            created_at: from_ms(row.try_get("created_at").map_err(db_err)?),
-        };
-        out.push((row.try_get::<i64, _>("priority").map_err(db_err)?, claimed));
+    for row in &rows {
+        out.push(claimed::<_, i64>(row)?);
     }
     // RETURNING has no order; hand jobs out as the queue ranks them.
     out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.lease.job.cmp(&b.1.lease.job)));
@@ -533,7 +473,7 @@ impl JobQueue for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(record).transpose()
+        row.as_ref().map(record::<_, i64>).transpose()
     }
     async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let rows = sqlx::query(&format!(
@@ -544,7 +484,7 @@ impl JobQueue for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(db_err)?;
-        rows.iter().map(record).collect()
+        rows.iter().map(record::<_, i64>).collect()
     }
     async fn stats(&self) -> Result<QueueStats, StoreError> {
         let rows = sqlx::query("SELECT state, count(*) AS n FROM jobs GROUP BY state")
@@ -638,14 +578,6 @@ impl LinkStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Link {
-                    key: LinkKey::from_stored(kind, r.try_get::<String, _>("key").map_err(db_err)?),
-                    value: r.try_get("value").map_err(db_err)?,
-                    scope: r.try_get("scope").map_err(db_err)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| link(r, kind)).collect()
     }
 }
