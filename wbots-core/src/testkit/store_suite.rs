@@ -555,7 +555,7 @@ pub async fn ping_after_migrate(store: &dyn Store) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// What the factory of [`store_conformance_tests!`] may give: a store, or `None` where the
+/// What the factory of [`store_conformance_tests!`](crate::store_conformance_tests) may give: a store, or `None` where the
 /// store's server is not available on this machine (each check then returns at once; the
 /// factory says why, once).
 pub trait FreshStore {

@@ -67,7 +67,7 @@ impl SqliteStore {
     /// held until the store (every clone) is dropped or the process ends: the process that
     /// runs workers on the file. A second one is refused with [`StoreError::InUse`], so
     /// whatever jobs the file shows running belong to a dead process and may be taken over
-    /// at once ([`Store::release_all_leases`]). Operators' tools use `connect` beside it.
+    /// at once ([`JobQueue::release_all_leases`](crate::store::JobQueue::release_all_leases)). Operators' tools use `connect` beside it.
     pub async fn connect_exclusive(url: &str) -> Result<Self, StoreError> {
         Self::open(url, true).await
     }
