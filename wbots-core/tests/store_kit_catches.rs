@@ -66,3 +66,135 @@ async fn every_check_fails_on_a_store_that_fails() {
     }
     assert!(passed.is_empty(), "checks that passed against a failing store: {passed:?}");
 }
+
+/// A store whose every second `put_link` fails, as one failing under contention would.
+#[derive(Debug, Default)]
+struct FlakyPuts {
+    inner: MemoryStore,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+mod flaky {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use wbots_core::JobId;
+    use wbots_core::StoreError;
+    use wbots_core::store::{
+        ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+        LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
+    };
+
+    use super::FlakyPuts;
+
+    #[deny(clippy::missing_trait_methods)]
+    #[async_trait]
+    impl Store for FlakyPuts {
+        async fn migrate(&self) -> Result<(), StoreError> {
+            self.inner.migrate().await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.inner.ping().await
+        }
+        async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
+            self.inner.forget_scope(scope).await
+        }
+    }
+
+    #[deny(clippy::missing_trait_methods)]
+    #[async_trait]
+    impl JobQueue for FlakyPuts {
+        async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
+            self.inner.enqueue(jobs).await
+        }
+        async fn claim(
+            &self,
+            now: DateTime<Utc>,
+            lease_for: Duration,
+            limit: usize,
+        ) -> Result<Vec<ClaimedJob>, StoreError> {
+            self.inner.claim(now, lease_for, limit).await
+        }
+        async fn extend_lease(
+            &self,
+            lease: &Lease,
+            now: DateTime<Utc>,
+            lease_for: Duration,
+        ) -> Result<(), StoreError> {
+            self.inner.extend_lease(lease, now, lease_for).await
+        }
+        async fn release_all_leases(&self) -> Result<u64, StoreError> {
+            self.inner.release_all_leases().await
+        }
+        async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
+            self.inner.complete(lease, writes).await
+        }
+        async fn retry_later(
+            &self,
+            lease: &Lease,
+            not_before: DateTime<Utc>,
+            error: &str,
+        ) -> Result<(), StoreError> {
+            self.inner.retry_later(lease, not_before, error).await
+        }
+        async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+            self.inner.wedge(lease, reason).await
+        }
+        async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
+            self.inner.requeue(job, now).await
+        }
+        async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
+            self.inner.purge_dead(job).await
+        }
+        async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+            self.inner.prune_done(before).await
+        }
+        async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
+            self.inner.job(job).await
+        }
+        async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+            self.inner.jobs(state, limit).await
+        }
+        async fn stats(&self) -> Result<QueueStats, StoreError> {
+            self.inner.stats().await
+        }
+    }
+
+    #[deny(clippy::missing_trait_methods)]
+    #[async_trait]
+    impl LinkStore for FlakyPuts {
+        async fn get_link(&self, key: &LinkKey) -> Result<Option<String>, StoreError> {
+            self.inner.get_link(key).await
+        }
+        async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
+                return Err(StoreError::unavailable("busy"));
+            }
+            self.inner.put_link(link).await
+        }
+        async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
+            self.inner.set_link(link).await
+        }
+        async fn delete_link(&self, key: &LinkKey) -> Result<bool, StoreError> {
+            self.inner.delete_link(key).await
+        }
+        async fn links_with_prefix(
+            &self,
+            prefix: &LinkPrefix,
+            limit: usize,
+        ) -> Result<Vec<Link>, StoreError> {
+            self.inner.links_with_prefix(prefix, limit).await
+        }
+    }
+}
+
+/// Racers that errored count as failures: a store whose puts fail under contention does
+/// not pass because the racers that got through agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_racing_check_counts_racers_that_failed() {
+    let store: Arc<dyn Store> = Arc::new(FlakyPuts::default());
+    let outcome = suite::racing_put_links_agree_on_the_winner(store).await;
+    assert!(matches!(outcome, Err(StoreError::Unavailable { .. })), "{outcome:?}");
+}
