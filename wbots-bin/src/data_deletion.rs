@@ -22,7 +22,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
-use wbots_core::store::{Link, LinkKind};
+use wbots_core::store::{Link, LinkKey};
 use wbots_core::{Bridge, ChannelAddress, FlagOrigin, Secret};
 use wbots_meta::signed_request::{self, SignedRequest};
 
@@ -136,8 +136,7 @@ async fn request_deletion(
         records_removed: removed,
     };
     let link = Link::new(
-        LinkKind::DataDeletion,
-        code.clone(),
+        LinkKey::data_deletion(&code),
         serde_json::to_string(&record).unwrap_or_default(),
     );
     // Inserted unless the code is known: a repeated request keeps the first record.
@@ -165,7 +164,7 @@ async fn status(State(state): State<DeletionState>, Path(code): Path<String>) ->
     if code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
         return (StatusCode::NOT_FOUND, "no such request\n").into_response();
     }
-    match state.bridge.store().get_link(LinkKind::DataDeletion, &code).await {
+    match state.bridge.store().get_link(&LinkKey::data_deletion(&code)).await {
         Ok(Some(raw)) => match serde_json::from_str::<DeletionStatus>(&raw) {
             Ok(s) => (
                 StatusCode::OK,

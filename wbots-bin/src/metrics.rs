@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use wbots_core::Secret;
-use wbots_core::store::{LinkKind, Store};
+use wbots_core::store::{LinkKind, LinkPrefix, Store};
 
 /// Installs the process-wide recorder. Call once, from `main`.
 pub fn install() -> Result<PrometheusHandle, String> {
@@ -91,8 +91,12 @@ async fn render(State(state): State<MetricsState>, headers: HeaderMap) -> Respon
 /// in this process and cleared since (by another replica too, as it is read from the store).
 async fn flagged_channels(store: &dyn Store) {
     static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let flags = match store.links_with_prefix(LinkKind::ChannelFlag, "", 10_000).await {
-        Ok(links) => links.into_iter().map(|l| l.key).collect::<Vec<_>>(),
+    let all = LinkPrefix::all(LinkKind::ChannelFlag);
+    let flags = match store.links_with_prefix(&all, 10_000).await {
+        Ok(links) => links
+            .iter()
+            .filter_map(|l| l.key.flagged_channel().map(str::to_owned))
+            .collect::<Vec<_>>(),
         Err(e) => {
             tracing::warn!(error = %e, "channel flags unavailable for /metrics");
             return;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use wbots_core::StoreError;
-use wbots_core::store::{SqliteStore, Store};
+use wbots_core::store::{JobQueue, SqliteStore, Store};
 
 /// Opens (without migrating) the store at `url`: `sqlite://…` or `postgres://…`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
@@ -14,11 +14,9 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         #[cfg(feature = "postgres")]
         return Ok(Arc::new(wbots_core::store::PostgresStore::connect(url).await?));
         #[cfg(not(feature = "postgres"))]
-        return Err(StoreError::Unavailable(
-            "this wbots was built without the postgres feature".into(),
-        ));
+        return Err(StoreError::unavailable("this wbots was built without the postgres feature"));
     }
-    Err(StoreError::Unavailable(format!(
+    Err(StoreError::unavailable(format!(
         "store.url: unknown scheme in {:?}",
         url.split(':').next().unwrap_or("")
     )))

@@ -401,7 +401,7 @@ async fn every_bad_input_gets_its_answer_and_stores_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_deletion_request_removes_the_users_data_and_has_a_status_page() {
     use base64::Engine;
-    use wbots_core::store::Store as _;
+    use wbots_core::store::LinkStore as _;
     let w = start().await;
     assert_eq!(
         w.meta(
@@ -472,8 +472,13 @@ async fn a_data_deletion_request_removes_the_users_data_and_has_a_status_page() 
     let store = wbots_core::store::SqliteStore::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    let records =
-        store.links_with_prefix(wbots_core::store::LinkKind::DataDeletion, "", 10).await.unwrap();
+    let records = store
+        .links_with_prefix(
+            &wbots_core::store::LinkPrefix::all(wbots_core::store::LinkKind::DataDeletion),
+            10,
+        )
+        .await
+        .unwrap();
     assert_eq!(records.len(), 1, "one status record: {records:?}");
 
     // A forged request is refused, an unknown code is 404.

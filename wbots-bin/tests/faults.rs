@@ -509,7 +509,7 @@ async fn two_replicas_on_postgres_one_killed_mid_load() {
     // The messages whose jobs were running at the kill (on either replica): the dead one's
     // come back when their lease (default 20 s, no longer renewed) runs out.
     let in_flight: Vec<String> = {
-        use wbots_core::store::{JobState, Store};
+        use wbots_core::store::{JobQueue, JobState};
         let store = wbots_core::store::PostgresStore::connect(&db_url).await.unwrap();
         let running = store.jobs(JobState::Running, 1000).await.unwrap();
         running
@@ -557,7 +557,7 @@ async fn two_replicas_on_postgres_one_killed_mid_load() {
 /// The conversations whose jobs a killed process left running, read from its SQLite file
 /// as an operator would (`wbots jobs` opens it the same way).
 async fn stalled_conversations(db: &str) -> Vec<String> {
-    use wbots_core::store::{JobState, SqliteStore, Store};
+    use wbots_core::store::{JobQueue, JobState, SqliteStore};
     let store = SqliteStore::connect(db).await.unwrap();
     let running = store.jobs(JobState::Running, 1000).await.unwrap();
     store.close().await;

@@ -251,13 +251,23 @@ impl fmt::Debug for DeliveryError {
     }
 }
 
+/// What caused a store failure (the database driver's or the file system's error), kept so
+/// `source()` reaches it.
+pub type StoreCause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The store cannot be reached or is busy; the operation may succeed later.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+        /// The error that caused it, if any.
+        #[source]
+        source: Option<StoreCause>,
+    },
     /// The job's lease expired and another worker holds it now; the caller must drop the
     /// job without touching it further.
     #[error("lease lost for job {0}")]
@@ -266,20 +276,59 @@ pub enum StoreError {
     #[error("no job {0}")]
     NoSuchJob(crate::JobId),
     /// Stored data could not be read back (schema drift, corruption).
-    #[error("corrupt store data: {0}")]
-    Corrupt(String),
+    #[error("corrupt store data: {message}")]
+    Corrupt {
+        /// What could not be read.
+        message: String,
+        /// The error that caused it, if any.
+        #[source]
+        source: Option<StoreCause>,
+    },
     /// Migrations could not be applied.
-    #[error("migration failed: {0}")]
-    Migration(String),
+    #[error("migration failed: {message}")]
+    Migration {
+        /// What failed.
+        message: String,
+        /// The error that caused it, if any.
+        #[source]
+        source: Option<StoreCause>,
+    },
     /// Another process holds the store's exclusive lock (a SQLite store serves one process).
     #[error("store in use: {0}")]
     InUse(String),
 }
 
 impl StoreError {
+    /// [`StoreError::Unavailable`] without an underlying error.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable { message: message.into(), source: None }
+    }
+
+    /// [`StoreError::Corrupt`] without an underlying error.
+    pub fn corrupt(message: impl Into<String>) -> Self {
+        Self::Corrupt { message: message.into(), source: None }
+    }
+
+    /// [`StoreError::Migration`] without an underlying error.
+    pub fn migration(message: impl Into<String>) -> Self {
+        Self::Migration { message: message.into(), source: None }
+    }
+
+    /// Attaches the underlying error to an `Unavailable`, `Corrupt` or `Migration` error
+    /// (others are returned unchanged), so `source()` reaches it.
+    pub fn caused_by(mut self, cause: impl Into<StoreCause>) -> Self {
+        if let Self::Unavailable { source, .. }
+        | Self::Corrupt { source, .. }
+        | Self::Migration { source, .. } = &mut self
+        {
+            *source = Some(cause.into());
+        }
+        self
+    }
+
     /// Whether the operation may succeed if tried again.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable { .. })
     }
 }
 
@@ -329,6 +378,6 @@ mod tests {
         assert_eq!(WebhookError::Forbidden("x".into()).status(), 403);
         assert_eq!(WebhookError::PayloadTooLarge("x".into()).status(), 413);
         assert_eq!(WebhookError::Malformed("x".into()).status(), 400);
-        assert_eq!(WebhookError::Store(StoreError::Unavailable("x".into())).status(), 503);
+        assert_eq!(WebhookError::Store(StoreError::unavailable("x")).status(), 503);
     }
 }

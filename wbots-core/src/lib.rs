@@ -51,4 +51,4 @@ pub use outbound::{
 pub use profile::Profile;
 pub use request::RawRequest;
 pub use secret::{Secret, constant_time_eq};
-pub use store::Store;
+pub use store::{JobQueue, LinkStore, Store};

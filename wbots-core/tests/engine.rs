@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use tokio_util::sync::CancellationToken;
-use wbots_core::store::{JobState, MemoryStore, Store};
+use wbots_core::store::{JobQueue, JobState, LinkStore, MemoryStore, Store};
 use wbots_core::testkit::{Faults, RecordingChannel, RecordingInbox, StoredMessage};
 use wbots_core::{
     AgentEnvelope, AgentEvent, Backoff, Binding, Bridge, ChannelAddress, ChannelKind,
@@ -515,7 +515,7 @@ async fn a_burst_through_postgres_with_failures_is_exactly_once_in_order() {
 
 #[tokio::test]
 async fn forgetting_a_customer_removes_their_data_and_nobody_elses() {
-    use wbots_core::store::LinkKind;
+    use wbots_core::store::LinkKey;
     let rig = default_rig();
     let now = Utc::now().timestamp_millis();
     let events = [message("alice", 0, now), message("alice", 1, now + 1), message("bob", 0, now)];
@@ -532,11 +532,9 @@ async fn forgetting_a_customer_removes_their_data_and_nobody_elses() {
     assert_eq!(report.contacts.len(), 1);
     assert!(report.removed.links >= 4, "{report:?}");
     assert_eq!(rig.store.stats().await.unwrap().queued, 0, "her queued message is gone");
-    let contact_key = format!("{}/alice", page());
-    assert_eq!(rig.store.get_link(LinkKind::Contact, &contact_key).await.unwrap(), None);
-    assert!(
-        rig.store.get_link(LinkKind::Contact, &format!("{}/bob", page())).await.unwrap().is_some()
-    );
+    let contact = |user: &str| LinkKey::contact(&page(), &user.into());
+    assert_eq!(rig.store.get_link(&contact("alice")).await.unwrap(), None);
+    assert!(rig.store.get_link(&contact("bob")).await.unwrap().is_some());
     // Her finished jobs are gone too, keys and all; Bob's stays.
     let done = rig.store.jobs(wbots_core::store::JobState::Done, 100).await.unwrap();
     assert_eq!(done.len(), 1, "{done:?}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
-use wbots_core::store::{MemoryStore, Store};
+use wbots_core::store::{JobQueue, MemoryStore, Store};
 use wbots_core::testkit::{RecordingChannel, RecordingInbox};
 use wbots_core::{
     AgentAttachment, AgentEnvelope, Binding, Bridge, ChannelAddress, ChannelKind, ContactId,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use wbots_core::store::{NewJob, Store};
+use wbots_core::store::{JobQueue, NewJob};
 
 fn job(key: &str, id: &str) -> NewJob {
     NewJob {

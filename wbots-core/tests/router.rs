@@ -7,7 +7,7 @@ use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use tower::ServiceExt;
 use wbots_core::router::{RouterOptions, router};
-use wbots_core::store::{MemoryStore, Store};
+use wbots_core::store::{JobQueue, MemoryStore, Store};
 use wbots_core::testkit::{
     RecordingChannel, RecordingInbox, SIGNATURE_HEADER, SwitchableStore, test_signature,
 };

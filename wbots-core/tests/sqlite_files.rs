@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wbots_core::StoreError;
-use wbots_core::store::{Link, LinkKind, LinkWrite, NewJob, SqliteStore, Store};
+use wbots_core::store::{JobQueue, Link, LinkKey, LinkWrite, NewJob, SqliteStore, Store};
 use wbots_core::testkit::store_suite::{job, t0};
+use wbots_core::{ChannelAddress, ChannelKind};
 
 fn url(db: &Path) -> String {
     format!("sqlite://{}", db.display())
@@ -116,6 +117,7 @@ async fn a_forgotten_persons_id_is_in_none_of_the_files() {
     let db = dir.path().join("wbots.db");
     let store = SqliteStore::connect_exclusive(&url(&db)).await.unwrap();
     store.migrate().await.unwrap();
+    let page = ChannelAddress::new(ChannelKind::Messenger, "page");
     let person = |who: &str, n: usize| NewJob {
         scope: Some(format!("messenger:page/{who}")),
         payload: format!(r#"{{"job":"inbound","from":"{who}","text":"message {n} from {who}"}}"#),
@@ -144,13 +146,18 @@ async fn a_forgotten_persons_id_is_in_none_of_the_files() {
                 let scope = j.scope.clone().unwrap_or_default();
                 let writes = [
                     LinkWrite::Set(
-                        Link::new(LinkKind::Contact, scope.clone(), format!("contact of {who}"))
-                            .scoped(scope.clone()),
+                        Link::new(
+                            LinkKey::contact(&page, &who.as_str().into()),
+                            format!("contact of {who}"),
+                        )
+                        .scoped(scope.clone()),
                     ),
                     LinkWrite::Insert(
                         Link::new(
-                            LinkKind::PlatformMessage,
-                            format!("{}/m", j.idempotency_key),
+                            LinkKey::platform_message(
+                                &page,
+                                &format!("{}/m", j.idempotency_key).into(),
+                            ),
                             format!(r#"{{"thread":"{who}"}}"#),
                         )
                         .scoped(scope),

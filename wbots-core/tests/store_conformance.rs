@@ -6,7 +6,7 @@ mod memory {
 
 #[cfg(feature = "sqlite")]
 mod sqlite {
-    use wbots_core::store::{SqliteStore, Store};
+    use wbots_core::store::{JobQueue, LinkStore, SqliteStore, Store};
 
     async fn fresh() -> SqliteStore {
         // Kept so the file outlives the store, under cargo's own scratch directory
@@ -25,12 +25,12 @@ mod sqlite {
     async fn in_memory_databases_work_too() {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
         store.migrate().await.unwrap();
-        wbots_core::testkit::store_suite::enqueue_deduplicates_by_key(&store).await;
+        wbots_core::testkit::store_suite::enqueue_deduplicates_by_key(&store).await.unwrap();
     }
 
     #[tokio::test]
     async fn data_survives_closing_and_reopening_the_file() {
-        use wbots_core::store::{JobState, Link, LinkKind};
+        use wbots_core::store::{JobState, Link, LinkKey};
         use wbots_core::testkit::store_suite::{job, t0};
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("wbots.db").display());
@@ -39,15 +39,14 @@ mod sqlite {
         store.enqueue(&[job("a", "k"), job("b", "k2")]).await.unwrap();
         let claimed = store.claim(t0(), std::time::Duration::from_secs(60), 10).await.unwrap();
         store.wedge(&claimed[1].lease, "dead for good").await.unwrap();
-        store.put_link(&Link::new(LinkKind::Contact, "page/alice", "c1")).await.unwrap();
+        let page = wbots_core::ChannelAddress::new(wbots_core::ChannelKind::Messenger, "page");
+        let alice = LinkKey::contact(&page, &"alice".into());
+        store.put_link(&Link::new(alice.clone(), "c1")).await.unwrap();
         store.close().await;
 
         let reopened = SqliteStore::connect(&url).await.unwrap();
         reopened.ping().await.unwrap();
-        assert_eq!(
-            reopened.get_link(LinkKind::Contact, "page/alice").await.unwrap().as_deref(),
-            Some("c1")
-        );
+        assert_eq!(reopened.get_link(&alice).await.unwrap().as_deref(), Some("c1"));
         let stats = reopened.stats().await.unwrap();
         assert_eq!((stats.running, stats.dead), (1, 1));
         assert_eq!(
@@ -59,6 +58,18 @@ mod sqlite {
         let taken = reopened.claim(later, std::time::Duration::from_secs(60), 10).await.unwrap();
         assert_eq!(taken.len(), 1);
         assert_eq!(taken[0].idempotency_key, "a");
+    }
+
+    #[tokio::test]
+    async fn a_store_error_keeps_the_database_error_as_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory is no database: opening it fails (in the file checks or the driver).
+        let err = SqliteStore::connect(&format!("sqlite://{}", dir.path().display()))
+            .await
+            .expect_err("a directory is not a database");
+        let source = std::error::Error::source(&err).expect("the driver's error is kept");
+        assert!(source.is::<sqlx::Error>() || source.is::<std::io::Error>(), "{source:?}");
+        assert!(err.is_transient(), "{err}");
     }
 
     #[tokio::test]

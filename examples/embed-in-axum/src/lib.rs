@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 use wbots_chatwoot::{ChatwootConfig, ChatwootInbox};
 use wbots_core::router::{RouterOptions, router};
-use wbots_core::store::{SqliteStore, Store};
+use wbots_core::store::{JobQueue, SqliteStore, Store};
 use wbots_core::{Binding, Bridge, ChannelAddress, ChannelKind, ReopenPolicy, Secret};
 use wbots_meta::{MetaAccount, MetaChannel, MetaConfig};
 

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use super::Bridge;
 use crate::error::{DeliveryError, DeliveryErrorKind, StoreError};
 use crate::ids::ChannelAddress;
-use crate::store::{Link, LinkKind};
+use crate::store::{Link, LinkKey};
 
 /// The error code of a send refused because its channel is flagged, so the failure is not
 /// taken for a fresh refusal by the platform (no second flag, no second note).
@@ -27,7 +27,7 @@ pub enum FlagOrigin {
     Policy,
 }
 
-/// The stored value of a [`LinkKind::ChannelFlag`] link.
+/// The stored value of a [`LinkKey::channel_flag`] link.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct StoredFlag {
     reason: String,
@@ -51,9 +51,7 @@ impl Bridge {
         let flag =
             StoredFlag { reason: reason.to_owned(), origin, credential: self.fingerprint(address) };
         let value = serde_json::to_string(&flag).unwrap_or_default();
-        self.store()
-            .set_link(&Link::new(LinkKind::ChannelFlag, address.to_string(), value))
-            .await?;
+        self.store().set_link(&Link::new(LinkKey::channel_flag(address), value)).await?;
         warn!(account = %address, reason, "channel flagged: sends fail until it is reconnected");
         Ok(())
     }
@@ -64,8 +62,7 @@ impl Bridge {
         &self,
         address: &ChannelAddress,
     ) -> Result<Option<String>, StoreError> {
-        let Some(raw) = self.store().get_link(LinkKind::ChannelFlag, &address.to_string()).await?
-        else {
+        let Some(raw) = self.store().get_link(&LinkKey::channel_flag(address)).await? else {
             return Ok(None);
         };
         // A flag written before flags were JSON has no fingerprint: treat it as stale, the
@@ -75,7 +72,7 @@ impl Bridge {
         match flag {
             Some(f) if f.credential.is_none() || f.credential == current => Ok(Some(f.reason)),
             _ => {
-                self.store().delete_link(LinkKind::ChannelFlag, &address.to_string()).await?;
+                self.store().delete_link(&LinkKey::channel_flag(address)).await?;
                 info!(account = %address, "the channel has a new credential: its flag is cleared");
                 Ok(None)
             }
@@ -89,12 +86,12 @@ impl Bridge {
         address: &ChannelAddress,
         origin: FlagOrigin,
     ) -> Result<(), StoreError> {
-        let key = address.to_string();
-        let Some(raw) = self.store().get_link(LinkKind::ChannelFlag, &key).await? else {
+        let key = LinkKey::channel_flag(address);
+        let Some(raw) = self.store().get_link(&key).await? else {
             return Ok(());
         };
         if serde_json::from_str::<StoredFlag>(&raw).is_ok_and(|f| f.origin == origin) {
-            self.store().delete_link(LinkKind::ChannelFlag, &key).await?;
+            self.store().delete_link(&key).await?;
             info!(account = %address, "channel flag lifted");
         }
         Ok(())

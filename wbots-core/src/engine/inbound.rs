@@ -6,7 +6,7 @@ use tracing::{debug, info};
 
 use super::Bridge;
 use super::links::{
-    InboxMessageLink, Links, MessageLink, UnreadLink, inbox_message_link, key, last_inbound_link,
+    InboxMessageLink, Links, MessageLink, UnreadLink, inbox_message_link, last_inbound_link,
     message_link, to_json, user_scope,
 };
 use super::worker::JobError;
@@ -26,7 +26,7 @@ use crate::inbox::{
 };
 use crate::media::{InboundAttachment, Media};
 use crate::profile::Profile;
-use crate::store::{ClaimedJob, Link, LinkKind, LinkWrite};
+use crate::store::{ClaimedJob, Link, LinkKey, LinkWrite};
 
 /// How many not-yet-read outbound messages one receipt updates at most.
 const RECEIPT_BATCH: usize = 200;
@@ -107,8 +107,7 @@ impl Bridge {
             })
             .await?;
         let scope = user_scope(address, user.as_str());
-        let link = Link::new(LinkKind::Contact, key::contact(address, user), contact.as_str())
-            .scoped(scope);
+        let link = Link::new(LinkKey::contact(address, user), contact.as_str()).scoped(scope);
         Ok(self.store().put_link(&link).await?.into())
     }
 
@@ -149,8 +148,7 @@ impl Bridge {
             self.store()
                 .set_link(
                     &Link::new(
-                        LinkKind::ConversationThread,
-                        key::conversation_thread(&binding.inbox, &conversation),
+                        LinkKey::conversation_thread(&binding.inbox, &conversation),
                         to_json(&thread_link),
                     )
                     .scoped(scope.clone()),
@@ -158,12 +156,8 @@ impl Bridge {
                 .await?;
             self.store()
                 .set_link(
-                    &Link::new(
-                        LinkKind::Conversation,
-                        key::conversation(address, thread),
-                        conversation.as_str(),
-                    )
-                    .scoped(scope),
+                    &Link::new(LinkKey::conversation(address, thread), conversation.as_str())
+                        .scoped(scope),
                 )
                 .await?;
         }
@@ -176,9 +170,7 @@ impl Bridge {
         address: &ChannelAddress,
         thread: &ThreadId,
     ) -> Result<(), JobError> {
-        self.store()
-            .delete_link(LinkKind::Conversation, &key::conversation(address, thread))
-            .await?;
+        self.store().delete_link(&LinkKey::conversation(address, thread)).await?;
         Ok(())
     }
 
@@ -334,8 +326,7 @@ impl Bridge {
         let scope = user_scope(address, e.thread.as_str());
         Some(vec![LinkWrite::Insert(
             Link::new(
-                LinkKind::OutboundPart,
-                key::outbound_part(&marker.inbox, &marker.message, marker.part),
+                LinkKey::outbound_part(&marker.inbox, &marker.message, marker.part),
                 e.id.as_str(),
             )
             .scoped(scope),
@@ -349,7 +340,7 @@ impl Bridge {
     ) -> Result<Vec<LinkWrite>, JobError> {
         let links = Links(self.store().as_ref());
         let scope = user_scope(address, r.thread.as_str());
-        let reaction_key = key::reaction(address, &r.thread, &r.target);
+        let reaction_key = LinkKey::reaction(address, &r.thread, &r.target);
         // A customer's reaction reopens the messaging window like a message does; Meta
         // lists reacting among the actions that open it, not removing a reaction
         // (meta-platform.md §9, S17).
@@ -367,7 +358,7 @@ impl Bridge {
                 })
                 .await
                 .or_else(ignore_not_found)?;
-            self.store().delete_link(LinkKind::Reaction, &reaction_key).await?;
+            self.store().delete_link(&reaction_key).await?;
         }
         if r.action == ReactionAction::Unreact {
             return Ok(writes);
@@ -405,7 +396,6 @@ impl Bridge {
         };
         writes.push(LinkWrite::Set(
             Link::new(
-                LinkKind::Reaction,
                 reaction_key,
                 to_json(&MessageLink { conversation, message, at: r.at.timestamp_millis() }),
             )
@@ -433,7 +423,7 @@ impl Bridge {
                 break;
             }
             self.set_status(&unread, DeliveryStatus::Read).await?;
-            writes.push(LinkWrite::Delete { kind: LinkKind::Unread, key });
+            writes.push(LinkWrite::Delete(key));
         }
         Ok(writes)
     }
@@ -461,9 +451,7 @@ impl Bridge {
             }
             self.set_status(&unread, DeliveryStatus::Delivered).await?;
             unread.delivered = true;
-            writes.push(LinkWrite::Set(
-                Link::new(LinkKind::Unread, key, to_json(&unread)).scoped(scope.clone()),
-            ));
+            writes.push(LinkWrite::Set(Link::new(key, to_json(&unread)).scoped(scope.clone())));
         }
         Ok(writes)
     }

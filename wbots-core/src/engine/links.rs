@@ -1,4 +1,5 @@
-//! Typed access to the links the engine keeps: key formats and JSON values in one place.
+//! Typed access to the links the engine keeps: their JSON values in one place. Key formats
+//! live in the store layer ([`LinkKey`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,12 +10,9 @@ use crate::ids::{
     ChannelAddress, ContactId, ConversationId, InboxId, InboxMessageId, PlatformMessageId,
     PlatformUserId, ThreadId,
 };
-use crate::store::{Link, LinkKind, Store};
+use crate::store::{Link, LinkKey, LinkKind, LinkPrefix, Store};
 
-/// The data-deletion scope of a customer: everything the bridge keeps about them carries it.
-pub(crate) fn user_scope(address: &ChannelAddress, user: &str) -> String {
-    format!("{address}/{user}")
-}
+pub(crate) use crate::store::user_scope;
 
 /// A platform message and the inbox message it became (either direction).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,49 +63,7 @@ fn json<T: Serialize>(value: &T) -> String {
 
 fn parse<T: for<'de> Deserialize<'de>>(kind: LinkKind, raw: &str) -> Result<T, StoreError> {
     serde_json::from_str(raw)
-        .map_err(|e| StoreError::Corrupt(format!("{} link: {e}", kind.as_str())))
-}
-
-pub(crate) mod key {
-    use super::*;
-
-    pub fn contact(address: &ChannelAddress, user: &PlatformUserId) -> String {
-        user_scope(address, user.as_str())
-    }
-    pub fn conversation(address: &ChannelAddress, thread: &ThreadId) -> String {
-        format!("{address}/{thread}")
-    }
-    pub fn conversation_thread(inbox: &InboxId, conversation: &ConversationId) -> String {
-        format!("{inbox}/{conversation}")
-    }
-    pub fn platform_message(address: &ChannelAddress, id: &PlatformMessageId) -> String {
-        format!("{address}/{id}")
-    }
-    pub fn inbox_message(inbox: &InboxId, id: &InboxMessageId) -> String {
-        format!("{inbox}/{id}")
-    }
-    pub fn outbound_part(inbox: &InboxId, id: &InboxMessageId, part: usize) -> String {
-        format!("{inbox}/{id}/{part}")
-    }
-    pub fn unread_prefix(address: &ChannelAddress, thread: &ThreadId) -> String {
-        format!("{address}/{thread}/")
-    }
-    pub fn unread(
-        address: &ChannelAddress,
-        thread: &ThreadId,
-        at: i64,
-        id: &InboxMessageId,
-    ) -> String {
-        // Zero-padded so key order is time order.
-        format!("{address}/{thread}/{at:015}/{id}")
-    }
-    pub fn reaction(
-        address: &ChannelAddress,
-        thread: &ThreadId,
-        target: &PlatformMessageId,
-    ) -> String {
-        format!("{address}/{thread}/{target}")
-    }
+        .map_err(|e| StoreError::corrupt(format!("{} link: {e}", kind.as_str())).caused_by(e))
 }
 
 pub(crate) fn message_link(
@@ -116,8 +72,7 @@ pub(crate) fn message_link(
     id: &PlatformMessageId,
     value: &MessageLink,
 ) -> Link {
-    Link::new(LinkKind::PlatformMessage, key::platform_message(address, id), json(value))
-        .scoped(scope)
+    Link::new(LinkKey::platform_message(address, id), json(value)).scoped(scope)
 }
 
 pub(crate) fn inbox_message_link(
@@ -126,7 +81,7 @@ pub(crate) fn inbox_message_link(
     id: &InboxMessageId,
     value: &InboxMessageLink,
 ) -> Link {
-    Link::new(LinkKind::InboxMessage, key::inbox_message(inbox, id), json(value)).scoped(scope)
+    Link::new(LinkKey::inbox_message(inbox, id), json(value)).scoped(scope)
 }
 
 pub(crate) fn unread_link(
@@ -136,13 +91,11 @@ pub(crate) fn unread_link(
     at: i64,
     value: &UnreadLink,
 ) -> Link {
-    Link::new(LinkKind::Unread, key::unread(address, thread, at, &value.message), json(value))
-        .scoped(scope)
+    Link::new(LinkKey::unread(address, thread, at, &value.message), json(value)).scoped(scope)
 }
 
 pub(crate) fn failed_outbound_link(scope: &str, inbox: &InboxId, value: &FailedOutbound) -> Link {
-    Link::new(LinkKind::OutboundState, key::inbox_message(inbox, &value.message.id), json(value))
-        .scoped(scope)
+    Link::new(LinkKey::outbound_state(inbox, &value.message.id), json(value)).scoped(scope)
 }
 
 pub(crate) fn last_inbound_link(
@@ -151,12 +104,8 @@ pub(crate) fn last_inbound_link(
     thread: &ThreadId,
     at: DateTime<Utc>,
 ) -> Link {
-    Link::new(
-        LinkKind::LastInbound,
-        key::conversation(address, thread),
-        at.timestamp_millis().to_string(),
-    )
-    .scoped(scope)
+    Link::new(LinkKey::last_inbound(address, thread), at.timestamp_millis().to_string())
+        .scoped(scope)
 }
 
 /// Typed reads over a store.
@@ -168,7 +117,7 @@ impl Links<'_> {
         address: &ChannelAddress,
         user: &PlatformUserId,
     ) -> Result<Option<ContactId>, StoreError> {
-        Ok(self.0.get_link(LinkKind::Contact, &key::contact(address, user)).await?.map(Into::into))
+        Ok(self.0.get_link(&LinkKey::contact(address, user)).await?.map(Into::into))
     }
 
     pub async fn conversation(
@@ -176,11 +125,7 @@ impl Links<'_> {
         address: &ChannelAddress,
         thread: &ThreadId,
     ) -> Result<Option<ConversationId>, StoreError> {
-        Ok(self
-            .0
-            .get_link(LinkKind::Conversation, &key::conversation(address, thread))
-            .await?
-            .map(Into::into))
+        Ok(self.0.get_link(&LinkKey::conversation(address, thread)).await?.map(Into::into))
     }
 
     pub async fn thread_of(
@@ -189,7 +134,7 @@ impl Links<'_> {
         conversation: &ConversationId,
     ) -> Result<Option<ThreadLink>, StoreError> {
         let kind = LinkKind::ConversationThread;
-        match self.0.get_link(kind, &key::conversation_thread(inbox, conversation)).await? {
+        match self.0.get_link(&LinkKey::conversation_thread(inbox, conversation)).await? {
             Some(raw) => parse(kind, &raw).map(Some),
             None => Ok(None),
         }
@@ -201,7 +146,7 @@ impl Links<'_> {
         id: &PlatformMessageId,
     ) -> Result<Option<MessageLink>, StoreError> {
         let kind = LinkKind::PlatformMessage;
-        match self.0.get_link(kind, &key::platform_message(address, id)).await? {
+        match self.0.get_link(&LinkKey::platform_message(address, id)).await? {
             Some(raw) => parse(kind, &raw).map(Some),
             None => Ok(None),
         }
@@ -213,7 +158,7 @@ impl Links<'_> {
         id: &InboxMessageId,
     ) -> Result<Option<InboxMessageLink>, StoreError> {
         let kind = LinkKind::InboxMessage;
-        match self.0.get_link(kind, &key::inbox_message(inbox, id)).await? {
+        match self.0.get_link(&LinkKey::inbox_message(inbox, id)).await? {
             Some(raw) => parse(kind, &raw).map(Some),
             None => Ok(None),
         }
@@ -225,11 +170,7 @@ impl Links<'_> {
         id: &InboxMessageId,
         part: usize,
     ) -> Result<Option<PlatformMessageId>, StoreError> {
-        Ok(self
-            .0
-            .get_link(LinkKind::OutboundPart, &key::outbound_part(inbox, id, part))
-            .await?
-            .map(Into::into))
+        Ok(self.0.get_link(&LinkKey::outbound_part(inbox, id, part)).await?.map(Into::into))
     }
 
     pub async fn failed_outbound(
@@ -238,7 +179,7 @@ impl Links<'_> {
         id: &InboxMessageId,
     ) -> Result<Option<FailedOutbound>, StoreError> {
         let kind = LinkKind::OutboundState;
-        match self.0.get_link(kind, &key::inbox_message(inbox, id)).await? {
+        match self.0.get_link(&LinkKey::outbound_state(inbox, id)).await? {
             Some(raw) => parse(kind, &raw).map(Some),
             None => Ok(None),
         }
@@ -249,8 +190,7 @@ impl Links<'_> {
         address: &ChannelAddress,
         thread: &ThreadId,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let raw =
-            self.0.get_link(LinkKind::LastInbound, &key::conversation(address, thread)).await?;
+        let raw = self.0.get_link(&LinkKey::last_inbound(address, thread)).await?;
         Ok(raw.and_then(|r| r.parse::<i64>().ok()).and_then(DateTime::from_timestamp_millis))
     }
 
@@ -261,7 +201,7 @@ impl Links<'_> {
         target: &PlatformMessageId,
     ) -> Result<Option<MessageLink>, StoreError> {
         let kind = LinkKind::Reaction;
-        match self.0.get_link(kind, &key::reaction(address, thread, target)).await? {
+        match self.0.get_link(&LinkKey::reaction(address, thread, target)).await? {
             Some(raw) => parse(kind, &raw).map(Some),
             None => Ok(None),
         }
@@ -272,16 +212,12 @@ impl Links<'_> {
         address: &ChannelAddress,
         thread: &ThreadId,
         limit: usize,
-    ) -> Result<Vec<(String, i64, UnreadLink)>, StoreError> {
-        let prefix = key::unread_prefix(address, thread);
-        let links = self.0.links_with_prefix(LinkKind::Unread, &prefix, limit).await?;
+    ) -> Result<Vec<(LinkKey, i64, UnreadLink)>, StoreError> {
+        let prefix = LinkPrefix::unread(address, thread);
+        let links = self.0.links_with_prefix(&prefix, limit).await?;
         let mut out = Vec::with_capacity(links.len());
         for link in links {
-            let at = link.key[prefix.len()..]
-                .split('/')
-                .next()
-                .and_then(|s| s.parse::<i64>().ok())
-                .unwrap_or_default();
+            let at = link.key.unread_sent_ms(&prefix).unwrap_or_default();
             out.push((link.key.clone(), at, parse(LinkKind::Unread, &link.value)?));
         }
         Ok(out)

@@ -8,7 +8,7 @@ use super::flags::{FLAGGED_CODE, FlagOrigin};
 use super::job::Target;
 use super::links::{
     FailedOutbound, InboxMessageLink, Links, MessageLink, UnreadLink, failed_outbound_link,
-    inbox_message_link, key, message_link, unread_link, user_scope,
+    inbox_message_link, message_link, unread_link, user_scope,
 };
 use super::worker::JobError;
 use crate::agent::{AgentMessage, Author};
@@ -19,7 +19,7 @@ use crate::inbox::{DeliveryStatus, MessageChange, MessageUpdate};
 use crate::outbound::{
     MessagingWindow, OutboundPart, SendRequest, SenderAction, split_text_within,
 };
-use crate::store::{Link, LinkKind, LinkWrite};
+use crate::store::{Link, LinkKey, LinkWrite};
 
 /// The marker the bridge puts on each send (Meta's `metadata`), echoed back by the
 /// platform: `wbots:{inbox}:{message}:{part}`.
@@ -172,8 +172,7 @@ impl Bridge {
             self.store()
                 .put_link(
                     &Link::new(
-                        LinkKind::OutboundPart,
-                        key::outbound_part(&target.inbox, &message.id, index),
+                        LinkKey::outbound_part(&target.inbox, &message.id, index),
                         mid.as_str(),
                     )
                     .scoped(scope.clone()),
@@ -230,10 +229,7 @@ impl Bridge {
                     change: MessageChange::Status { status: DeliveryStatus::Sent, error: None },
                 })
                 .await?;
-            writes.push(LinkWrite::Delete {
-                kind: LinkKind::OutboundState,
-                key: key::inbox_message(&target.inbox, &message.id),
-            });
+            writes.push(LinkWrite::Delete(LinkKey::outbound_state(&target.inbox, &message.id)));
         }
         Ok(writes)
     }

@@ -242,7 +242,7 @@ impl Bridge {
                 let (permanent, retry_after) = match &err {
                     JobError::Delivery(e) => (e.is_permanent(), e.retry_after()),
                     // A store failure mid-job is transient unless the store says its data is corrupt.
-                    JobError::Store(e) => (matches!(e, StoreError::Corrupt(_)), None),
+                    JobError::Store(e) => (matches!(e, StoreError::Corrupt { .. }), None),
                     JobError::Corrupt(_) => (true, None),
                 };
                 if let JobError::Delivery(e) = &err {

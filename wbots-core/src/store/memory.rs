@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobRecord, JobState, Lease, Link, LinkKind, LinkWrite, NewJob,
-    QueueStats, Store,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey, LinkKind,
+    LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
 use crate::ids::JobId;
@@ -77,14 +77,17 @@ impl State {
         match write {
             LinkWrite::Insert(l) => {
                 self.links
-                    .entry((l.kind, l.key.clone()))
+                    .entry((l.key.kind(), l.key.as_str().to_owned()))
                     .or_insert_with(|| (l.value.clone(), l.scope.clone()));
             }
             LinkWrite::Set(l) => {
-                self.links.insert((l.kind, l.key.clone()), (l.value.clone(), l.scope.clone()));
+                self.links.insert(
+                    (l.key.kind(), l.key.as_str().to_owned()),
+                    (l.value.clone(), l.scope.clone()),
+                );
             }
-            LinkWrite::Delete { kind, key } => {
-                self.links.remove(&(*kind, key.clone()));
+            LinkWrite::Delete(key) => {
+                self.links.remove(&(key.kind(), key.as_str().to_owned()));
             }
         }
     }
@@ -109,11 +112,33 @@ impl Store for MemoryStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         Ok(())
     }
-
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
+        let mut s = self.lock();
+        let mut out = Forgotten::default();
+        let before = s.links.len();
+        s.links.retain(|_, (_, sc)| sc.as_deref() != Some(scope));
+        out.links = (before - s.links.len()) as u64;
+        let ids: Vec<i64> = s
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.new.scope.as_deref() == Some(scope))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(j) = s.jobs.remove(&id) {
+                s.by_key.remove(&j.new.idempotency_key);
+                out.jobs += 1;
+            }
+        }
+        Ok(out)
+    }
+}
 
+#[async_trait]
+impl JobQueue for MemoryStore {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
         let mut s = self.lock();
         let now = Utc::now();
@@ -145,7 +170,6 @@ impl Store for MemoryStore {
         }
         Ok(out)
     }
-
     async fn claim(
         &self,
         now: DateTime<Utc>,
@@ -197,7 +221,6 @@ impl Store for MemoryStore {
         }
         Ok(out)
     }
-
     async fn extend_lease(
         &self,
         lease: &Lease,
@@ -208,7 +231,6 @@ impl Store for MemoryStore {
         s.held(lease)?.lease_until = Some(later(now, lease_for));
         Ok(())
     }
-
     async fn release_all_leases(&self) -> Result<u64, StoreError> {
         let mut s = self.lock();
         let mut released = 0;
@@ -220,7 +242,6 @@ impl Store for MemoryStore {
         }
         Ok(released)
     }
-
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
         let mut s = self.lock();
         let j = s.held(lease)?;
@@ -233,7 +254,6 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
-
     async fn retry_later(
         &self,
         lease: &Lease,
@@ -250,7 +270,6 @@ impl Store for MemoryStore {
         j.lease_until = None;
         Ok(())
     }
-
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         let mut s = self.lock();
         let j = s.held(lease)?;
@@ -261,7 +280,6 @@ impl Store for MemoryStore {
         j.lease_until = None;
         Ok(())
     }
-
     async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut s = self.lock();
         match s.jobs.get_mut(&job.0) {
@@ -274,7 +292,6 @@ impl Store for MemoryStore {
             _ => Err(StoreError::NoSuchJob(job)),
         }
     }
-
     async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
         let mut s = self.lock();
         let ids: Vec<i64> = s
@@ -292,7 +309,6 @@ impl Store for MemoryStore {
         }
         Ok(ids.len() as u64)
     }
-
     async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut s = self.lock();
         let ids: Vec<i64> = s
@@ -308,12 +324,10 @@ impl Store for MemoryStore {
         }
         Ok(ids.len() as u64)
     }
-
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
         let s = self.lock();
         Ok(s.jobs.get(&job.0).map(|j| record(job.0, j)))
     }
-
     async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let s = self.lock();
         Ok(s.jobs
@@ -323,7 +337,6 @@ impl Store for MemoryStore {
             .map(|(id, j)| record(*id, j))
             .collect())
     }
-
     async fn stats(&self) -> Result<QueueStats, StoreError> {
         let s = self.lock();
         let mut st = QueueStats::default();
@@ -337,68 +350,45 @@ impl Store for MemoryStore {
         }
         Ok(st)
     }
+}
 
-    async fn get_link(&self, kind: LinkKind, key: &str) -> Result<Option<String>, StoreError> {
+#[async_trait]
+impl LinkStore for MemoryStore {
+    async fn get_link(&self, key: &LinkKey) -> Result<Option<String>, StoreError> {
         let s = self.lock();
-        Ok(s.links.get(&(kind, key.to_owned())).map(|(v, _)| v.clone()))
+        Ok(s.links.get(&(key.kind(), key.as_str().to_owned())).map(|(v, _)| v.clone()))
     }
-
     async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
         let mut s = self.lock();
         let entry = s
             .links
-            .entry((link.kind, link.key.clone()))
+            .entry((link.key.kind(), link.key.as_str().to_owned()))
             .or_insert_with(|| (link.value.clone(), link.scope.clone()));
         Ok(entry.0.clone())
     }
-
     async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
         self.lock().apply(&LinkWrite::Set(link.clone()));
         Ok(())
     }
-
-    async fn delete_link(&self, kind: LinkKind, key: &str) -> Result<bool, StoreError> {
-        Ok(self.lock().links.remove(&(kind, key.to_owned())).is_some())
+    async fn delete_link(&self, key: &LinkKey) -> Result<bool, StoreError> {
+        Ok(self.lock().links.remove(&(key.kind(), key.as_str().to_owned())).is_some())
     }
-
     async fn links_with_prefix(
         &self,
-        kind: LinkKind,
-        prefix: &str,
+        range: &LinkPrefix,
         limit: usize,
     ) -> Result<Vec<Link>, StoreError> {
+        let (kind, prefix) = (range.kind(), range.as_str());
         let s = self.lock();
         Ok(s.links
             .range((kind, prefix.to_owned())..)
             .take_while(|((k, key), _)| *k == kind && key.starts_with(prefix))
             .take(limit)
             .map(|((k, key), (v, scope))| Link {
-                kind: *k,
-                key: key.clone(),
+                key: LinkKey::from_stored(*k, key.clone()),
                 value: v.clone(),
                 scope: scope.clone(),
             })
             .collect())
-    }
-
-    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
-        let mut s = self.lock();
-        let mut out = Forgotten::default();
-        let before = s.links.len();
-        s.links.retain(|_, (_, sc)| sc.as_deref() != Some(scope));
-        out.links = (before - s.links.len()) as u64;
-        let ids: Vec<i64> = s
-            .jobs
-            .iter()
-            .filter(|(_, j)| j.new.scope.as_deref() == Some(scope))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            if let Some(j) = s.jobs.remove(&id) {
-                s.by_key.remove(&j.new.idempotency_key);
-                out.jobs += 1;
-            }
-        }
-        Ok(out)
     }
 }

@@ -1,4 +1,6 @@
-//! The [`Store`] trait: links between the two sides, and the durable job queue.
+//! The store: the durable job queue ([`JobQueue`], with its operator side), the links
+//! between the two sides ([`LinkStore`], keyed by typed [`LinkKey`]s), and [`Store`], which
+//! is both plus what spans them (schema, readiness, data deletion).
 //!
 //! Stores: [`MemoryStore`] (tests, embedders who accept losing the queue on restart),
 //! `SqliteStore` (feature `sqlite`, the default) and `PostgresStore` (feature `postgres`,
@@ -14,9 +16,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::ids::JobId;
 
+mod arc;
+mod link_key;
 mod memory;
+pub use link_key::{LinkKey, LinkPrefix, user_scope};
 pub use memory::MemoryStore;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "sqlite")]
@@ -47,7 +54,7 @@ pub struct NewJob {
     pub not_before: Option<DateTime<Utc>>,
 }
 
-/// What [`Store::enqueue`] did with one job.
+/// What [`JobQueue::enqueue`] did with one job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enqueued {
     /// Stored as a new job.
@@ -82,7 +89,7 @@ impl fmt::Debug for Lease {
     }
 }
 
-/// A job handed to a worker by [`Store::claim`].
+/// A job handed to a worker by [`JobQueue::claim`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimedJob {
     /// The lease to act on it with.
@@ -263,13 +270,11 @@ impl LinkKind {
     }
 }
 
-/// A link: `(kind, key) → value`, optionally in a data-deletion scope.
+/// A link: `key → value`, optionally in a data-deletion scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
-    /// Its key space.
-    pub kind: LinkKind,
-    /// Its key.
-    pub key: String,
+    /// Its key (and key space).
+    pub key: LinkKey,
     /// Its value.
     pub value: String,
     /// The platform user whose data it is (`kind:account/user`), so a data-deletion
@@ -279,8 +284,8 @@ pub struct Link {
 
 impl Link {
     /// A link without a scope.
-    pub fn new(kind: LinkKind, key: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { kind, key: key.into(), value: value.into(), scope: None }
+    pub fn new(key: LinkKey, value: impl Into<String>) -> Self {
+        Self { key, value: value.into(), scope: None }
     }
 
     /// Puts the link in a data-deletion scope.
@@ -290,7 +295,7 @@ impl Link {
     }
 }
 
-/// A link change applied atomically with [`Store::complete`].
+/// A link change applied atomically with [`JobQueue::complete`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LinkWrite {
@@ -299,12 +304,7 @@ pub enum LinkWrite {
     /// Insert or overwrite.
     Set(Link),
     /// Remove.
-    Delete {
-        /// Key space.
-        kind: LinkKind,
-        /// Key.
-        key: String,
-    },
+    Delete(LinkKey),
 }
 
 /// What [`Store::forget_scope`] removed.
@@ -316,7 +316,8 @@ pub struct Forgotten {
     pub jobs: u64,
 }
 
-/// Durable state: the links between platform and inbox objects, and the job queue.
+/// Durable state: the job queue and the links between platform and inbox objects, plus
+/// what spans both — the schema, readiness and data deletion.
 ///
 /// # Contract
 /// Every method is atomic: it happens entirely or not at all. Methods taking `now` use it
@@ -335,22 +336,45 @@ pub struct Forgotten {
 /// dead holder's jobs are taken over soon after it stopped extending them;
 /// `release_all_leases` takes them over at once when the caller knows every holder is dead.
 ///
-/// **Links.** `put_link` inserts unless the key exists and returns the value that is
-/// stored afterwards (the winner of a race). `forget_scope` removes a user's data: every
+/// **Links.** Keys are typed ([`LinkKey`]): a store keeps each key's kind and encoded
+/// string and never parses them. `put_link` inserts unless the key exists and returns the
+/// value that is stored afterwards (the winner of a race). `forget_scope` removes a user's data: every
 /// link and job in the scope, done jobs included, so nothing the store keeps names the user
 /// afterwards (a store keeping files scrubs the deleted bytes from them before answering).
+///
+/// # Wrappers
+/// A store that wraps another (a decorator adding faults, metrics or a switch — like the
+/// test kit's `SwitchableStore`) must forward **every** method of [`JobQueue`],
+/// [`LinkStore`] and [`Store`], including any that gets a default body later; otherwise the
+/// wrapper silently runs the default instead of the inner store's version. Put
+/// `#[deny(clippy::missing_trait_methods)]` on each of the wrapper's impls so clippy names a
+/// method it does not forward. `Arc<T>` is a store wherever `T` is (blanket impls).
+///
+/// # Conformance
+/// `wbots_core::testkit::store_conformance_tests!` runs the checks every store must pass
+/// (feature `testkit`).
 ///
 /// # Errors
 /// [`StoreError::Unavailable`] for anything that may work later (connection lost, busy);
 /// the engine answers webhooks 503 and retries jobs.
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug + 'static {
+pub trait Store: JobQueue + LinkStore {
     /// Applies pending schema migrations (no-op for stores without a schema).
     async fn migrate(&self) -> Result<(), StoreError>;
 
     /// Checks the store is reachable and migrated (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Removes every link and every job in `scope`, whatever its state: done jobs go with
+    /// their idempotency keys, whose ordering keys and scopes name the user. A job running
+    /// meanwhile loses its lease. Stores keeping files make sure the deleted bytes are gone
+    /// from them (not merely unlinked) before answering.
+    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError>;
+}
+
+/// The durable job queue and its operator side; see [`Store`] for the contract.
+#[async_trait]
+pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
     /// Enqueues jobs atomically; see the trait docs.
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError>;
 
@@ -414,9 +438,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Job counts by state.
     async fn stats(&self) -> Result<QueueStats, StoreError>;
+}
 
+/// The links between platform and inbox objects, by typed key; see [`Store`] for the
+/// contract.
+#[async_trait]
+pub trait LinkStore: Send + Sync + fmt::Debug + 'static {
     /// A link's value.
-    async fn get_link(&self, kind: LinkKind, key: &str) -> Result<Option<String>, StoreError>;
+    async fn get_link(&self, key: &LinkKey) -> Result<Option<String>, StoreError>;
 
     /// Inserts a link unless its key exists; returns the value stored afterwards.
     async fn put_link(&self, link: &Link) -> Result<String, StoreError>;
@@ -425,19 +454,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn set_link(&self, link: &Link) -> Result<(), StoreError>;
 
     /// Removes a link; whether it existed.
-    async fn delete_link(&self, kind: LinkKind, key: &str) -> Result<bool, StoreError>;
+    async fn delete_link(&self, key: &LinkKey) -> Result<bool, StoreError>;
 
-    /// Up to `limit` links of a kind whose key starts with `prefix`, in key order.
+    /// Up to `limit` links in `prefix`'s range (its kind, keys starting with its prefix), in
+    /// key order.
     async fn links_with_prefix(
         &self,
-        kind: LinkKind,
-        prefix: &str,
+        prefix: &LinkPrefix,
         limit: usize,
     ) -> Result<Vec<Link>, StoreError>;
-
-    /// Removes every link and every job in `scope`, whatever its state: done jobs go with
-    /// their idempotency keys, whose ordering keys and scopes name the user. A job running
-    /// meanwhile loses its lease. Stores keeping files make sure the deleted bytes are gone
-    /// from them (not merely unlinked) before answering.
-    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError>;
 }

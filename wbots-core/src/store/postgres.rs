@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::sql::{JOB_COLUMNS, claimed, db_err, lease_ms, limit_i64, link, ms, record};
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobRecord, JobState, Lease, Link, LinkKind, LinkWrite, NewJob,
-    QueueStats, Store,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+    LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
 use crate::ids::JobId;
@@ -28,33 +29,11 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn from_ms(v: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(v).unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-fn lease_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Sorts a database failure into "may work later" or "the data is wrong".
-fn db_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StoreError::Corrupt(e.to_string()),
-        _ => StoreError::Unavailable(e.to_string()),
-    }
-}
-
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host/db`). Does not migrate.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| {
-            StoreError::Unavailable(format!("invalid Postgres URL: {e}"))
+            StoreError::unavailable(format!("invalid Postgres URL: {e}")).caused_by(e)
         })?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
@@ -86,38 +65,20 @@ impl PostgresStore {
     }
 }
 
-fn record(row: &PgRow) -> Result<JobRecord, StoreError> {
-    let state: String = row.try_get("state").map_err(db_err)?;
-    Ok(JobRecord {
-        id: JobId(row.try_get("id").map_err(db_err)?),
-        state: JobState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?,
-        idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
-        ordering_key: row.try_get("ordering_key").map_err(db_err)?,
-        attempts: u32::try_from(row.try_get::<i32, _>("attempts").map_err(db_err)?).unwrap_or(0),
-        last_error: row.try_get("last_error").map_err(db_err)?,
-        payload: row.try_get("payload").map_err(db_err)?,
-        created_at: from_ms(row.try_get("created_at").map_err(db_err)?),
-        not_before: from_ms(row.try_get("not_before").map_err(db_err)?),
-    })
-}
-
-const JOB_COLUMNS: &str = "id, state, idempotency_key, ordering_key, attempts, last_error, payload, created_at, not_before";
-
 async fn apply(tx: &mut Transaction<'_, Postgres>, write: &LinkWrite) -> Result<(), StoreError> {
     let q = match write {
         LinkWrite::Insert(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO NOTHING")
-            .bind(l.kind.as_str())
-            .bind(&l.key)
+            .bind(l.key.kind().as_str())
+            .bind(l.key.as_str())
             .bind(&l.value)
             .bind(&l.scope),
         LinkWrite::Set(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, scope = EXCLUDED.scope")
-            .bind(l.kind.as_str())
-            .bind(&l.key)
+            .bind(l.key.kind().as_str())
+            .bind(l.key.as_str())
             .bind(&l.value)
             .bind(&l.scope),
-        LinkWrite::Delete { kind, key } => {
-            sqlx::query("DELETE FROM links WHERE kind = $1 AND key = $2").bind(kind.as_str()).bind(key)
+        LinkWrite::Delete(key) => {
+            sqlx::query("DELETE FROM links WHERE kind = $1 AND key = $2").bind(key.kind().as_str()).bind(key.as_str())
         }
     };
     q.execute(&mut **tx).await.map_err(db_err)?;
@@ -127,25 +88,49 @@ async fn apply(tx: &mut Transaction<'_, Postgres>, write: &LinkWrite) -> Result<
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::migration(e.to_string()).caused_by(e))
     }
-
     async fn ping(&self) -> Result<(), StoreError> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         let applied: Option<i64> =
             sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&self.pool)
                 .await
-                .map_err(|e| StoreError::Migration(format!("migrations not applied: {e}")))?;
+                .map_err(|e| {
+                    StoreError::migration(format!("migrations not applied: {e}")).caused_by(e)
+                })?;
         if applied.unwrap_or(0) < latest {
-            return Err(StoreError::Migration(format!(
+            return Err(StoreError::migration(format!(
                 "migrations pending: at {}, need {latest}; run `wbots migrate`",
                 applied.unwrap_or(0)
             )));
         }
         Ok(())
     }
+    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
+        // Deleted rows stay in the table files as dead tuples until (auto)vacuum reclaims
+        // them; the README tells operators so.
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let links = sqlx::query("DELETE FROM links WHERE scope = $1")
+            .bind(scope)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let jobs = sqlx::query("DELETE FROM jobs WHERE scope = $1")
+            .bind(scope)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
+    }
+}
 
+#[async_trait]
+impl JobQueue for PostgresStore {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // Ids come from a sequence, so two transactions enqueueing for one conversation
@@ -196,7 +181,6 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db_err)?;
         Ok(out)
     }
-
     async fn claim(
         &self,
         now: DateTime<Utc>,
@@ -232,42 +216,19 @@ impl Store for PostgresStore {
              RETURNING id, lease_token, idempotency_key, ordering_key, scope, attempts, claims, payload, created_at, priority",
         )
         .bind(now_ms)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(limit_i64(limit))
         .bind(until)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
         let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push((
-                row.try_get::<i32, _>("priority").map_err(db_err)?,
-                ClaimedJob {
-                    lease: Lease {
-                        job: JobId(row.try_get("id").map_err(db_err)?),
-                        token: row.try_get("lease_token").map_err(db_err)?,
-                    },
-                    idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
-                    ordering_key: row.try_get("ordering_key").map_err(db_err)?,
-                    scope: row.try_get("scope").map_err(db_err)?,
-                    attempts: u32::try_from(row.try_get::<i32, _>("attempts").map_err(db_err)?)
-                        .unwrap_or(0),
-                    previous_claims: u32::try_from(
-                        row.try_get::<i32, _>("claims").map_err(db_err)? - 1,
-                    )
-                    .unwrap_or(0),
-                    payload: row
-                        .try_get::<Option<String>, _>("payload")
-                        .map_err(db_err)?
-                        .unwrap_or_default(),
-                    created_at: from_ms(row.try_get("created_at").map_err(db_err)?),
-                },
-            ));
+        for row in &rows {
+            out.push(claimed::<_, i32>(row)?);
         }
         // RETURNING has no order; hand jobs out as the queue ranks them.
         out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.lease.job.cmp(&b.1.lease.job)));
         Ok(out.into_iter().map(|(_, j)| j).collect())
     }
-
     async fn extend_lease(
         &self,
         lease: &Lease,
@@ -283,7 +244,6 @@ impl Store for PostgresStore {
             .map_err(db_err)?;
         if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
     }
-
     async fn release_all_leases(&self) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL WHERE state = 'running'",
@@ -293,7 +253,6 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         Ok(done.rows_affected())
     }
-
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         Self::held(&mut tx, lease).await?;
@@ -307,7 +266,6 @@ impl Store for PostgresStore {
         }
         tx.commit().await.map_err(db_err)
     }
-
     async fn retry_later(
         &self,
         lease: &Lease,
@@ -328,7 +286,6 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
     }
-
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'dead', attempts = attempts + 1, last_error = $3, lease_token = NULL, lease_until = NULL
@@ -342,7 +299,6 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
     }
-
     async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, not_before = $2 WHERE id = $1 AND state = 'dead'")
             .bind(job.0)
@@ -352,7 +308,6 @@ impl Store for PostgresStore {
             .map_err(db_err)?;
         if done.rows_affected() == 0 { Err(StoreError::NoSuchJob(job)) } else { Ok(()) }
     }
-
     async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
         let done = match job {
             Some(id) => {
@@ -366,7 +321,6 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         Ok(done.rows_affected())
     }
-
     async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND created_at < $1")
             .bind(ms(before))
@@ -375,28 +329,25 @@ impl Store for PostgresStore {
             .map_err(db_err)?;
         Ok(done.rows_affected())
     }
-
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
             .bind(job.0)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(record).transpose()
+        row.as_ref().map(record::<_, i32>).transpose()
     }
-
     async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE state = $1 ORDER BY id LIMIT $2"
         ))
         .bind(state.as_str())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(limit_i64(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.iter().map(record).collect()
+        rows.iter().map(record::<_, i32>).collect()
     }
-
     async fn stats(&self) -> Result<QueueStats, StoreError> {
         let rows = sqlx::query("SELECT state, count(*) AS n FROM jobs GROUP BY state")
             .fetch_all(&self.pool)
@@ -415,16 +366,18 @@ impl Store for PostgresStore {
         }
         Ok(stats)
     }
+}
 
-    async fn get_link(&self, kind: LinkKind, key: &str) -> Result<Option<String>, StoreError> {
+#[async_trait]
+impl LinkStore for PostgresStore {
+    async fn get_link(&self, key: &LinkKey) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar("SELECT value FROM links WHERE kind = $1 AND key = $2")
-            .bind(kind.as_str())
-            .bind(key)
+            .bind(key.kind().as_str())
+            .bind(key.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)
     }
-
     async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
         // An upsert that touches nothing but returns the stored row: one round trip, and the
         // winner of a race is whatever is stored.
@@ -433,73 +386,43 @@ impl Store for PostgresStore {
              ON CONFLICT (kind, key) DO UPDATE SET value = links.value
              RETURNING value",
         )
-        .bind(link.kind.as_str())
-        .bind(&link.key)
+        .bind(link.key.kind().as_str())
+        .bind(link.key.as_str())
         .bind(&link.value)
         .bind(&link.scope)
         .fetch_one(&self.pool)
         .await
         .map_err(db_err)
     }
-
     async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         apply(&mut tx, &LinkWrite::Set(link.clone())).await?;
         tx.commit().await.map_err(db_err)
     }
-
-    async fn delete_link(&self, kind: LinkKind, key: &str) -> Result<bool, StoreError> {
+    async fn delete_link(&self, key: &LinkKey) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM links WHERE kind = $1 AND key = $2")
-            .bind(kind.as_str())
-            .bind(key)
+            .bind(key.kind().as_str())
+            .bind(key.as_str())
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
         Ok(done.rows_affected() > 0)
     }
-
     async fn links_with_prefix(
         &self,
-        kind: LinkKind,
-        prefix: &str,
+        range: &LinkPrefix,
         limit: usize,
     ) -> Result<Vec<Link>, StoreError> {
+        let (kind, prefix) = (range.kind(), range.as_str());
         let pattern =
             format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         let rows = sqlx::query("SELECT key, value, scope FROM links WHERE kind = $1 AND key LIKE $2 ORDER BY key LIMIT $3")
             .bind(kind.as_str())
             .bind(pattern)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(limit_i64(limit))
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Link {
-                    kind,
-                    key: r.try_get("key").map_err(db_err)?,
-                    value: r.try_get("value").map_err(db_err)?,
-                    scope: r.try_get("scope").map_err(db_err)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
-        // Deleted rows stay in the table files as dead tuples until (auto)vacuum reclaims
-        // them; the README tells operators so.
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let links = sqlx::query("DELETE FROM links WHERE scope = $1")
-            .bind(scope)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let jobs = sqlx::query("DELETE FROM jobs WHERE scope = $1")
-            .bind(scope)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
+        rows.iter().map(|r| link(r, kind)).collect()
     }
 }

@@ -21,15 +21,15 @@ pub async fn fresh_postgres(admin_url: &str) -> Result<PostgresStore, StoreError
 /// `wbots serve`).
 pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, StoreError> {
     let name = format!("wbots_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(admin_url)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("cannot reach the test server: {e}")))?;
+    let mut admin = PgConnection::connect(admin_url).await.map_err(|e| {
+        StoreError::unavailable(format!("cannot reach the test server: {e}")).caused_by(e)
+    })?;
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("cannot create {name}: {e}")))?;
+        .map_err(|e| StoreError::unavailable(format!("cannot create {name}: {e}")).caused_by(e))?;
     match admin_url.rsplit_once('/') {
         Some((server, _)) => Ok(format!("{server}/{name}")),
-        None => Err(StoreError::Unavailable("the admin URL names no database".into())),
+        None => Err(StoreError::unavailable("the admin URL names no database")),
     }
 }

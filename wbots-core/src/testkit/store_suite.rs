@@ -7,6 +7,10 @@
 //! The argument is a future of a fresh, migrated, empty store; it is awaited once per
 //! check. Every check constructs its own `now`, never sleeps, and leaves nothing behind
 //! that another check could see.
+//!
+//! A check cannot pass by accident: every store call's error is returned from the check
+//! (`?`) or fails it where it happens — none is swallowed into a default — and the macro
+//! fails the test with that error.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -15,7 +19,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::error::StoreError;
-use crate::store::{Enqueued, JobState, Link, LinkKind, LinkWrite, NewJob, Store};
+use crate::store::{
+    Enqueued, JobState, Link, LinkKey, LinkKind, LinkPrefix, LinkWrite, NewJob, Store,
+};
 
 /// A fixed point in time the checks count from.
 pub fn t0() -> DateTime<Utc> {
@@ -40,6 +46,16 @@ pub fn job(key: &str, ordering: &str) -> NewJob {
     }
 }
 
+/// A key as the store sees it: the checks exercise the store's handling of raw keys
+/// (wildcard characters, byte order), not the engine's key formats.
+fn key(kind: LinkKind, key: &str) -> LinkKey {
+    LinkKey::from_stored(kind, key)
+}
+
+fn link(kind: LinkKind, k: &str, value: impl Into<String>) -> Link {
+    Link::new(key(kind, k), value)
+}
+
 async fn claim_all(store: &dyn Store, now: DateTime<Utc>) -> Vec<crate::store::ClaimedJob> {
     store.claim(now, LEASE, 100).await.unwrap_or_else(|e| panic!("claim: {e}"))
 }
@@ -50,63 +66,63 @@ fn keys(jobs: &[crate::store::ClaimedJob]) -> Vec<String> {
 
 /// Enqueueing a known idempotency key creates no work and reports the existing job — within
 /// one batch and across batches.
-pub async fn enqueue_deduplicates_by_key(store: &dyn Store) {
-    let first =
-        store.enqueue(&[job("a", "k"), job("b", "k"), job("a", "k")]).await.unwrap_or_default();
+pub async fn enqueue_deduplicates_by_key(store: &dyn Store) -> Result<(), StoreError> {
+    let first = store.enqueue(&[job("a", "k"), job("b", "k"), job("a", "k")]).await?;
     assert!(
         matches!(first[0], Enqueued::New(_)) && matches!(first[1], Enqueued::New(_)),
         "{first:?}"
     );
     assert_eq!(first[2], Enqueued::Duplicate(first[0].id()), "a duplicate within the batch");
-    let again = store.enqueue(&[job("a", "other")]).await.unwrap_or_default();
+    let again = store.enqueue(&[job("a", "other")]).await?;
     assert_eq!(again, vec![Enqueued::Duplicate(first[0].id())]);
-    let stats = store.stats().await.unwrap_or_default();
+    let stats = store.stats().await?;
     assert_eq!(stats.queued, 2);
+    Ok(())
 }
 
 /// A claim honours `not_before`.
-pub async fn claim_honours_not_before(store: &dyn Store) {
+pub async fn claim_honours_not_before(store: &dyn Store) -> Result<(), StoreError> {
     let mut later = job("later", "k1");
     later.not_before = Some(at(30));
-    store.enqueue(&[later, job("now", "k2")]).await.unwrap_or_default();
+    store.enqueue(&[later, job("now", "k2")]).await?;
     assert_eq!(keys(&claim_all(store, at(0)).await), vec!["now"]);
     assert_eq!(keys(&claim_all(store, at(30)).await), vec!["later"]);
+    Ok(())
 }
 
 /// Ready jobs come by priority, then in enqueue order; `limit` is respected.
-pub async fn claim_orders_by_priority_then_fifo(store: &dyn Store) {
+pub async fn claim_orders_by_priority_then_fifo(store: &dyn Store) -> Result<(), StoreError> {
     let mut urgent = job("urgent", "k3");
     urgent.priority = 10;
     let mut lazy = job("lazy", "k4");
     lazy.priority = -5;
-    store
-        .enqueue(&[job("first", "k1"), lazy, job("second", "k2"), urgent])
-        .await
-        .unwrap_or_default();
-    let two = store.claim(at(0), LEASE, 2).await.unwrap_or_default();
+    store.enqueue(&[job("first", "k1"), lazy, job("second", "k2"), urgent]).await?;
+    let two = store.claim(at(0), LEASE, 2).await?;
     assert_eq!(keys(&two), vec!["urgent", "first"]);
     assert_eq!(keys(&claim_all(store, at(0)).await), vec!["second", "lazy"]);
+    Ok(())
 }
 
 /// Only the oldest unfinished job of an ordering key is handed out, and only once.
-pub async fn claim_hands_out_one_job_per_ordering_key(store: &dyn Store) {
-    store.enqueue(&[job("a1", "a"), job("a2", "a"), job("b1", "b")]).await.unwrap_or_default();
+pub async fn claim_hands_out_one_job_per_ordering_key(store: &dyn Store) -> Result<(), StoreError> {
+    store.enqueue(&[job("a1", "a"), job("a2", "a"), job("b1", "b")]).await?;
     let first = claim_all(store, at(0)).await;
     assert_eq!(keys(&first), vec!["a1", "b1"]);
     assert!(
         claim_all(store, at(1)).await.is_empty(),
         "a2 waits for a1; nothing is handed out twice"
     );
-    let a1 = first.iter().find(|j| j.idempotency_key == "a1").map(|j| j.lease.clone());
-    if let Some(lease) = a1 {
-        store.complete(&lease, &[]).await.unwrap_or_else(|e| panic!("complete: {e}"));
-    }
+    let Some(a1) = first.iter().find(|j| j.idempotency_key == "a1") else {
+        panic!("a1 was not claimed: {first:?}");
+    };
+    store.complete(&a1.lease, &[]).await?;
     assert_eq!(keys(&claim_all(store, at(2)).await), vec!["a2"]);
+    Ok(())
 }
 
 /// A job waiting for its retry holds back the later jobs of its key; other keys proceed.
-pub async fn a_retrying_job_holds_back_its_key_only(store: &dyn Store) {
-    store.enqueue(&[job("a1", "a"), job("a2", "a"), job("b1", "b")]).await.unwrap_or_default();
+pub async fn a_retrying_job_holds_back_its_key_only(store: &dyn Store) -> Result<(), StoreError> {
+    store.enqueue(&[job("a1", "a"), job("a2", "a"), job("b1", "b")]).await?;
     let claimed = claim_all(store, at(0)).await;
     for j in &claimed {
         if j.idempotency_key == "a1" {
@@ -122,23 +138,27 @@ pub async fn a_retrying_job_holds_back_its_key_only(store: &dyn Store) {
     let retried = claim_all(store, at(100)).await;
     assert_eq!(keys(&retried), vec!["a1"]);
     assert_eq!(retried[0].attempts, 1);
+    Ok(())
 }
 
 /// A dead job does not block its key.
-pub async fn dead_jobs_do_not_block_their_key(store: &dyn Store) {
-    store.enqueue(&[job("a1", "a"), job("a2", "a")]).await.unwrap_or_default();
+pub async fn dead_jobs_do_not_block_their_key(store: &dyn Store) -> Result<(), StoreError> {
+    store.enqueue(&[job("a1", "a"), job("a2", "a")]).await?;
     let claimed = claim_all(store, at(0)).await;
     store
         .wedge(&claimed[0].lease, "permanent: rejected")
         .await
         .unwrap_or_else(|e| panic!("wedge: {e}"));
     assert_eq!(keys(&claim_all(store, at(1)).await), vec!["a2"]);
+    Ok(())
 }
 
 /// Past its lease a job is taken over with a new token; the old token is refused for
 /// every operation and changes nothing.
-pub async fn an_expired_lease_is_taken_over_and_the_stale_token_refused(store: &dyn Store) {
-    store.enqueue(&[job("a", "k")]).await.unwrap_or_default();
+pub async fn an_expired_lease_is_taken_over_and_the_stale_token_refused(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    store.enqueue(&[job("a", "k")]).await?;
     let first = claim_all(store, at(0)).await.remove(0);
     assert!(claim_all(store, at(59)).await.is_empty(), "still leased");
     let second = claim_all(store, at(61)).await.remove(0);
@@ -157,18 +177,18 @@ pub async fn an_expired_lease_is_taken_over_and_the_stale_token_refused(store: &
         assert!(matches!(r, Err(StoreError::LeaseLost(_))), "{what} with a stale token: {r:?}");
     };
     lost(
-        store.complete(stale, &[LinkWrite::Set(Link::new(LinkKind::Contact, "x", "stale"))]).await,
+        store.complete(stale, &[LinkWrite::Set(link(LinkKind::Contact, "x", "stale"))]).await,
         "complete",
     );
     lost(store.retry_later(stale, at(70), "stale").await, "retry_later");
     lost(store.wedge(stale, "stale").await, "wedge");
     lost(store.extend_lease(stale, at(62), LEASE).await, "extend_lease");
     assert_eq!(
-        store.get_link(LinkKind::Contact, "x").await.ok(),
-        Some(None),
+        store.get_link(&key(LinkKind::Contact, "x")).await?,
+        None,
         "a refused complete writes no link"
     );
-    let record = store.job(first.id()).await.ok().flatten();
+    let record = store.job(first.id()).await?;
     assert_eq!(record.map(|r| r.state), Some(JobState::Running));
 
     store
@@ -180,60 +200,58 @@ pub async fn an_expired_lease_is_taken_over_and_the_stale_token_refused(store: &
         "the extended lease holds past the original expiry"
     );
     store.complete(&second.lease, &[]).await.unwrap_or_else(|e| panic!("complete: {e}"));
+    Ok(())
 }
 
 /// `complete` marks the job done, clears its payload and applies its link writes, all at
 /// once.
-pub async fn complete_applies_links_atomically(store: &dyn Store) {
-    store.put_link(&Link::new(LinkKind::Conversation, "gone", "1")).await.unwrap_or_default();
-    store.put_link(&Link::new(LinkKind::Contact, "kept", "first")).await.unwrap_or_default();
-    store.enqueue(&[job("a", "k")]).await.unwrap_or_default();
+pub async fn complete_applies_links_atomically(store: &dyn Store) -> Result<(), StoreError> {
+    store.put_link(&link(LinkKind::Conversation, "gone", "1")).await?;
+    store.put_link(&link(LinkKind::Contact, "kept", "first")).await?;
+    store.enqueue(&[job("a", "k")]).await?;
     let claimed = claim_all(store, at(0)).await.remove(0);
     let writes = [
-        LinkWrite::Insert(Link::new(LinkKind::PlatformMessage, "m1", "x")),
-        LinkWrite::Insert(Link::new(LinkKind::Contact, "kept", "second")),
-        LinkWrite::Set(Link::new(LinkKind::LastInbound, "t", "5")),
-        LinkWrite::Delete { kind: LinkKind::Conversation, key: "gone".into() },
+        LinkWrite::Insert(link(LinkKind::PlatformMessage, "m1", "x")),
+        LinkWrite::Insert(link(LinkKind::Contact, "kept", "second")),
+        LinkWrite::Set(link(LinkKind::LastInbound, "t", "5")),
+        LinkWrite::Delete(key(LinkKind::Conversation, "gone")),
     ];
     store.complete(&claimed.lease, &writes).await.unwrap_or_else(|e| panic!("complete: {e}"));
+    assert_eq!(store.get_link(&key(LinkKind::PlatformMessage, "m1")).await?.as_deref(), Some("x"));
     assert_eq!(
-        store.get_link(LinkKind::PlatformMessage, "m1").await.ok().flatten().as_deref(),
-        Some("x")
-    );
-    assert_eq!(
-        store.get_link(LinkKind::Contact, "kept").await.ok().flatten().as_deref(),
+        store.get_link(&key(LinkKind::Contact, "kept")).await?.as_deref(),
         Some("first"),
         "Insert keeps the existing value"
     );
-    assert_eq!(
-        store.get_link(LinkKind::LastInbound, "t").await.ok().flatten().as_deref(),
-        Some("5")
-    );
-    assert_eq!(store.get_link(LinkKind::Conversation, "gone").await.ok(), Some(None));
-    let record = store.job(claimed.id()).await.ok().flatten();
+    assert_eq!(store.get_link(&key(LinkKind::LastInbound, "t")).await?.as_deref(), Some("5"));
+    assert_eq!(store.get_link(&key(LinkKind::Conversation, "gone")).await?, None);
+    let record = store.job(claimed.id()).await?;
     assert_eq!(record.as_ref().map(|r| r.state), Some(JobState::Done));
     assert_eq!(record.and_then(|r| r.payload), None, "a done job keeps no payload");
+    Ok(())
 }
 
 /// `retry_later` counts the attempt and keeps the error; `wedge` dead-letters with the
 /// reason; `requeue` brings a dead job back with a fresh budget; `purge_dead` deletes.
-pub async fn dead_letters_can_be_listed_requeued_and_purged(store: &dyn Store) {
-    store.enqueue(&[job("a", "ka"), job("b", "kb")]).await.unwrap_or_default();
+pub async fn dead_letters_can_be_listed_requeued_and_purged(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    store.enqueue(&[job("a", "ka"), job("b", "kb")]).await?;
     let claimed = claim_all(store, at(0)).await;
-    store.retry_later(&claimed[0].lease, at(1), "503 from the inbox").await.unwrap_or_default();
-    let a = store.job(claimed[0].id()).await.ok().flatten();
+    store.retry_later(&claimed[0].lease, at(1), "503 from the inbox").await?;
+    let a = store.job(claimed[0].id()).await?;
     assert_eq!(
         a.as_ref().map(|r| (r.attempts, r.last_error.clone())),
         Some((1, Some("503 from the inbox".into())))
     );
     assert_eq!(a.map(|r| r.not_before), Some(at(1)));
-    store.wedge(&claimed[1].lease, "token invalid (190)").await.unwrap_or_default();
+    store.wedge(&claimed[1].lease, "token invalid (190)").await?;
 
-    let dead = store.jobs(JobState::Dead, 10).await.unwrap_or_default();
+    let dead = store.jobs(JobState::Dead, 10).await?;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].last_error.as_deref(), Some("token invalid (190)"));
     assert!(dead[0].payload.is_some(), "a dead job keeps its payload for the retry");
-    assert_eq!(store.stats().await.ok().map(|s| (s.queued, s.dead)), Some((1, 1)));
+    assert_eq!(store.stats().await.map(|s| (s.queued, s.dead))?, (1, 1));
 
     store.requeue(dead[0].id, at(5)).await.unwrap_or_else(|e| panic!("requeue: {e}"));
     assert!(
@@ -241,79 +259,79 @@ pub async fn dead_letters_can_be_listed_requeued_and_purged(store: &dyn Store) {
         "only dead jobs are requeued"
     );
     let again = claim_all(store, at(5)).await;
-    let b = again.iter().find(|j| j.idempotency_key == "b");
-    assert_eq!(b.map(|j| j.attempts), Some(0));
-    if let Some(b) = b {
-        store.wedge(&b.lease, "still broken").await.unwrap_or_default();
-    }
-    assert_eq!(store.purge_dead(None).await.ok(), Some(1));
-    assert_eq!(store.stats().await.ok().map(|s| s.dead), Some(0));
-    assert_eq!(
-        store.enqueue(&[job("b", "kb")]).await.ok().map(|v| matches!(v[0], Enqueued::Duplicate(_))),
-        Some(false),
-        "a purged job's key may be reused"
-    );
+    let Some(b) = again.iter().find(|j| j.idempotency_key == "b") else {
+        panic!("the requeued job was not claimed: {again:?}");
+    };
+    assert_eq!(b.attempts, 0);
+    store.wedge(&b.lease, "still broken").await?;
+    assert_eq!(store.purge_dead(None).await?, 1);
+    assert_eq!(store.stats().await?.dead, 0);
+    let reused = store.enqueue(&[job("b", "kb")]).await?;
+    assert!(matches!(reused[0], Enqueued::New(_)), "a purged job's key may be reused");
+    Ok(())
 }
 
 /// `put_link` keeps the first value and returns the winner; `set_link` overwrites;
 /// `delete_link` removes; `links_with_prefix` scans one kind by prefix, in key order.
-pub async fn links_behave(store: &dyn Store) {
+pub async fn links_behave(store: &dyn Store) -> Result<(), StoreError> {
     let kind = LinkKind::Contact;
-    assert_eq!(
-        store.put_link(&Link::new(kind, "u1", "first")).await.ok().as_deref(),
-        Some("first")
-    );
-    assert_eq!(
-        store.put_link(&Link::new(kind, "u1", "second")).await.ok().as_deref(),
-        Some("first")
-    );
-    store.set_link(&Link::new(kind, "u1", "third")).await.unwrap_or_default();
-    assert_eq!(store.get_link(kind, "u1").await.ok().flatten().as_deref(), Some("third"));
-    assert_eq!(store.delete_link(kind, "u1").await.ok(), Some(true));
-    assert_eq!(store.delete_link(kind, "u1").await.ok(), Some(false));
+    assert_eq!(store.put_link(&link(kind, "u1", "first")).await?.as_str(), "first");
+    assert_eq!(store.put_link(&link(kind, "u1", "second")).await?.as_str(), "first");
+    store.set_link(&link(kind, "u1", "third")).await?;
+    assert_eq!(store.get_link(&key(kind, "u1")).await?.as_deref(), Some("third"));
+    assert!(store.delete_link(&key(kind, "u1")).await?, "it existed");
+    assert!(!store.delete_link(&key(kind, "u1")).await?, "it is gone");
 
     for key in ["p/2", "p/1", "p/10", "q/1", "p_x", "p%"] {
-        store.put_link(&Link::new(LinkKind::Unread, key, key)).await.unwrap_or_default();
+        store.put_link(&link(LinkKind::Unread, key, key)).await?;
     }
-    store.put_link(&Link::new(LinkKind::Reaction, "p/0", "other kind")).await.unwrap_or_default();
-    let found = store.links_with_prefix(LinkKind::Unread, "p/", 10).await.unwrap_or_default();
+    store.put_link(&link(LinkKind::Reaction, "p/0", "other kind")).await?;
+    let found =
+        store.links_with_prefix(&LinkPrefix::from_stored(LinkKind::Unread, "p/"), 10).await?;
     let keys: Vec<&str> = found.iter().map(|l| l.key.as_str()).collect();
     assert_eq!(keys, vec!["p/1", "p/10", "p/2"], "byte order, only that kind and prefix");
     assert_eq!(
-        store.links_with_prefix(LinkKind::Unread, "p/", 2).await.map(|v| v.len()).ok(),
-        Some(2)
+        store.links_with_prefix(&LinkPrefix::from_stored(LinkKind::Unread, "p/"), 2).await?.len(),
+        2
     );
     assert_eq!(
-        store.links_with_prefix(LinkKind::Unread, "p%", 10).await.map(|v| v.len()).ok(),
-        Some(1),
+        store.links_with_prefix(&LinkPrefix::from_stored(LinkKind::Unread, "p%"), 10).await?.len(),
+        1,
         "no wildcards"
     );
+    Ok(())
 }
 
 /// Two racing `put_link`s agree on one winner.
-pub async fn racing_put_links_agree_on_the_winner(store: Arc<dyn Store>) {
+pub async fn racing_put_links_agree_on_the_winner(store: Arc<dyn Store>) -> Result<(), StoreError> {
     let mut handles = Vec::new();
     for i in 0..8 {
         let store = store.clone();
         handles.push(tokio::spawn(async move {
-            store.put_link(&Link::new(LinkKind::Contact, "race", format!("v{i}"))).await
+            store.put_link(&link(LinkKind::Contact, "race", format!("v{i}"))).await
         }));
     }
+    // Every racer must succeed: a store that fails under contention fails the check (a
+    // racer's error is returned, a racer's panic resumed), not merely drops out of it.
     let mut winners = HashSet::new();
     for h in handles {
-        if let Ok(Ok(v)) = h.await {
-            winners.insert(v);
-        }
+        match h.await {
+            Ok(stored) => winners.insert(stored?),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
     }
     assert_eq!(winners.len(), 1, "{winners:?}");
-    let stored = store.get_link(LinkKind::Contact, "race").await.ok().flatten();
+    let stored = store.get_link(&key(LinkKind::Contact, "race")).await?;
     assert_eq!(stored.as_ref(), winners.iter().next());
+    Ok(())
 }
 
 /// A scope's links and jobs go — queued, running, dead and done ones, with their
 /// idempotency keys — and other scopes stay: nothing the store keeps names the person
 /// afterwards. A worker still running one of the person's jobs has lost its lease.
-pub async fn forget_scope_purges_one_persons_links_and_jobs(store: &dyn Store) {
+pub async fn forget_scope_purges_one_persons_links_and_jobs(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
     let mine =
         |k: &str| NewJob { scope: Some("page/alice".into()), ..job(k, &format!("alice/{k}")) };
     store
@@ -323,53 +341,46 @@ pub async fn forget_scope_purges_one_persons_links_and_jobs(store: &dyn Store) {
             mine("running"),
             NewJob { scope: Some("page/bob".into()), ..job("bob", "bob") },
         ])
-        .await
-        .unwrap_or_default();
+        .await?;
     let claimed = claim_all(store, at(0)).await;
     assert_eq!(claimed.len(), 4);
     let mut running = None;
     for j in claimed {
         match j.idempotency_key.as_str() {
-            "dead" => store.wedge(&j.lease, "refused").await.unwrap_or_default(),
+            "dead" => store.wedge(&j.lease, "refused").await?,
             "running" => running = Some(j),
-            _ => store.complete(&j.lease, &[]).await.unwrap_or_default(),
+            _ => store.complete(&j.lease, &[]).await?,
         }
     }
-    store.enqueue(&[mine("queued")]).await.unwrap_or_default();
-    store
-        .put_link(&Link::new(LinkKind::Contact, "page/alice", "c1").scoped("page/alice"))
-        .await
-        .unwrap_or_default();
-    store
-        .put_link(&Link::new(LinkKind::Contact, "page/bob", "c2").scoped("page/bob"))
-        .await
-        .unwrap_or_default();
+    store.enqueue(&[mine("queued")]).await?;
+    store.put_link(&link(LinkKind::Contact, "page/alice", "c1").scoped("page/alice")).await?;
+    store.put_link(&link(LinkKind::Contact, "page/bob", "c2").scoped("page/bob")).await?;
 
     let gone = store.forget_scope("page/alice").await.unwrap_or_else(|e| panic!("forget: {e}"));
     assert_eq!(gone.links, 1);
     assert_eq!(gone.jobs, 4, "done, dead, running and queued");
-    assert_eq!(store.get_link(LinkKind::Contact, "page/alice").await.ok(), Some(None));
-    assert!(store.get_link(LinkKind::Contact, "page/bob").await.ok().flatten().is_some());
-    let stats = store.stats().await.unwrap_or_default();
+    assert_eq!(store.get_link(&key(LinkKind::Contact, "page/alice")).await?, None);
+    assert!(store.get_link(&key(LinkKind::Contact, "page/bob")).await?.is_some());
+    let stats = store.stats().await?;
     assert_eq!((stats.queued, stats.running, stats.done, stats.dead), (0, 0, 1, 0), "bob's job");
-    let done = store.jobs(JobState::Done, 10).await.unwrap_or_default();
+    let done = store.jobs(JobState::Done, 10).await?;
     assert_eq!(done.iter().map(|j| j.idempotency_key.as_str()).collect::<Vec<_>>(), ["bob"]);
-    if let Some(j) = running {
-        assert!(
-            matches!(store.complete(&j.lease, &[]).await, Err(StoreError::LeaseLost(_))),
-            "the running job is gone"
-        );
-        assert_eq!(store.job(j.id()).await.ok(), Some(None));
-    }
-    let again = store.enqueue(&[mine("done")]).await.unwrap_or_default();
+    let Some(j) = running else { panic!("the running job was not claimed") };
+    assert!(
+        matches!(store.complete(&j.lease, &[]).await, Err(StoreError::LeaseLost(_))),
+        "the running job is gone"
+    );
+    assert_eq!(store.job(j.id()).await?, None);
+    let again = store.enqueue(&[mine("done")]).await?;
     assert!(matches!(again[0], Enqueued::New(_)), "no key of the person's is kept");
+    Ok(())
 }
 
 /// A heartbeat keeps a job with its worker past the first lease, as long as it beats —
 /// even a beat a little late, while no one took the job over; once the beats stop, the
 /// job is taken over when the last extension runs out, and the old lease is refused.
-pub async fn a_heartbeat_keeps_a_job_until_it_stops(store: &dyn Store) {
-    store.enqueue(&[job("long", "k")]).await.unwrap_or_default();
+pub async fn a_heartbeat_keeps_a_job_until_it_stops(store: &dyn Store) -> Result<(), StoreError> {
+    store.enqueue(&[job("long", "k")]).await?;
     let held = claim_all(store, at(0)).await.remove(0);
     let beat = |now: i64| {
         let lease = held.lease.clone();
@@ -395,24 +406,24 @@ pub async fn a_heartbeat_keeps_a_job_until_it_stops(store: &dyn Store) {
         Err(StoreError::LeaseLost(_))
     ));
     store.complete(&taken[0].lease, &[]).await.unwrap_or_else(|e| panic!("complete: {e}"));
+    Ok(())
 }
 
 /// `release_all_leases` hands a dead holder's jobs over at once, long before their leases
 /// would expire: they are ready again, counted as claimed before, order per key is kept,
 /// and the dead holder's tokens are refused.
-pub async fn release_all_leases_takes_over_a_dead_holders_jobs_at_once(store: &dyn Store) {
-    store
-        .enqueue(&[job("a", "k1"), job("b", "k2"), job("c", "k1"), job("d", "k3")])
-        .await
-        .unwrap_or_default();
+pub async fn release_all_leases_takes_over_a_dead_holders_jobs_at_once(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    store.enqueue(&[job("a", "k1"), job("b", "k2"), job("c", "k1"), job("d", "k3")]).await?;
     let hour = Duration::from_secs(3600);
-    let dead_holder = store.claim(at(0), hour, 2).await.unwrap_or_default();
+    let dead_holder = store.claim(at(0), hour, 2).await?;
     assert_eq!(keys(&dead_holder), vec!["a", "b"]);
 
-    assert_eq!(store.release_all_leases().await.ok(), Some(2));
-    let stats = store.stats().await.unwrap_or_default();
+    assert_eq!(store.release_all_leases().await?, 2);
+    let stats = store.stats().await?;
     assert_eq!((stats.queued, stats.running), (4, 0));
-    let taken = store.claim(at(2), hour, 10).await.unwrap_or_default();
+    let taken = store.claim(at(2), hour, 10).await?;
     assert_eq!(keys(&taken), vec!["a", "b", "d"], "c still waits behind a");
     let claims: Vec<u32> = taken.iter().map(|j| j.previous_claims).collect();
     assert_eq!(claims, vec![1, 1, 0], "a and b may have run before");
@@ -427,15 +438,18 @@ pub async fn release_all_leases_takes_over_a_dead_holders_jobs_at_once(store: &d
     for j in &taken {
         store.complete(&j.lease, &[]).await.unwrap_or_else(|e| panic!("complete: {e}"));
     }
-    assert_eq!(keys(&store.claim(at(3), hour, 10).await.unwrap_or_default()), vec!["c"]);
+    assert_eq!(keys(&store.claim(at(3), hour, 10).await?), vec!["c"]);
+    Ok(())
 }
 
 /// Eight concurrent workers over 200 jobs on 20 keys: no two jobs of one key are ever held
 /// at once, every job completes exactly once, each key's jobs complete in enqueue order.
-pub async fn concurrent_claimers_keep_keys_exclusive_and_ordered(store: Arc<dyn Store>) {
+pub async fn concurrent_claimers_keep_keys_exclusive_and_ordered(
+    store: Arc<dyn Store>,
+) -> Result<(), StoreError> {
     let jobs: Vec<NewJob> =
         (0..200).map(|i| job(&format!("j{i:03}"), &format!("key{}", i % 20))).collect();
-    store.enqueue(&jobs).await.unwrap_or_default();
+    store.enqueue(&jobs).await?;
     let held: Arc<Mutex<HashSet<String>>> = Arc::default();
     let done: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
     let mut workers = Vec::new();
@@ -444,7 +458,10 @@ pub async fn concurrent_claimers_keep_keys_exclusive_and_ordered(store: Arc<dyn 
         workers.push(tokio::spawn(async move {
             let mut idle = 0;
             while idle < 50 {
-                let claimed = store.claim(Utc::now(), LEASE, 3).await.unwrap_or_default();
+                let claimed = store
+                    .claim(Utc::now(), LEASE, 3)
+                    .await
+                    .unwrap_or_else(|e| panic!("claim: {e}"));
                 if claimed.is_empty() {
                     idle += 1;
                     tokio::task::yield_now().await;
@@ -489,36 +506,35 @@ pub async fn concurrent_claimers_keep_keys_exclusive_and_ordered(store: Arc<dyn 
         assert_eq!(order, sorted, "order within {key}");
         assert_eq!(order.len(), 10);
     }
-    assert_eq!(store.stats().await.ok().map(|s| s.done), Some(200));
+    assert_eq!(store.stats().await?.done, 200);
+    Ok(())
 }
 
 /// Done jobs older than the retention go, with their keys; younger ones and unfinished ones
 /// stay.
-pub async fn prune_removes_only_old_done_jobs(store: &dyn Store) {
-    store.enqueue(&[job("old-done", "a"), job("old-queued", "b")]).await.unwrap_or_default();
-    let claimed = store.claim(at(0), LEASE, 10).await.unwrap_or_default();
-    if let Some(j) = claimed.iter().find(|j| j.idempotency_key == "old-done") {
-        store.complete(&j.lease, &[]).await.unwrap_or_default();
-    }
-    if let Some(j) = claimed.iter().find(|j| j.idempotency_key == "old-queued") {
-        store.retry_later(&j.lease, at(0), "later").await.unwrap_or_default();
-    }
+pub async fn prune_removes_only_old_done_jobs(store: &dyn Store) -> Result<(), StoreError> {
+    store.enqueue(&[job("old-done", "a"), job("old-queued", "b")]).await?;
+    let claimed = store.claim(at(0), LEASE, 10).await?;
+    assert_eq!(keys(&claimed), vec!["old-done", "old-queued"]);
+    store.complete(&claimed[0].lease, &[]).await?;
+    store.retry_later(&claimed[1].lease, at(0), "later").await?;
     let far_future = Utc::now() + chrono::Duration::days(3650);
     assert_eq!(
-        store.prune_done(Utc::now() - chrono::Duration::days(1)).await.ok(),
-        Some(0),
+        store.prune_done(Utc::now() - chrono::Duration::days(1)).await?,
+        0,
         "nothing is old enough yet"
     );
-    assert_eq!(store.prune_done(far_future).await.ok(), Some(1));
-    let stats = store.stats().await.unwrap_or_default();
+    assert_eq!(store.prune_done(far_future).await?, 1);
+    let stats = store.stats().await?;
     assert_eq!((stats.done, stats.queued), (0, 1));
-    let again = store.enqueue(&[job("old-done", "a")]).await.unwrap_or_default();
+    let again = store.enqueue(&[job("old-done", "a")]).await?;
     assert!(matches!(again[0], Enqueued::New(_)), "a pruned key is free again");
+    Ok(())
 }
 
 /// Absurd leases saturate instead of overflowing.
-pub async fn huge_leases_do_not_overflow(store: &dyn Store) {
-    store.enqueue(&[job("a", "k")]).await.unwrap_or_default();
+pub async fn huge_leases_do_not_overflow(store: &dyn Store) -> Result<(), StoreError> {
+    store.enqueue(&[job("a", "k")]).await?;
     let claimed = store
         .claim(at(0), Duration::MAX, 1)
         .await
@@ -528,16 +544,15 @@ pub async fn huge_leases_do_not_overflow(store: &dyn Store) {
         .extend_lease(&claimed[0].lease, at(1), Duration::MAX)
         .await
         .unwrap_or_else(|e| panic!("extend: {e}"));
-    assert!(
-        store.claim(at(1_000_000_000), LEASE, 1).await.unwrap_or_default().is_empty(),
-        "still held"
-    );
+    assert!(store.claim(at(1_000_000_000), LEASE, 1).await?.is_empty(), "still held");
+    Ok(())
 }
 
 /// A migrated store answers `ping`.
-pub async fn ping_after_migrate(store: &dyn Store) {
+pub async fn ping_after_migrate(store: &dyn Store) -> Result<(), StoreError> {
     store.migrate().await.unwrap_or_else(|e| panic!("migrate twice: {e}"));
     store.ping().await.unwrap_or_else(|e| panic!("ping: {e}"));
+    Ok(())
 }
 
 /// What the factory of [`store_conformance_tests!`](crate::store_conformance_tests) may give: a store, or `None` where the
@@ -601,7 +616,9 @@ macro_rules! __store_check {
             else {
                 return;
             };
-            $crate::testkit::store_suite::$check(&store).await;
+            if let Err(e) = $crate::testkit::store_suite::$check(&store).await {
+                panic!("{}: the store failed: {e:?}", stringify!($check));
+            }
         }
     };
     (arc $fresh:expr, $check:ident) => {
@@ -612,7 +629,9 @@ macro_rules! __store_check {
                 return;
             };
             let store: ::std::sync::Arc<dyn $crate::store::Store> = ::std::sync::Arc::new(store);
-            $crate::testkit::store_suite::$check(store).await;
+            if let Err(e) = $crate::testkit::store_suite::$check(store).await {
+                panic!("{}: the store failed: {e:?}", stringify!($check));
+            }
         }
     };
 }

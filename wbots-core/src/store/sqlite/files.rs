@@ -57,8 +57,9 @@ fn open_private(path: &Path) -> io::Result<File> {
 /// Creates the database file 0600 if it is missing (SQLite takes an empty file for an empty
 /// database), and makes an existing database and its journal files 0600.
 pub(super) fn prepare(db: &Path) -> Result<(), StoreError> {
-    let refuse =
-        |path: &Path, e: io::Error| StoreError::Unavailable(format!("{}: {e}", path.display()));
+    let refuse = |path: &Path, e: io::Error| {
+        StoreError::unavailable(format!("{}: {e}", path.display())).caused_by(e)
+    };
     open_private(db).map_err(|e| refuse(db, e))?;
     for suffix in ["-wal", "-shm", "-journal"] {
         let path = sibling(db, suffix);
@@ -77,7 +78,7 @@ pub(super) fn prepare(db: &Path) -> Result<(), StoreError> {
 pub(super) fn lock(db: &Path) -> Result<File, StoreError> {
     let path = sibling(db, ".lock");
     let file = open_private(&path)
-        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+        .map_err(|e| StoreError::unavailable(format!("{}: {e}", path.display())).caused_by(e))?;
     match try_lock(&file) {
         Ok(()) => Ok(file),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(StoreError::InUse(format!(
@@ -86,7 +87,10 @@ pub(super) fn lock(db: &Path) -> Result<File, StoreError> {
             db.display(),
             path.display()
         ))),
-        Err(e) => Err(StoreError::Unavailable(format!("cannot lock {}: {e}", path.display()))),
+        Err(e) => {
+            Err(StoreError::unavailable(format!("cannot lock {}: {e}", path.display()))
+                .caused_by(e))
+        }
     }
 }
 

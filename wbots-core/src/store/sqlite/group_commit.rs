@@ -57,7 +57,7 @@ where
                 let _ = reply.send(match (commit, result) {
                     (None, result) => result,
                     (Some(_), Err(own)) => Err(own),
-                    (Some(why), Ok(_)) => Err(StoreError::Unavailable(why)),
+                    (Some(why), Ok(_)) => Err(StoreError::unavailable(why)),
                 });
             });
             (ok, tell)
@@ -119,9 +119,9 @@ impl GroupCommit {
         queue
             .send(pending)
             .await
-            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+            .map_err(|_| StoreError::unavailable("the SQLite writer has stopped"))?;
         answer.await.map_err(|_| {
-            StoreError::Unavailable("the SQLite writer stopped before the write committed".into())
+            StoreError::unavailable("the SQLite writer stopped before the write committed")
         })?
     }
 }
@@ -164,20 +164,20 @@ async fn commit_batch(pool: &SqlitePool, batch: Vec<Box<dyn Write>>) {
         Ok(conn) => conn,
         Err(e) => {
             let why = e.to_string();
-            batch.into_iter().for_each(|w| w.fail(StoreError::Unavailable(why.clone())));
+            batch.into_iter().for_each(|w| w.fail(StoreError::unavailable(why.clone())));
             return;
         }
     };
     if let Err(e) = execute(&mut conn, "BEGIN IMMEDIATE").await {
         let why = e.to_string();
-        batch.into_iter().for_each(|w| w.fail(StoreError::Unavailable(why.clone())));
+        batch.into_iter().for_each(|w| w.fail(StoreError::unavailable(why.clone())));
         return;
     }
     let mut replies = Vec::with_capacity(batch.len());
     let mut broken: Option<String> = None;
     for write in batch {
         if let Some(why) = &broken {
-            write.fail(StoreError::Unavailable(why.clone()));
+            write.fail(StoreError::unavailable(why.clone()));
             continue;
         }
         let (ok, reply) = write.run(&mut conn).await;
@@ -205,7 +205,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use crate::store::{NewJob, SqliteStore, Store};
+    use crate::store::{JobQueue, NewJob, SqliteStore, Store};
 
     fn job(i: usize) -> NewJob {
         NewJob {

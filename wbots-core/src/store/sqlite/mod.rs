@@ -21,16 +21,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row, SqliteConnection};
 
 use self::group_commit::{GroupCommit, Lane};
 
+use super::sql::{JOB_COLUMNS, claimed, db_err, lease_ms, limit_i64, link, ms, record};
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobRecord, JobState, Lease, Link, LinkKind, LinkWrite, NewJob,
-    QueueStats, Store,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+    LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
 use crate::ids::JobId;
@@ -55,31 +55,6 @@ pub struct SqliteStore {
     _lock: Option<Arc<std::fs::File>>,
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn from_ms(v: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(v).unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-fn lease_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn limit_i64(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-fn db_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StoreError::Corrupt(e.to_string()),
-        _ => StoreError::Unavailable(e.to_string()),
-    }
-}
-
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url`: `sqlite://wbots.db` (relative to
     /// the working directory), `sqlite:///var/lib/wbots/wbots.db`, or `sqlite::memory:`.
@@ -92,7 +67,7 @@ impl SqliteStore {
     /// held until the store (every clone) is dropped or the process ends: the process that
     /// runs workers on the file. A second one is refused with [`StoreError::InUse`], so
     /// whatever jobs the file shows running belong to a dead process and may be taken over
-    /// at once ([`Store::release_all_leases`]). Operators' tools use `connect` beside it.
+    /// at once ([`JobQueue::release_all_leases`](crate::store::JobQueue::release_all_leases)). Operators' tools use `connect` beside it.
     pub async fn connect_exclusive(url: &str) -> Result<Self, StoreError> {
         Self::open(url, true).await
     }
@@ -100,7 +75,9 @@ impl SqliteStore {
     async fn open(url: &str, exclusive: bool) -> Result<Self, StoreError> {
         let memory = url.contains(":memory:");
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL {url:?}: {e}")))?
+            .map_err(|e| {
+                StoreError::unavailable(format!("invalid SQLite URL {url:?}: {e}")).caused_by(e)
+            })?
             .create_if_missing(true)
             .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
             .synchronous(SqliteSynchronous::Full)
@@ -153,10 +130,9 @@ impl SqliteStore {
             .map_err(db_err)?;
         let busy: i64 = row.try_get(0).map_err(db_err)?;
         if busy != 0 {
-            return Err(StoreError::Unavailable(
+            return Err(StoreError::unavailable(
                 "the deletion is committed, but the write-ahead log could not be emptied yet \
-                 (readers busy); ask again"
-                    .into(),
+                 (readers busy); ask again",
             ));
         }
         Ok(())
@@ -169,44 +145,27 @@ impl SqliteStore {
     }
 }
 
-fn record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
-    let state: String = row.try_get("state").map_err(db_err)?;
-    Ok(JobRecord {
-        id: JobId(row.try_get("id").map_err(db_err)?),
-        state: JobState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?,
-        idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
-        ordering_key: row.try_get("ordering_key").map_err(db_err)?,
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(db_err)?).unwrap_or(0),
-        last_error: row.try_get("last_error").map_err(db_err)?,
-        payload: row.try_get("payload").map_err(db_err)?,
-        created_at: from_ms(row.try_get("created_at").map_err(db_err)?),
-        not_before: from_ms(row.try_get("not_before").map_err(db_err)?),
-    })
-}
-
-const JOB_COLUMNS: &str = "id, state, idempotency_key, ordering_key, attempts, last_error, payload, created_at, not_before";
-
 async fn apply(conn: &mut SqliteConnection, write: &LinkWrite) -> Result<(), StoreError> {
     let q = match write {
         LinkWrite::Insert(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING")
-            .bind(l.kind.as_str())
-            .bind(&l.key)
+            .bind(l.key.kind().as_str())
+            .bind(l.key.as_str())
             .bind(&l.value)
             .bind(&l.scope),
         LinkWrite::Set(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, scope = excluded.scope")
-            .bind(l.kind.as_str())
-            .bind(&l.key)
+            .bind(l.key.kind().as_str())
+            .bind(l.key.as_str())
             .bind(&l.value)
             .bind(&l.scope),
-        LinkWrite::Delete { kind, key } => {
-            sqlx::query("DELETE FROM links WHERE kind = ? AND key = ?").bind(kind.as_str()).bind(key)
+        LinkWrite::Delete(key) => {
+            sqlx::query("DELETE FROM links WHERE kind = ? AND key = ?").bind(key.kind().as_str()).bind(key.as_str())
         }
     };
     q.execute(&mut *conn).await.map_err(db_err)?;
     Ok(())
 }
 
+/// A lease-guarded update changed nothing: the lease is no longer held.
 fn ok_if_changed(rows: u64, lease: &Lease) -> Result<(), StoreError> {
     if rows == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
 }
@@ -252,26 +211,8 @@ async fn claim_heads(
     .await
     .map_err(db_err)?;
     let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let claimed = ClaimedJob {
-            lease: Lease {
-                job: JobId(row.try_get("id").map_err(db_err)?),
-                token: row.try_get("lease_token").map_err(db_err)?,
-            },
-            idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
-            ordering_key: row.try_get("ordering_key").map_err(db_err)?,
-            scope: row.try_get("scope").map_err(db_err)?,
-            attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(db_err)?)
-                .unwrap_or(0),
-            previous_claims: u32::try_from(row.try_get::<i64, _>("claims").map_err(db_err)? - 1)
-                .unwrap_or(0),
-            payload: row
-                .try_get::<Option<String>, _>("payload")
-                .map_err(db_err)?
-                .unwrap_or_default(),
-            created_at: from_ms(row.try_get("created_at").map_err(db_err)?),
-        };
-        out.push((row.try_get::<i64, _>("priority").map_err(db_err)?, claimed));
+    for row in &rows {
+        out.push(claimed::<_, i64>(row)?);
     }
     // RETURNING has no order; hand jobs out as the queue ranks them.
     out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.lease.job.cmp(&b.1.lease.job)));
@@ -281,25 +222,57 @@ async fn claim_heads(
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.writer).await.map_err(|e| StoreError::Migration(e.to_string()))
+        MIGRATOR
+            .run(&self.writer)
+            .await
+            .map_err(|e| StoreError::migration(e.to_string()).caused_by(e))
     }
-
     async fn ping(&self) -> Result<(), StoreError> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         let applied: Option<i64> =
             sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&self.reader)
                 .await
-                .map_err(|e| StoreError::Migration(format!("migrations not applied: {e}")))?;
+                .map_err(|e| {
+                    StoreError::migration(format!("migrations not applied: {e}")).caused_by(e)
+                })?;
         if applied.unwrap_or(0) < latest {
-            return Err(StoreError::Migration(format!(
+            return Err(StoreError::migration(format!(
                 "migrations pending: at {}, need {latest}; run `wbots migrate`",
                 applied.unwrap_or(0)
             )));
         }
         Ok(())
     }
+    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
+        let scope = scope.to_owned();
+        let forgotten = self
+            .commits
+            .write(move |conn| {
+                Box::pin(async move {
+                    let links = sqlx::query("DELETE FROM links WHERE scope = ?")
+                        .bind(&scope)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    let jobs = sqlx::query("DELETE FROM jobs WHERE scope = ?")
+                        .bind(&scope)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
+                })
+            })
+            .await?;
+        // The rows are zeroed in the pages the transaction wrote, but older copies of those
+        // pages are still in the write-ahead log until it is emptied.
+        self.empty_the_wal().await?;
+        Ok(forgotten)
+    }
+}
 
+#[async_trait]
+impl JobQueue for SqliteStore {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
         let jobs = jobs.to_vec();
         self.commits.write_in(Lane::Urgent, move |conn| Box::pin(async move {
@@ -337,7 +310,6 @@ impl Store for SqliteStore {
         Ok(out)
         })).await
     }
-
     async fn claim(
         &self,
         now: DateTime<Utc>,
@@ -348,7 +320,6 @@ impl Store for SqliteStore {
         let until = now_ms.saturating_add(lease_ms(lease_for));
         self.commits.write(move |conn| Box::pin(claim_heads(conn, now_ms, until, limit))).await
     }
-
     async fn extend_lease(
         &self,
         lease: &Lease,
@@ -368,7 +339,6 @@ impl Store for SqliteStore {
             ok_if_changed(done.rows_affected(), &lease)
         })).await
     }
-
     async fn release_all_leases(&self) -> Result<u64, StoreError> {
         self.commits
             .write(move |conn| {
@@ -385,7 +355,6 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
         let (lease, writes) = (lease.clone(), writes.to_vec());
         self.commits
@@ -410,7 +379,6 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn retry_later(
         &self,
         lease: &Lease,
@@ -434,7 +402,6 @@ impl Store for SqliteStore {
             ok_if_changed(done.rows_affected(), &lease)
         })).await
     }
-
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         let (lease, reason) = (lease.clone(), reason.to_owned());
         self.commits.write(move |conn| Box::pin(async move {
@@ -451,7 +418,6 @@ impl Store for SqliteStore {
             ok_if_changed(done.rows_affected(), &lease)
         })).await
     }
-
     async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.commits.write(move |conn| Box::pin(async move {
             let done = sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, not_before = ? WHERE id = ? AND state = 'dead'")
@@ -463,7 +429,6 @@ impl Store for SqliteStore {
             if done.rows_affected() == 0 { Err(StoreError::NoSuchJob(job)) } else { Ok(()) }
         })).await
     }
-
     async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
         self.commits
             .write(move |conn| {
@@ -487,7 +452,6 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.commits
             .write(move |conn| {
@@ -503,16 +467,14 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
             .bind(job.0)
             .fetch_optional(&self.reader)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(record).transpose()
+        row.as_ref().map(record::<_, i64>).transpose()
     }
-
     async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE state = ? ORDER BY id LIMIT ?"
@@ -522,9 +484,8 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(db_err)?;
-        rows.iter().map(record).collect()
+        rows.iter().map(record::<_, i64>).collect()
     }
-
     async fn stats(&self) -> Result<QueueStats, StoreError> {
         let rows = sqlx::query("SELECT state, count(*) AS n FROM jobs GROUP BY state")
             .fetch_all(&self.reader)
@@ -543,16 +504,18 @@ impl Store for SqliteStore {
         }
         Ok(stats)
     }
+}
 
-    async fn get_link(&self, kind: LinkKind, key: &str) -> Result<Option<String>, StoreError> {
+#[async_trait]
+impl LinkStore for SqliteStore {
+    async fn get_link(&self, key: &LinkKey) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar("SELECT value FROM links WHERE kind = ? AND key = ?")
-            .bind(kind.as_str())
-            .bind(key)
+            .bind(key.kind().as_str())
+            .bind(key.as_str())
             .fetch_optional(&self.reader)
             .await
             .map_err(db_err)
     }
-
     async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
         let link = link.clone();
         self.commits
@@ -565,8 +528,8 @@ impl Store for SqliteStore {
                  ON CONFLICT (kind, key) DO UPDATE SET value = links.value
                  RETURNING value",
                     )
-                    .bind(link.kind.as_str())
-                    .bind(&link.key)
+                    .bind(link.key.kind().as_str())
+                    .bind(link.key.as_str())
                     .bind(&link.value)
                     .bind(&link.scope)
                     .fetch_one(&mut *conn)
@@ -576,20 +539,18 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
         let write = LinkWrite::Set(link.clone());
         self.commits.write(move |conn| Box::pin(async move { apply(conn, &write).await })).await
     }
-
-    async fn delete_link(&self, kind: LinkKind, key: &str) -> Result<bool, StoreError> {
-        let key = key.to_owned();
+    async fn delete_link(&self, key: &LinkKey) -> Result<bool, StoreError> {
+        let key = key.clone();
         self.commits
             .write(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query("DELETE FROM links WHERE kind = ? AND key = ?")
-                        .bind(kind.as_str())
-                        .bind(&key)
+                        .bind(key.kind().as_str())
+                        .bind(key.as_str())
                         .execute(&mut *conn)
                         .await
                         .map_err(db_err)?;
@@ -598,13 +559,12 @@ impl Store for SqliteStore {
             })
             .await
     }
-
     async fn links_with_prefix(
         &self,
-        kind: LinkKind,
-        prefix: &str,
+        range: &LinkPrefix,
         limit: usize,
     ) -> Result<Vec<Link>, StoreError> {
+        let (kind, prefix) = (range.kind(), range.as_str());
         // substr compares bytes exactly (no LIKE case folding or wildcards); the range
         // condition lets the primary key narrow the scan first.
         let rows = sqlx::query(
@@ -618,41 +578,6 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Link {
-                    kind,
-                    key: r.try_get("key").map_err(db_err)?,
-                    value: r.try_get("value").map_err(db_err)?,
-                    scope: r.try_get("scope").map_err(db_err)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
-        let scope = scope.to_owned();
-        let forgotten = self
-            .commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    let links = sqlx::query("DELETE FROM links WHERE scope = ?")
-                        .bind(&scope)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    let jobs = sqlx::query("DELETE FROM jobs WHERE scope = ?")
-                        .bind(&scope)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
-                })
-            })
-            .await?;
-        // The rows are zeroed in the pages the transaction wrote, but older copies of those
-        // pages are still in the write-ahead log until it is emptied.
-        self.empty_the_wal().await?;
-        Ok(forgotten)
+        rows.iter().map(|r| link(r, kind)).collect()
     }
 }
