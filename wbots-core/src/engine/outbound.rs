@@ -140,8 +140,22 @@ impl Bridge {
             _ => None,
         };
         let scope = user_scope(&target.address, target.thread.as_str());
+        let planned = plan(&message, &caps);
+        if self.await_echoes(claimed, &caps) {
+            for index in 0..planned.len() {
+                if links.sent_part(&target.inbox, &message.id, index).await?.is_none() {
+                    // A worker that died holding this job may have sent the part without
+                    // recording it; Meta's echo (with the marker) records it at ingest.
+                    // Wait for it through the queue, keeping the conversation's place.
+                    return Err(JobError::Deferred {
+                        wait: self.config().echo_grace,
+                        reason: "a crashed worker may have sent a part: grace for its echo",
+                    });
+                }
+            }
+        }
         let mut first_mid: Option<PlatformMessageId> = None;
-        for (index, planned) in plan(&message, &caps).into_iter().enumerate() {
+        for (index, planned) in planned.into_iter().enumerate() {
             if let Some(mid) = links.sent_part(&target.inbox, &message.id, index).await? {
                 first_mid.get_or_insert(mid);
                 continue;
@@ -236,6 +250,18 @@ impl Bridge {
             });
         }
         Ok(writes)
+    }
+
+    /// Whether this run of a send first waits for echoes: its job was taken over from a
+    /// worker that died holding it (`previous_claims > 0`) and has not waited yet (its first
+    /// settled attempt is the wait itself). Bounded: one grace per job. A job that had
+    /// already failed an attempt before the crash resends at once (README, "Where a
+    /// duplicate is still possible").
+    fn await_echoes(&self, claimed: &crate::store::ClaimedJob, caps: &Capabilities) -> bool {
+        caps.echoes
+            && claimed.previous_claims > 0
+            && claimed.attempts == 0
+            && !self.config().echo_grace.is_zero()
     }
 
     pub(crate) async fn process_typing(
