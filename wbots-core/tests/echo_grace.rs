@@ -11,8 +11,8 @@ use wbots_core::store::{MemoryStore, Store};
 use wbots_core::testkit::{RecordingChannel, RecordingInbox};
 use wbots_core::{
     AgentEnvelope, AgentEvent, Binding, Bridge, ChannelAddress, ChannelKind, ConversationId,
-    EchoMessage, EngineConfig, InboundEnvelope, InboundEvent, InboundMessage, InboxId,
-    OutboundPart, ReopenPolicy,
+    DeliveryReceipt, DeliveryStatus, EchoMessage, EngineConfig, InboundEnvelope, InboundEvent,
+    InboundMessage, InboxId, MessageChange, OutboundPart, ReopenPolicy,
 };
 
 fn page() -> ChannelAddress {
@@ -147,6 +147,29 @@ async fn the_echo_of_a_part_a_dead_worker_sent_stops_its_resend_and_order_is_kep
     rig.bridge.ingest_channel("fake", &rig.channel.request(&[echo]).as_raw()).await.unwrap();
     drain(&rig).await;
     assert_eq!(sent_texts(&rig), ["second"], "the first went once (by the dead worker)");
+
+    // Meta's delivery receipt for what the dead worker sent reaches the agent's message.
+    let delivery = InboundEnvelope::new(
+        page(),
+        InboundEvent::Delivery(DeliveryReceipt {
+            thread: "alice".into(),
+            mids: vec!["m_sent_by_the_dead_worker".into()],
+            watermark: None,
+        }),
+    );
+    rig.bridge.ingest_channel("fake", &rig.channel.request(&[delivery]).as_raw()).await.unwrap();
+    rig.bridge.run_until_idle().await;
+    let changes = rig
+        .inbox
+        .messages()
+        .into_iter()
+        .find(|m| m.id.as_str() == ids[0])
+        .map(|m| m.changes)
+        .unwrap_or_default();
+    assert_eq!(
+        changes,
+        vec![MessageChange::Status { status: DeliveryStatus::Delivered, error: None }]
+    );
 }
 
 #[tokio::test]

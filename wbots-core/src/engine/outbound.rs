@@ -157,6 +157,21 @@ impl Bridge {
         let mut first_mid: Option<PlatformMessageId> = None;
         for (index, planned) in planned.into_iter().enumerate() {
             if let Some(mid) = links.sent_part(&target.inbox, &message.id, index).await? {
+                if claimed.may_have_run_before() {
+                    // Recorded by its echo, perhaps: receipts and reactions find it too.
+                    self.store()
+                        .put_link(&message_link(
+                            &scope,
+                            &target.address,
+                            &mid,
+                            &MessageLink {
+                                conversation: message.conversation.clone(),
+                                message: message.id.clone(),
+                                at: now.timestamp_millis(),
+                            },
+                        ))
+                        .await?;
+                }
                 first_mid.get_or_insert(mid);
                 continue;
             }
