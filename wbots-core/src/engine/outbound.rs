@@ -141,7 +141,7 @@ impl Bridge {
         };
         let scope = user_scope(&target.address, target.thread.as_str());
         let planned = plan(&message, &caps);
-        if self.await_echoes(claimed, &caps) {
+        if self.await_echoes(claimed, &caps).await? {
             for index in 0..planned.len() {
                 if links.sent_part(&target.inbox, &message.id, index).await?.is_none() {
                     // A worker that died holding this job may have sent the part without
@@ -268,15 +268,25 @@ impl Bridge {
     }
 
     /// Whether this run of a send first waits for echoes: its job was taken over from a
-    /// worker that died holding it (`previous_claims > 0`) and has not waited yet (its first
-    /// settled attempt is the wait itself). Bounded: one grace per job. A job that had
-    /// already failed an attempt before the crash resends at once (README, "Where a
-    /// duplicate is still possible").
-    fn await_echoes(&self, claimed: &crate::store::ClaimedJob, caps: &Capabilities) -> bool {
-        caps.echoes
-            && claimed.previous_claims > 0
-            && claimed.attempts == 0
-            && !self.config().echo_grace.is_zero()
+    /// worker that died holding it (`previous_claims > 0`) before any of its runs ended
+    /// (no attempt, no error recorded: not a dead letter requeued by `wbots jobs retry`,
+    /// whose earlier run ended cleanly). Bounded: the wait is itself the job's first
+    /// settled attempt, so one grace per job. A job that had already ended a run before the
+    /// crash resends at once (README, "Where a duplicate is still possible").
+    async fn await_echoes(
+        &self,
+        claimed: &crate::store::ClaimedJob,
+        caps: &Capabilities,
+    ) -> Result<bool, JobError> {
+        if !caps.echoes
+            || claimed.previous_claims == 0
+            || claimed.attempts > 0
+            || self.config().echo_grace.is_zero()
+        {
+            return Ok(false);
+        }
+        let record = self.store().job(claimed.id()).await?;
+        Ok(record.is_some_and(|r| r.last_error.is_none()))
     }
 
     pub(crate) async fn process_typing(
