@@ -63,7 +63,8 @@ pub fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, String> 
         .with_sweep_every(
             Some(Duration::from_secs(config.engine.sweep_every_seconds)).filter(|d| !d.is_zero()),
         )
-        .with_sweep_lookback(Duration::from_secs(config.engine.sweep_lookback_hours * 3600));
+        .with_sweep_lookback(Duration::from_secs(config.engine.sweep_lookback_hours * 3600))
+        .with_echo_grace(Duration::from_secs(config.engine.echo_grace_seconds));
     if let Some(app) = &config.meta.app_id {
         engine = engine.with_own_app_id(app.clone());
     }

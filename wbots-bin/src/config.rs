@@ -223,6 +223,14 @@ pub struct EngineSection {
     /// How far back the sweep looks, in hours (at most 168: a week of finished jobs is kept).
     #[serde(default = "default_sweep_lookback")]
     pub sweep_lookback_hours: u64,
+    /// How long a send taken over after a crash waits for Meta's echoes to record what the
+    /// crashed process had already sent, before resending the rest; 0 resends at once.
+    #[serde(default = "default_echo_grace")]
+    pub echo_grace_seconds: u64,
+}
+
+fn default_echo_grace() -> u64 {
+    10
 }
 
 fn default_sweep_every() -> u64 {
@@ -258,6 +266,7 @@ impl Default for EngineSection {
             retry_max_seconds: default_retry_max(),
             sweep_every_seconds: default_sweep_every(),
             sweep_lookback_hours: default_sweep_lookback(),
+            echo_grace_seconds: default_echo_grace(),
         }
     }
 }

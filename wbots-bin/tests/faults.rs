@@ -570,6 +570,15 @@ async fn stalled_conversations(db: &str) -> Vec<String> {
     threads
 }
 
+/// How many agent-message sends a killed process left running, read from its SQLite file.
+async fn running_sends(db: &str) -> usize {
+    use wbots_core::store::{JobQueue, JobState, SqliteStore};
+    let store = SqliteStore::connect(db).await.unwrap();
+    let running = store.jobs(JobState::Running, 1000).await.unwrap();
+    store.close().await;
+    running.iter().filter(|j| j.idempotency_key.starts_with("out/")).count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_kill_9_a_sqlite_bridge_resumes_the_stalled_conversations_at_restart() {
     let _serial = ONE_AT_A_TIME.lock().await;
@@ -666,6 +675,29 @@ async fn a_second_wbots_on_one_sqlite_file_is_refused_and_takes_over_once_the_fi
 /// agent message to the customer exactly once, and leave none marked failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bridge_is_down_while_agents_write() {
+    agents_write_through_outages(Outage::Deploy).await;
+}
+
+/// The same, but each restart is a crash (SIGKILL) while the bridge sends agent messages to
+/// Meta: a send Meta accepted may not be recorded yet. Meta echoes each send with the
+/// bridge's marker (Messenger) and redelivers an echo until the bridge acknowledges it, as it
+/// really does; the bridge waits a grace for those echoes before resending anything
+/// unrecorded, so every agent message still reaches the customer exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_crashes_while_agents_write() {
+    agents_write_through_outages(Outage::Crash).await;
+}
+
+/// How the bridge goes down.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Outage {
+    /// SIGTERM, as deploys do: sends in flight finish.
+    Deploy,
+    /// SIGKILL, mid-send.
+    Crash,
+}
+
+async fn agents_write_through_outages(outage: Outage) {
     let _serial = ONE_AT_A_TIME.lock().await;
     let f = fixture().await;
     let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
@@ -733,20 +765,25 @@ async fn the_bridge_is_down_while_agents_write() {
         written
     };
     // Restarts as deploys make them (SIGTERM: the listener closes, sends in flight finish),
-    // each leaving the bridge down for a while. A SIGKILL in the middle of a send to Meta is
-    // another matter, Meta having no idempotency key (README, "Where a duplicate is still
-    // possible"); the SIGKILL tests above cover the Chatwoot side of crashes.
+    // or crashes (SIGKILL: sends in flight cut, perhaps after Meta accepted them), each
+    // leaving the bridge down for a while. Returns the sends a crash left running.
     let outages = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        process.stop();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        process.spawn().await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        process.stop();
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        process.spawn().await;
+        let mut cut = 0;
+        for (up, down) in [(300, 1500), (500, 1000)] {
+            tokio::time::sleep(Duration::from_millis(up)).await;
+            match outage {
+                Outage::Deploy => process.stop(),
+                Outage::Crash => {
+                    process.kill();
+                    cut += running_sends(&db).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(down)).await;
+            process.spawn().await;
+        }
+        cut
     };
-    let (written, ()) = tokio::join!(agents, outages);
+    let (written, cut) = tokio::join!(agents, outages);
     let failed_marks = f.chatwoot.webhook_failures();
     let failed_now: Vec<u64> = written
         .iter()
@@ -782,7 +819,7 @@ async fn the_bridge_is_down_while_agents_write() {
         .filter(|(id, _)| f.chatwoot.message(*id).is_some_and(|m| m.status == "failed"))
         .count();
     println!(
-        "bridge restarted twice while agents wrote {}: {failed_marks} webhook attempts failed, {} messages marked failed, 5 retried by hand; all delivered {} ms after the writing stopped; doubled {}, still marked failed {still_failed}",
+        "bridge down twice ({outage:?}, {cut} sends cut) while agents wrote {}: {failed_marks} webhook attempts failed, {} messages marked failed, 5 retried by hand; all delivered {} ms after the writing stopped; doubled {}, still marked failed {still_failed}",
         written.len(),
         failed_now.len(),
         delivered_after.as_millis(),
@@ -796,6 +833,9 @@ async fn the_bridge_is_down_while_agents_write() {
         .collect();
     assert!(errors.is_empty(), "still marked failed with: {errors:?}");
     assert!(!failed_now.is_empty(), "the outages made Chatwoot mark messages failed");
+    if outage == Outage::Crash {
+        assert!(cut > 0, "no crash cut a send to Meta: the window was not exercised");
+    }
     assert!(doubled.is_empty(), "sent twice: {doubled:?}");
     assert_eq!(still_failed, 0, "every recovered message has its status corrected");
 }

@@ -46,6 +46,11 @@ pub struct EngineConfig {
     /// How far back the sweep looks; default 24 h (Chatwoot's retry button disappears after
     /// a day, and Meta's standard window is a day).
     pub sweep_lookback: Duration,
+    /// How long a send taken over from a dead worker waits, through the queue, before
+    /// resending a part it has no record of: the dead worker may have sent it, and the
+    /// platform's echo (carrying the bridge's marker on Messenger) records it meanwhile.
+    /// Zero resends at once; default 10 s. Only for channels that echo sends.
+    pub echo_grace: Duration,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +67,7 @@ impl Default for EngineConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
             sweep_every: Some(Duration::from_secs(300)),
             sweep_lookback: Duration::from_secs(24 * 3600),
+            echo_grace: Duration::from_secs(10),
         }
     }
 }
@@ -70,6 +76,12 @@ impl EngineConfig {
     /// Sets the number of concurrent jobs.
     pub fn with_workers(mut self, workers: usize) -> Self {
         self.workers = workers;
+        self
+    }
+
+    /// Sets how long a send taken over from a dead worker waits for echoes.
+    pub fn with_echo_grace(mut self, grace: Duration) -> Self {
+        self.echo_grace = grace;
         self
     }
 

@@ -322,15 +322,7 @@ impl Bridge {
     /// part if the worker that sent it died before recording it — so a retry of that job
     /// resumes after the part instead of sending it twice.
     fn own_echo(&self, address: &ChannelAddress, e: &EchoMessage) -> Option<Vec<LinkWrite>> {
-        let marker = super::outbound::Marker::parse(e.metadata.as_deref()?)?;
-        let scope = user_scope(address, e.thread.as_str());
-        Some(vec![LinkWrite::Insert(
-            Link::new(
-                LinkKey::outbound_part(&marker.inbox, &marker.message, marker.part),
-                e.id.as_str(),
-            )
-            .scoped(scope),
-        )])
+        Some(vec![LinkWrite::Insert(own_echo_part(address, e)?)])
     }
 
     async fn inbound_reaction(
@@ -635,4 +627,18 @@ pub(crate) fn fallback_profile(address: &ChannelAddress, user: &PlatformUserId) 
 /// A message that is gone on the inbox side needs no further update.
 fn ignore_not_found(e: DeliveryError) -> Result<(), DeliveryError> {
     if e.kind() == DeliveryErrorKind::NotFound { Ok(()) } else { Err(e) }
+}
+
+/// The record of the part an echo of the bridge's own send (by its marker) proves sent.
+/// Also written at ingest: the echo's job queues behind the very send job that needs it.
+pub(crate) fn own_echo_part(address: &ChannelAddress, e: &EchoMessage) -> Option<Link> {
+    let marker = super::outbound::Marker::parse(e.metadata.as_deref()?)?;
+    let scope = user_scope(address, e.thread.as_str());
+    Some(
+        Link::new(
+            LinkKey::outbound_part(&marker.inbox, &marker.message, marker.part),
+            e.id.as_str(),
+        )
+        .scoped(scope),
+    )
 }

@@ -79,6 +79,14 @@ impl Bridge {
                 report.unrouted += 1;
                 continue;
             }
+            if let InboundEvent::Echo(e) = &envelope.event {
+                // The echo of a part a crashed worker sent: recorded now, before the 200,
+                // since its job would queue behind the send job it informs (which waits
+                // for it: `EngineConfig::echo_grace`).
+                if let Some(part) = super::inbound::own_echo_part(&envelope.address, e) {
+                    self.store().put_link(&part).await?;
+                }
+            }
             let scope =
                 envelope.event.customer().map(|u| user_scope(&envelope.address, u.as_str()));
             jobs.push(NewJob {

@@ -140,9 +140,38 @@ impl Bridge {
             _ => None,
         };
         let scope = user_scope(&target.address, target.thread.as_str());
+        let planned = plan(&message, &caps);
+        if self.await_echoes(claimed, &caps).await? {
+            for index in 0..planned.len() {
+                if links.sent_part(&target.inbox, &message.id, index).await?.is_none() {
+                    // A worker that died holding this job may have sent the part without
+                    // recording it; Meta's echo (with the marker) records it at ingest.
+                    // Wait for it through the queue, keeping the conversation's place.
+                    return Err(JobError::Deferred {
+                        wait: self.config().echo_grace,
+                        reason: "a crashed worker may have sent a part: grace for its echo",
+                    });
+                }
+            }
+        }
         let mut first_mid: Option<PlatformMessageId> = None;
-        for (index, planned) in plan(&message, &caps).into_iter().enumerate() {
+        for (index, planned) in planned.into_iter().enumerate() {
             if let Some(mid) = links.sent_part(&target.inbox, &message.id, index).await? {
+                if claimed.may_have_run_before() {
+                    // Recorded by its echo, perhaps: receipts and reactions find it too.
+                    self.store()
+                        .put_link(&message_link(
+                            &scope,
+                            &target.address,
+                            &mid,
+                            &MessageLink {
+                                conversation: message.conversation.clone(),
+                                message: message.id.clone(),
+                                at: now.timestamp_millis(),
+                            },
+                        ))
+                        .await?;
+                }
                 first_mid.get_or_insert(mid);
                 continue;
             }
@@ -232,6 +261,28 @@ impl Bridge {
             writes.push(LinkWrite::Delete(LinkKey::outbound_state(&target.inbox, &message.id)));
         }
         Ok(writes)
+    }
+
+    /// Whether this run of a send first waits for echoes: its job was taken over from a
+    /// worker that died holding it (`previous_claims > 0`) before any of its runs ended
+    /// (no attempt, no error recorded: not a dead letter requeued by `wbots jobs retry`,
+    /// whose earlier run ended cleanly). Bounded: the wait is itself the job's first
+    /// settled attempt, so one grace per job. A job that had already ended a run before the
+    /// crash resends at once (README, "Where a duplicate is still possible").
+    async fn await_echoes(
+        &self,
+        claimed: &crate::store::ClaimedJob,
+        caps: &Capabilities,
+    ) -> Result<bool, JobError> {
+        if !caps.echoes
+            || claimed.previous_claims == 0
+            || claimed.attempts > 0
+            || self.config().echo_grace.is_zero()
+        {
+            return Ok(false);
+        }
+        let record = self.store().job(claimed.id()).await?;
+        Ok(record.is_some_and(|r| r.last_error.is_none()))
     }
 
     pub(crate) async fn process_typing(

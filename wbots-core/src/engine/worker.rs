@@ -23,6 +23,9 @@ pub(crate) enum JobError {
     Store(StoreError),
     /// The job cannot be understood; it goes to the dead letter.
     Corrupt(String),
+    /// Not a failure: the job waits in the queue (keeping its conversation's place) until
+    /// something it needs may have happened, then runs again. Never dead-letters.
+    Deferred { wait: std::time::Duration, reason: &'static str },
 }
 
 impl From<DeliveryError> for JobError {
@@ -43,6 +46,7 @@ impl std::fmt::Display for JobError {
             Self::Delivery(e) => write!(f, "{e}"),
             Self::Store(e) => write!(f, "{e}"),
             Self::Corrupt(e) => write!(f, "unreadable job: {e}"),
+            Self::Deferred { reason, .. } => write!(f, "waiting: {reason}"),
         }
     }
 }
@@ -237,6 +241,14 @@ impl Bridge {
                 }
                 r
             }
+            Err(JobError::Deferred { wait, reason }) => {
+                debug!(wait_ms = wait.as_millis() as u64, reason, "job deferred");
+                metrics::counter!("wbots_jobs_total", "kind" => kind, "outcome" => "deferred")
+                    .increment(1);
+                let at =
+                    Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                store.retry_later(lease, at, &format!("waiting: {reason}")).await
+            }
             Err(err) => {
                 let failures = claimed.attempts + 1;
                 let (permanent, retry_after) = match &err {
@@ -244,6 +256,7 @@ impl Bridge {
                     // A store failure mid-job is transient unless the store says its data is corrupt.
                     JobError::Store(e) => (matches!(e, StoreError::Corrupt { .. }), None),
                     JobError::Corrupt(_) => (true, None),
+                    JobError::Deferred { .. } => (false, None),
                 };
                 if let JobError::Delivery(e) = &err {
                     metrics::counter!("wbots_delivery_errors_total", "kind" => kind, "error" => e.kind().label()).increment(1);

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::{SentMessage, Shared, Upload, World, lock, payload};
 use crate::proof::appsecret_proof;
 use crate::signature::sign_body;
+use wbots_core::Secret;
 
 /// "Max file size is 8 MB for images and 25 MB for all other file types" (S19; Instagram
 /// the same, S25/S26).
@@ -298,15 +299,7 @@ pub(super) async fn messages(
     };
     if let Some((url, secret, body)) = echo {
         // Meta echoes shortly after accepting the send, from elsewhere.
-        tokio::spawn(async move {
-            let _ = reqwest::Client::new()
-                .post(url)
-                .header("content-type", "application/json")
-                .header("x-hub-signature-256", sign_body(&secret, body.as_bytes()))
-                .body(body)
-                .send()
-                .await;
-        });
+        tokio::spawn(deliver_until_acknowledged(url, secret, body));
     }
     axum::Json(answer).into_response()
 }
@@ -558,5 +551,33 @@ pub(super) async fn media(State(world): State<Shared>, Path(name): Path<String>)
             ([("content-type", "image/jpeg".to_owned())], b"JPEG".to_vec()).into_response()
         }
         None => (StatusCode::NOT_FOUND, "URL signature expired").into_response(),
+    }
+}
+
+/// Delivers a webhook as Meta does: an answer other than 200 (or none: the server is down)
+/// is not an acknowledgement, and the notification comes again. Meta's page: "If a
+/// notification sent to your server fails, we will immediately try a few more times … If,
+/// after 15 minutes, we are still unable to deliver notifications, an alert is sent … continues
+/// to fail for 1 hour … your app will be unsubscribed"
+/// (<https://developers.facebook.com/docs/messenger-platform/webhooks>, meta-platform.md §1.3).
+/// Meta documents no schedule inside that hour: the fake tries again at once, then after
+/// growing pauses up to 2 s, and gives up after the hour.
+async fn deliver_until_acknowledged(url: String, secret: Secret, body: String) {
+    let client = reqwest::Client::new();
+    let give_up = std::time::Instant::now() + Duration::from_secs(3600);
+    let mut pause = Duration::ZERO;
+    while std::time::Instant::now() < give_up {
+        let answer = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", sign_body(&secret, body.as_bytes()))
+            .body(body.clone())
+            .send()
+            .await;
+        if answer.is_ok_and(|a| a.status() == reqwest::StatusCode::OK) {
+            return;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
     }
 }
