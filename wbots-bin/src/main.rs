@@ -7,7 +7,6 @@ mod check;
 mod check_chatwoot;
 mod cli;
 mod config;
-mod data_deletion;
 mod flags;
 mod http_server;
 mod jobs;
