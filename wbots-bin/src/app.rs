@@ -17,7 +17,7 @@ use wbots_meta::{Login, MetaAccount, MetaChannel, Platform};
 use crate::config::{ChannelKindConfig, Config, LoginConfig};
 
 /// The Meta channel of the configuration.
-pub fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
+pub(crate) fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
     let mut builder = MetaChannel::builder(config.meta.clone());
     for ch in &config.channels {
         let account = match ch.kind {
@@ -39,12 +39,12 @@ pub fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
 }
 
 /// The Chatwoot inbox of the configuration.
-pub fn chatwoot_inbox(config: &Config) -> Result<ChatwootInbox, String> {
+pub(crate) fn chatwoot_inbox(config: &Config) -> Result<ChatwootInbox, String> {
     ChatwootInbox::builder(config.chatwoot.clone()).build()
 }
 
 /// The address of a `[[channels]]` entry.
-pub fn address(kind: ChannelKindConfig, id: &str) -> ChannelAddress {
+pub(crate) fn address(kind: ChannelKindConfig, id: &str) -> ChannelAddress {
     let kind = match kind {
         ChannelKindConfig::Messenger => Platform::Messenger,
         ChannelKindConfig::Instagram => Platform::Instagram,
@@ -53,7 +53,7 @@ pub fn address(kind: ChannelKindConfig, id: &str) -> ChannelAddress {
 }
 
 /// The bridge of the configuration, over `store`.
-pub fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, String> {
+pub(crate) fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, String> {
     let meta = meta_channel(config)?;
     let inbox = chatwoot_inbox(config)?;
     let backoff =
@@ -94,7 +94,7 @@ impl ContactEraser for ChatwootContacts {
 }
 
 /// Every HTTP route of `wbots serve` (without `/metrics`, which may listen elsewhere).
-pub fn router(config: &Config, bridge: Bridge) -> Router {
+pub(crate) fn router(config: &Config, bridge: Bridge) -> Router {
     let secrets = std::iter::once(config.meta.app_secret.clone())
         .chain(config.meta.instagram_app_secret.clone())
         .collect();
