@@ -8,13 +8,16 @@ use tower_http::timeout::TimeoutLayer;
 use wbots_chatwoot::ChatwootInbox;
 use wbots_core::router::RouterOptions;
 use wbots_core::store::Store;
-use wbots_core::{Backoff, Binding, Bridge, ChannelAddress, EngineConfig};
+use wbots_core::{
+    Backoff, Binding, Bridge, ChannelAddress, ContactId, DeliveryError, EngineConfig,
+};
+use wbots_meta::callbacks::{CallbackConfig, ContactEraser};
 use wbots_meta::{Login, MetaAccount, MetaChannel, Platform};
 
 use crate::config::{ChannelKindConfig, Config, LoginConfig};
 
 /// The Meta channel of the configuration.
-pub fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
+pub(crate) fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
     let mut builder = MetaChannel::builder(config.meta.clone());
     for ch in &config.channels {
         let account = match ch.kind {
@@ -36,12 +39,12 @@ pub fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
 }
 
 /// The Chatwoot inbox of the configuration.
-pub fn chatwoot_inbox(config: &Config) -> Result<ChatwootInbox, String> {
+pub(crate) fn chatwoot_inbox(config: &Config) -> Result<ChatwootInbox, String> {
     ChatwootInbox::builder(config.chatwoot.clone()).build().map_err(|e| e.to_string())
 }
 
 /// The address of a `[[channels]]` entry.
-pub fn address(kind: ChannelKindConfig, id: &str) -> ChannelAddress {
+pub(crate) fn address(kind: ChannelKindConfig, id: &str) -> ChannelAddress {
     let kind = match kind {
         ChannelKindConfig::Messenger => Platform::Messenger,
         ChannelKindConfig::Instagram => Platform::Instagram,
@@ -50,7 +53,7 @@ pub fn address(kind: ChannelKindConfig, id: &str) -> ChannelAddress {
 }
 
 /// The bridge of the configuration, over `store`.
-pub fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, String> {
+pub(crate) fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, String> {
     let meta = meta_channel(config)?;
     let inbox = chatwoot_inbox(config)?;
     let backoff =
@@ -80,17 +83,28 @@ pub fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, String> 
     builder.build().map_err(|e| e.to_string())
 }
 
+/// Deletes Chatwoot contacts for Meta's data-deletion callback
+/// (`chatwoot.delete_contacts_on_data_deletion`).
+struct ChatwootContacts(wbots_chatwoot::ChatwootInbox);
+
+#[async_trait::async_trait]
+impl ContactEraser for ChatwootContacts {
+    async fn delete_contact(&self, contact: &ContactId) -> Result<(), DeliveryError> {
+        self.0.delete_contact(contact).await
+    }
+}
+
 /// Every HTTP route of `wbots serve` (without `/metrics`, which may listen elsewhere).
-pub fn router(config: &Config, bridge: Bridge) -> Router {
+pub(crate) fn router(config: &Config, bridge: Bridge) -> Router {
     let secrets = std::iter::once(config.meta.app_secret.clone())
         .chain(config.meta.instagram_app_secret.clone())
         .collect();
-    let deletion = crate::data_deletion::router(crate::data_deletion::DeletionState {
-        bridge: bridge.clone(),
-        secrets: Arc::new(secrets),
-        public_url: config.server.public_url.clone(),
-        chatwoot: chatwoot_inbox(config).ok().filter(|c| c.deletes_contacts()),
-    });
+    let mut callbacks = CallbackConfig::new(bridge.clone(), secrets)
+        .with_public_url(config.server.public_url.clone());
+    if let Some(chatwoot) = chatwoot_inbox(config).ok().filter(|c| c.deletes_contacts()) {
+        callbacks = callbacks.with_contact_eraser(Arc::new(ChatwootContacts(chatwoot)));
+    }
+    let deletion = wbots_meta::callbacks::router(callbacks);
     let routes = wbots_core::router::router(
         bridge,
         RouterOptions::default().with_max_body_bytes(config.server.max_body_bytes),

@@ -9,7 +9,7 @@ use crate::check_chatwoot;
 use crate::config::Config;
 
 /// The webhook URL Chatwoot must call for this configuration.
-pub fn chatwoot_webhook_url(config: &Config) -> Option<url::Url> {
+pub(crate) fn chatwoot_webhook_url(config: &Config) -> Option<url::Url> {
     let base = config.server.public_url.as_ref()?;
     let root = base.as_str().trim_end_matches('/');
     let url = match &config.chatwoot.webhook_token {
@@ -20,7 +20,7 @@ pub fn chatwoot_webhook_url(config: &Config) -> Option<url::Url> {
 }
 
 /// Runs the checks; prints `ok` lines and problems; exit 1 when any problem.
-pub async fn run(config: &Config) -> Result<ExitCode, String> {
+pub(crate) async fn run(config: &Config) -> Result<ExitCode, String> {
     let mut problems: Vec<String> = config.warnings();
     let inbox = app::chatwoot_inbox(config)?;
     let meta = app::meta_channel(config)?;

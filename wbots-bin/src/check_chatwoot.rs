@@ -9,7 +9,7 @@ use wbots_chatwoot::setup::{TokenKind, Version};
 /// What the checks found: `ok` lines, warnings (messages still flow, with limits), and
 /// problems (they do not).
 #[derive(Debug, Default)]
-pub struct Findings {
+pub(crate) struct Findings {
     pub ok: Vec<String>,
     pub warnings: Vec<String>,
     pub problems: Vec<String>,
@@ -17,7 +17,7 @@ pub struct Findings {
 
 /// The token must be a user's: Chatwoot refuses agent-bot tokens on contacts, message lists
 /// and updates, and inboxes (`chatwoot-api.md`).
-pub async fn token(inbox: &ChatwootInbox, found: &mut Findings) -> bool {
+pub(crate) async fn token(inbox: &ChatwootInbox, found: &mut Findings) -> bool {
     match inbox.token_kind().await {
         Ok(TokenKind::User { name, role }) => {
             found.ok.push(format!(
@@ -38,7 +38,7 @@ pub async fn token(inbox: &ChatwootInbox, found: &mut Findings) -> bool {
 }
 
 /// Warns about installations too old for parts of the bridge.
-pub async fn version(inbox: &ChatwootInbox, path_token: bool, found: &mut Findings) {
+pub(crate) async fn version(inbox: &ChatwootInbox, path_token: bool, found: &mut Findings) {
     let version = match inbox.version().await {
         Ok(v) => v,
         Err(e) => {
@@ -59,7 +59,7 @@ pub async fn version(inbox: &ChatwootInbox, path_token: bool, found: &mut Findin
 
 /// Chatwoot v4.14+ refuses to call webhook URLs on private or loopback addresses unless
 /// `SAFE_FETCH_ALLOW_PRIVATE_NETWORK=true` (`chatwoot-signin-and-sweep.md` §5.3).
-pub async fn public_url(url: Option<&url::Url>, found: &mut Findings) {
+pub(crate) async fn public_url(url: Option<&url::Url>, found: &mut Findings) {
     let Some(url) = url else { return };
     let Some(host) = url.host_str() else { return };
     let port = url.port_or_known_default().unwrap_or(443);

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 /// wbots: bridges Facebook Messenger and Instagram Direct into a Chatwoot inbox.
 #[derive(Debug, Parser)]
 #[command(name = "wbots", version, about, long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The configuration file.
     #[arg(long, short, global = true, env = "WBOTS_CONFIG", default_value = "wbots.toml")]
     pub config: PathBuf,
@@ -19,7 +19,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the bridge: apply pending migrations, serve webhooks, run the workers.
     Serve,
     /// Apply pending store migrations and exit.
@@ -42,7 +42,7 @@ pub enum Command {
 
 /// `wbots jobs …`
 #[derive(Debug, Subcommand)]
-pub enum JobsAction {
+pub(crate) enum JobsAction {
     /// List dead letters (and queue counts).
     List {
         /// At most this many.

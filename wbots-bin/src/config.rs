@@ -21,7 +21,7 @@ use wbots_meta::MetaConfig;
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// `[server]`
     #[serde(default)]
     pub server: ServerConfig,
@@ -46,7 +46,7 @@ pub struct Config {
 /// `[server]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Where the webhooks are served.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
@@ -134,7 +134,7 @@ impl Default for ServerConfig {
 /// `[store]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct StoreConfig {
+pub(crate) struct StoreConfig {
     /// `sqlite://wbots.db` (relative to the working directory) or `postgres://…`.
     #[serde(default = "default_store_url")]
     pub url: Secret,
@@ -153,7 +153,7 @@ impl Default for StoreConfig {
 /// The platform of a `[[channels]]` entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ChannelKindConfig {
+pub(crate) enum ChannelKindConfig {
     /// A Facebook Page.
     Messenger,
     /// An Instagram professional account.
@@ -163,7 +163,7 @@ pub enum ChannelKindConfig {
 /// How an Instagram account is reached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum LoginConfig {
+pub(crate) enum LoginConfig {
     /// Through its Facebook Page (`graph_url`).
     #[default]
     Facebook,
@@ -174,7 +174,7 @@ pub enum LoginConfig {
 /// One `[[channels]]` entry: a Page or Instagram account bridged into an inbox.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ChannelSection {
+pub(crate) struct ChannelSection {
     /// `messenger` or `instagram`.
     pub kind: ChannelKindConfig,
     /// The Page id or Instagram account id (Meta's `entry.id` / `recipient.id`).
@@ -201,7 +201,7 @@ pub struct ChannelSection {
 /// `[engine]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct EngineSection {
+pub(crate) struct EngineSection {
     /// Jobs processed at once.
     #[serde(default = "default_workers")]
     pub workers: usize,
@@ -274,7 +274,7 @@ impl Default for EngineSection {
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     #[default]
     Text,
@@ -285,7 +285,7 @@ pub enum LogFormat {
 /// `[log]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct LogSection {
+pub(crate) struct LogSection {
     /// `text` or `json`.
     #[serde(default)]
     pub format: LogFormat,
@@ -306,7 +306,7 @@ impl Default for LogSection {
 
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// The file or an override could not be read or has the wrong type.
     #[error("{0}")]
     Load(String),
@@ -325,7 +325,7 @@ fn invalid(key: impl Into<String>, why: impl Into<String>) -> ConfigError {
 }
 
 /// The shortest accepted secret among those that authenticate inbound requests.
-pub const MIN_SECRET_BYTES: usize = 16;
+pub(crate) const MIN_SECRET_BYTES: usize = 16;
 
 /// Whether the key (`chatwoot.webhook_secret`, `channels.0.access_token`) holds a secret:
 /// such values are read verbatim from the environment and never appear in an error.
@@ -395,7 +395,7 @@ fn secret_error(kind: &Kind) -> String {
 impl Config {
     /// Loads `path` (which may be missing when everything comes from the environment) with
     /// the environment overrides of `env`, then validates.
-    pub fn load(path: &Path, env: Env) -> Result<Self, ConfigError> {
+    pub(crate) fn load(path: &Path, env: Env) -> Result<Self, ConfigError> {
         let mut figment = Figment::new()
             .merge(Serialized::defaults(serde_json::json!({})))
             .merge(Toml::file(path));
@@ -421,7 +421,7 @@ impl Config {
     }
 
     /// Parses and validates a configuration from TOML text (no environment overrides).
-    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let mut config: Config = Figment::from(Toml::string(text)).extract().map_err(load_error)?;
         config.normalize();
         config.validate()?;
@@ -444,12 +444,12 @@ impl Config {
 
     /// The environment provider wbots reads: `WBOTS_<SECTION>__<KEY>` only. Other `WBOTS_*`
     /// variables (`WBOTS_CONFIG`, which names the file, or a deployment's own) are not keys.
-    pub fn env() -> Env {
+    pub(crate) fn env() -> Env {
         Env::prefixed("WBOTS_").filter(|key| key.as_str().contains("__")).split("__")
     }
 
     /// Checks what types alone cannot.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         // The secrets that authenticate requests from the internet: a short one can be guessed.
         let guarding = [
             ("meta.app_secret", Some(&self.meta.app_secret)),
@@ -580,7 +580,7 @@ impl Config {
     }
 
     /// Problems that do not stop the bridge but that an operator should fix (`check`).
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.server.metrics_on_listen && self.server.metrics_token.is_none() {
             out.push("server.metrics_on_listen: /metrics is public on the webhook port; set server.metrics_token or keep the proxy from routing /metrics".to_owned());

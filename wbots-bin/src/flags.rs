@@ -8,13 +8,13 @@ use crate::config::Config;
 
 /// The flags of the configured channels. A store that cannot be read is reported once as
 /// a warning line, not as a problem: a fresh installation has no store yet.
-pub struct ChannelFlags {
+pub(crate) struct ChannelFlags {
     bridge: Option<Bridge>,
 }
 
 impl ChannelFlags {
     /// Opens the configured store (without migrating it).
-    pub async fn open(config: &Config) -> Self {
+    pub(crate) async fn open(config: &Config) -> Self {
         let bridge = match crate::store::open(config.store.url.expose()).await {
             Ok(store) => app::bridge(config, store),
             Err(e) => Err(e.to_string()),
@@ -29,7 +29,7 @@ impl ChannelFlags {
     }
 
     /// Why `address` is flagged, if it is.
-    pub async fn reason(&mut self, address: &ChannelAddress) -> Option<String> {
+    pub(crate) async fn reason(&mut self, address: &ChannelAddress) -> Option<String> {
         let bridge = self.bridge.as_ref()?;
         match bridge.channel_flag(address).await {
             Ok(flag) => flag,

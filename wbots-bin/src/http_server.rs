@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 
 /// The limits of one listener.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// How long a connection may take to deliver a complete request head, counted from its
     /// opening or from the previous response.
     pub header_read_timeout: Duration,
@@ -40,7 +40,12 @@ pub struct Limits {
 
 /// Serves `app` on `listener` until `stop` is cancelled, then shuts down within
 /// `limits.shutdown_grace`.
-pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: CancellationToken) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    stop: CancellationToken,
+) {
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -99,7 +104,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: Can
 
 /// `configured`, lowered to half the descriptors the process may open (Linux: from
 /// `/proc/self/limits`), so connections alone can never exhaust them.
-pub fn connection_cap(configured: usize) -> usize {
+pub(crate) fn connection_cap(configured: usize) -> usize {
     let Some(fds) = open_files_limit() else { return configured };
     let cap = (fds / 2).max(1);
     if configured > cap {

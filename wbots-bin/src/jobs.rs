@@ -9,7 +9,11 @@ use wbots_core::store::{JobState, Store};
 use crate::cli::JobsAction;
 
 /// Runs a `jobs` action, writing a human-readable report to `out`.
-pub async fn run(store: &dyn Store, action: JobsAction, out: &mut dyn Write) -> Result<(), String> {
+pub(crate) async fn run(
+    store: &dyn Store,
+    action: JobsAction,
+    out: &mut dyn Write,
+) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
     match action {
         JobsAction::List { limit } => {

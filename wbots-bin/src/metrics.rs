@@ -24,7 +24,7 @@ use wbots_core::Secret;
 use wbots_core::store::{LinkKind, LinkPrefix, Store};
 
 /// Installs the process-wide recorder. Call once, from `main`.
-pub fn install() -> Result<PrometheusHandle, String> {
+pub(crate) fn install() -> Result<PrometheusHandle, String> {
     PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("wbots_delivery_seconds".into()),
@@ -43,7 +43,11 @@ struct MetricsState {
 }
 
 /// The `/metrics` route; with `token`, only for `Authorization: Bearer <token>`.
-pub fn router(handle: PrometheusHandle, store: Arc<dyn Store>, token: Option<Secret>) -> Router {
+pub(crate) fn router(
+    handle: PrometheusHandle,
+    store: Arc<dyn Store>,
+    token: Option<Secret>,
+) -> Router {
     Router::new().route("/metrics", get(render)).with_state(MetricsState { handle, store, token })
 }
 

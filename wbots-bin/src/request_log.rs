@@ -22,7 +22,7 @@ const MAX_SEGMENTS: usize = 4;
 
 /// Adds request ids (`x-request-id`, set if missing and echoed back) and one redacted
 /// tracing span per request.
-pub fn layer(router: Router) -> Router {
+pub(crate) fn layer(router: Router) -> Router {
     router
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(span::<axum::body::Body>))
@@ -46,7 +46,7 @@ fn span<B>(request: &Request<B>) -> Span {
 
 /// `path` as it may be logged: `/webhooks/{name}/{token}` loses the token, long segments
 /// are cut, and at most [`MAX_SEGMENTS`] segments are kept.
-pub fn redacted_path(path: &str) -> String {
+pub(crate) fn redacted_path(path: &str) -> String {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut out = String::new();
     for (i, segment) in segments.iter().enumerate().take(MAX_SEGMENTS) {

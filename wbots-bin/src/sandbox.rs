@@ -74,7 +74,7 @@ fn hop(n: usize, route: &str, what: &str, latency: Duration) {
 }
 
 /// Runs the scripted conversation; exit 0 when every hop happened as expected.
-pub async fn run() -> Result<ExitCode, String> {
+pub(crate) async fn run() -> Result<ExitCode, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("no temporary directory: {e}"))?;
     let graph = FakeGraph::start().await.map_err(|e| e.to_string())?;
     let chatwoot = FakeChatwoot::start(CW_TOKEN, 1).await.map_err(|e| e.to_string())?;

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::http_server::Limits;
 
 /// Runs the bridge until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> Result<ExitCode, String> {
+pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
     let store = crate::store::open_for_serving(config.store.url.expose()).await?;
     let metrics = crate::metrics::install()?;
     let bridge = crate::app::bridge(&config, store.clone())?;

@@ -10,7 +10,7 @@ use crate::check::chatwoot_webhook_url;
 use crate::config::{ChannelKindConfig, Config};
 
 /// Runs the setup, printing what it did.
-pub async fn run(config: &Config) -> Result<ExitCode, String> {
+pub(crate) async fn run(config: &Config) -> Result<ExitCode, String> {
     let Some(webhook) = chatwoot_webhook_url(config) else {
         return Err("server.public_url: needed to register the webhook URL with Chatwoot".into());
     };

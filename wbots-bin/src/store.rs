@@ -6,7 +6,7 @@ use wbots_core::StoreError;
 use wbots_core::store::{JobQueue, SqliteStore, Store};
 
 /// Opens (without migrating) the store at `url`: `sqlite://…` or `postgres://…`.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+pub(crate) async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         return Ok(Arc::new(SqliteStore::connect(url).await?));
     }
@@ -27,7 +27,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 /// process that served it before released — that process is dead, so its conversations
 /// resume at once instead of after their leases. PostgreSQL is shared by replicas: a dead
 /// one's jobs are taken over when their (short, heartbeat-extended) leases expire.
-pub async fn open_for_serving(url: &str) -> Result<Arc<dyn Store>, String> {
+pub(crate) async fn open_for_serving(url: &str) -> Result<Arc<dyn Store>, String> {
     if url.starts_with("sqlite:") {
         let store =
             SqliteStore::connect_exclusive(url).await.map_err(|e| format!("store.url: {e}"))?;

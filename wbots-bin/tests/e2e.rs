@@ -1,8 +1,7 @@
 //! End to end, through HTTP only: the real `wbots` binary against simulated Meta and
 //! Chatwoot servers on loopback.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -11,6 +10,9 @@ use wbots_core::Secret;
 use wbots_meta::fake::{FakeGraph, payload};
 use wbots_meta::sign_body;
 
+mod support;
+use support::{Killed, first_line_async, free_port, serve_command};
+
 const PAGE: &str = "111222333";
 const IG: &str = "178414000001";
 const SECRET: &str = "e2e-app-secret-0123";
@@ -18,21 +20,10 @@ const PATH_TOKEN: &str = "e2e-path-token-0123";
 
 /// A running `wbots serve`, killed on drop.
 struct Wbots {
-    child: Child,
+    _child: Killed,
     url: String,
     _dir: tempfile::TempDir,
     config: std::path::PathBuf,
-}
-
-impl Drop for Wbots {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 struct World {
@@ -111,27 +102,14 @@ login = "instagram"
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wbots"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
+    let mut child = serve_command(&config).spawn().unwrap();
+    let line = first_line_async(&mut child).await;
+    let child = Killed(child);
     assert_eq!(line.trim(), format!("wbots listening on {url}"));
     World {
         graph,
         chatwoot,
-        wbots: Wbots { child, url, _dir: dir, config },
+        wbots: Wbots { _child: child, url, _dir: dir, config },
         http: reqwest::Client::new(),
         messenger_inbox,
     }

@@ -5,7 +5,7 @@
 //! says otherwise, so recovery after a kill is what an operator gets out of the box.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +16,9 @@ use wbots_chatwoot::fake::FakeChatwoot;
 use wbots_core::Secret;
 use wbots_meta::fake::{FakeGraph, payload};
 use wbots_meta::sign_body;
+
+mod support;
+use support::{first_line_async, serve_command};
 
 const PAGE: &str = "5550001";
 
@@ -45,22 +48,12 @@ impl Process {
     }
 
     async fn spawn(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wbots"))
-            .args(["serve", "--config"])
-            .arg(&self.config)
+        let mut child = serve_command(&self.config)
             .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        })
-        .await
-        .unwrap();
+        let line = first_line_async(&mut child).await;
         self.url = line
             .trim()
             .strip_prefix("wbots listening on ")

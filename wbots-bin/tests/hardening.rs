@@ -5,13 +5,16 @@
 //! Timeouts here are configured short (1 s) so slow-client tests run fast; the assertions
 //! only use generous upper bounds ("closed before 10 s"), never speed.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wbots_core::Secret;
+
+mod support;
+use support::{first_line, free_port, serve_command};
 
 const APP_SECRET: &str = "hardening-app-secret-0001";
 const VERIFY_TOKEN: &str = "hardening-verify-token-0002";
@@ -67,10 +70,6 @@ impl Drop for Wbots {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Runs `wbots serve` on `toml` with `env`; `Err` holds stderr when it exits before listening.
 fn serve(toml: &str, env: &[(&str, &str)], log: &str) -> Result<Wbots, String> {
     let dir = tempfile::tempdir().unwrap();
@@ -81,12 +80,9 @@ fn serve(toml: &str, env: &[(&str, &str)], log: &str) -> Result<Wbots, String> {
         toml.replace("[meta]", &format!("[store]\nurl = \"sqlite://{}\"\n[meta]", db.display())),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wbots"))
-        .args(["serve", "--config"])
-        .arg(&path)
+    let mut child = serve_command(&path)
         .envs(env.iter().copied())
         .env("RUST_LOG", log)
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -102,8 +98,7 @@ fn serve(toml: &str, env: &[(&str, &str)], log: &str) -> Result<Wbots, String> {
             sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let line = first_line(child.stdout.take().unwrap());
     match line.trim().strip_prefix("wbots listening on http://") {
         Some(addr) => Ok(Wbots { child, addr: addr.to_owned(), stderr, _dir: dir }),
         None => {

@@ -3,14 +3,16 @@
 //! Page; a Page's deauthorize callback flags the Instagram channel, which `check` and
 //! `/metrics` show until a new token is configured.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wbots_chatwoot::fake::FakeChatwoot;
 use wbots_core::Secret;
 use wbots_meta::fake::FakeGraph;
+
+mod support;
+use support::{Killed, first_line_async, free_port, serve_command};
 
 const SECRET: &str = "meta-app-secret-0123";
 const METRICS_TOKEN: &str = "metrics-token-0123456";
@@ -119,40 +121,17 @@ async fn setup_and_check_subscribe_instagram_through_its_page() {
 }
 
 /// A running `wbots serve`, killed on drop.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn serve(cfg: &std::path::Path) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wbots"))
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    Serve(child)
+async fn serve(cfg: &std::path::Path) -> Killed {
+    let mut child = serve_command(cfg).spawn().unwrap();
+    first_line_async(&mut child).await;
+    Killed(child)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_removing_the_app_flags_its_instagram_channel_until_a_new_token() {
     let (graph, chatwoot, inbox) = fakes().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let cfg = config(dir.path(), &graph, &chatwoot, port, "page-token", inbox);
     let process = serve(&cfg).await;
     let url = format!("http://127.0.0.1:{port}");

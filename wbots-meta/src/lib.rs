@@ -3,6 +3,8 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod account_checks;
+#[cfg(feature = "axum")]
+pub mod callbacks;
 mod channel;
 mod config;
 pub mod errors;

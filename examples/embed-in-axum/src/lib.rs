@@ -18,6 +18,7 @@ use wbots_chatwoot::{ChatwootConfig, ChatwootInbox};
 use wbots_core::router::{RouterOptions, router};
 use wbots_core::store::{JobQueue, SqliteStore, Store};
 use wbots_core::{Binding, Bridge, ChannelAddress, ChannelKind, ReopenPolicy, Secret};
+use wbots_meta::callbacks::{self, CallbackConfig};
 use wbots_meta::{MetaAccount, MetaChannel, MetaConfig};
 
 /// The host service's own configuration.
@@ -45,6 +46,9 @@ pub struct AppConfig {
     pub inbox_id: u64,
     /// Path token of the inbox webhook.
     pub chatwoot_webhook_token: Secret,
+    /// Where the bridge's routes are reached from outside, prefix included
+    /// (`https://host/bridge`): the status URL of a data-deletion request is built on it.
+    pub public_url: Option<Url>,
 }
 
 /// The host service's own state: here, a visit counter.
@@ -98,12 +102,17 @@ pub async fn build_bridge(config: &AppConfig) -> Result<Bridge, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The service's router: its own routes, and the bridge under `/bridge`.
-pub fn app(state: AppState, bridge: Bridge) -> Router {
+/// The service's router: its own routes, and under `/bridge` the bridge with Meta's
+/// data-deletion and deauthorize callbacks (Meta requires them of a published app).
+pub fn app(state: AppState, bridge: Bridge, config: &AppConfig) -> Router {
+    let callbacks = callbacks::router(
+        CallbackConfig::new(bridge.clone(), vec![config.meta_app_secret.clone()])
+            .with_public_url(config.public_url.clone()),
+    );
     Router::new()
         .route("/hello", get(hello))
         .with_state(state)
-        .nest("/bridge", router(bridge, RouterOptions::default()))
+        .nest("/bridge", router(bridge, RouterOptions::default()).merge(callbacks))
 }
 
 /// Serves until `shutdown` is cancelled, then stops accepting, lets the bridge finish the
@@ -120,7 +129,7 @@ pub async fn run(
         async move { bridge.run(stop).await }
     });
     let stop = shutdown.clone();
-    axum::serve(listener, app(AppState::default(), bridge))
+    axum::serve(listener, app(AppState::default(), bridge, &config))
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
         .map_err(|e| e.to_string())?;

@@ -1,7 +1,8 @@
 //! Runs the host service. Configuration from the environment (the service's choice):
 //! `APP_LISTEN`, `APP_DB`, `META_APP_SECRET`, `META_VERIFY_TOKEN`, `META_PAGE_ID`,
 //! `META_PAGE_TOKEN`, `CHATWOOT_URL`, `CHATWOOT_TOKEN`, `CHATWOOT_ACCOUNT`, `CHATWOOT_INBOX`,
-//! `CHATWOOT_WEBHOOK_TOKEN`.
+//! `CHATWOOT_WEBHOOK_TOKEN`, `APP_PUBLIC_URL` (optional: the bridge's public URL, `/bridge`
+//! included).
 
 use example_embed_in_axum::{AppConfig, run};
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,10 @@ async fn main() -> Result<(), String> {
             .map_err(|e| format!("CHATWOOT_ACCOUNT: {e}"))?,
         inbox_id: var("CHATWOOT_INBOX")?.parse().map_err(|e| format!("CHATWOOT_INBOX: {e}"))?,
         chatwoot_webhook_token: Secret::new(var("CHATWOOT_WEBHOOK_TOKEN")?),
+        public_url: match var("APP_PUBLIC_URL") {
+            Ok(url) => Some(url.parse().map_err(|e| format!("APP_PUBLIC_URL: {e}"))?),
+            Err(_) => None,
+        },
     };
     let listener = tokio::net::TcpListener::bind(
         var("APP_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".into()),

@@ -1,5 +1,5 @@
 //! The host service answers its own routes, bridges a Messenger message into Chatwoot under
-//! `/bridge`, and stops cleanly.
+//! `/bridge`, serves Meta's data-deletion callback there, and stops cleanly.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,8 @@ async fn the_host_service_and_the_bridge_share_one_server() {
     let chatwoot = FakeChatwoot::start("tok", 2).await.unwrap();
     let inbox = chatwoot.add_api_inbox("Messenger", None);
     let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
     let config = AppConfig {
         sqlite_path: dir.path().join("host.db"),
         meta_app_secret: Secret::new("app-secret"),
@@ -28,9 +30,8 @@ async fn the_host_service_and_the_bridge_share_one_server() {
         chatwoot_account: 2,
         inbox_id: inbox,
         chatwoot_webhook_token: Secret::new("path-token"),
+        public_url: Some(format!("{base}/bridge").parse().unwrap()),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(run(config, listener, shutdown.clone()));
     let http = reqwest::Client::new();
@@ -69,6 +70,34 @@ async fn the_host_service_and_the_bridge_share_one_server() {
         404,
         "nothing outside the prefix"
     );
+
+    // Meta's data-deletion callback, under the prefix too: a forged request is refused, a
+    // signed one answered with a status page that says the request completed.
+    let request = serde_json::json!({"algorithm": "HMAC-SHA256", "issued_at": 1_732_000_000, "user_id": "psid-1"});
+    let forged = wbots_meta::signed_request::encode(&request, &Secret::new("not-the-secret"));
+    let resp = http
+        .post(format!("{base}/bridge/meta/data-deletion"))
+        .form(&[("signed_request", forged.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let signed = wbots_meta::signed_request::encode(&request, &Secret::new("app-secret"));
+    let resp = http
+        .post(format!("{base}/bridge/meta/data-deletion"))
+        .form(&[("signed_request", signed.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    let code = answer["confirmation_code"].as_str().unwrap();
+    let url = answer["url"].as_str().unwrap();
+    assert_eq!(url, format!("{base}/bridge/meta/data-deletion/{code}"));
+    let status = http.get(url).send().await.unwrap();
+    assert_eq!(status.status(), 200);
+    let text = status.text().await.unwrap();
+    assert!(text.contains("Status: completed"), "{text}");
 
     // Clean shutdown: the server and the workers return.
     shutdown.cancel();

@@ -1,4 +1,5 @@
-//! Meta's data-deletion and deauthorize callbacks.
+//! Meta's data-deletion and deauthorize callbacks, as a router an embedder mounts next to
+//! the bridge's own (feature `axum`).
 //!
 //! `POST /meta/data-deletion` verifies the `signed_request` with every configured app
 //! secret, removes what the bridge keeps about that user (links, profile link, queued
@@ -10,6 +11,15 @@
 //! Meta sends the user's *app-scoped* id; customers who only ever messaged a Page are known
 //! to the bridge by their page-scoped id, so a request matches the data stored under the id
 //! Meta sent (see the README's privacy section).
+//!
+//! ```no_run
+//! # fn demo(bridge: wbots_core::Bridge, secret: wbots_core::Secret) -> axum::Router {
+//! use wbots_meta::callbacks::{self, CallbackConfig};
+//!
+//! // Merged next to the bridge's own routes (`wbots_core::router::router`).
+//! callbacks::router(CallbackConfig::new(bridge, vec![secret]))
+//! # }
+//! ```
 
 use std::sync::Arc;
 
@@ -23,24 +33,66 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 use wbots_core::store::{Link, LinkKey};
-use wbots_core::{Bridge, ChannelAddress, FlagOrigin, Secret};
-use wbots_meta::signed_request::{self, SignedRequest};
+use wbots_core::{
+    Bridge, ChannelAddress, ContactId, DeliveryError, FlagOrigin, Secret, StoreError,
+};
+
+use crate::signed_request::{self, SignedRequest};
+
+/// Deletes a customer's contact in the inbox (Chatwoot, say) when Meta asks for their data
+/// to be deleted. A contact already gone counts as deleted.
+#[async_trait::async_trait]
+pub trait ContactEraser: Send + Sync {
+    /// Deletes the contact.
+    async fn delete_contact(&self, contact: &ContactId) -> Result<(), DeliveryError>;
+}
 
 /// What the routes need.
 #[derive(Clone)]
-pub struct DeletionState {
-    /// The bridge.
-    pub bridge: Bridge,
-    /// Every secret a `signed_request` may be signed with.
-    pub secrets: Arc<Vec<Secret>>,
-    /// Where the status pages are served from.
-    pub public_url: Option<Url>,
-    /// Chatwoot, when its contacts are deleted too (`chatwoot.delete_contacts_on_data_deletion`).
-    pub chatwoot: Option<wbots_chatwoot::ChatwootInbox>,
+pub struct CallbackConfig {
+    bridge: Bridge,
+    secrets: Arc<Vec<Secret>>,
+    public_url: Option<Url>,
+    contacts: Option<Arc<dyn ContactEraser>>,
 }
 
-/// The routes.
-pub fn router(state: DeletionState) -> Router {
+impl std::fmt::Debug for CallbackConfig {
+    // The secrets stay out of it, as everywhere.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackConfig")
+            .field("secrets", &self.secrets.len())
+            .field("public_url", &self.public_url)
+            .field("deletes_contacts", &self.contacts.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallbackConfig {
+    /// The bridge, and every app secret a `signed_request` may be signed with (the
+    /// Facebook app's, and the Instagram app's when it has its own).
+    pub fn new(bridge: Bridge, secrets: Vec<Secret>) -> Self {
+        Self { bridge, secrets: Arc::new(secrets), public_url: None, contacts: None }
+    }
+
+    /// Where the status pages are served from (the `url` in the answer to Meta); without
+    /// it the answer holds a path.
+    pub fn with_public_url(mut self, url: Option<Url>) -> Self {
+        self.public_url = url;
+        self
+    }
+
+    /// Deletes the customer's inbox contact too.
+    pub fn with_contact_eraser(mut self, eraser: Arc<dyn ContactEraser>) -> Self {
+        self.contacts = Some(eraser);
+        self
+    }
+}
+
+use CallbackConfig as DeletionState;
+
+/// The routes: `POST /meta/data-deletion`, `GET /meta/data-deletion/{code}`,
+/// `POST /meta/deauthorize`.
+pub fn router(state: CallbackConfig) -> Router {
     Router::new()
         .route("/meta/data-deletion", post(request_deletion))
         .route("/meta/data-deletion/{code}", get(status))
@@ -72,6 +124,26 @@ fn confirmation_code(signed_request: &str) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+// The status records, kept in the bridge's store: the only two places that touch it.
+
+/// Records the status under its code unless the code is known: a repeated request keeps the
+/// first record. True when this call recorded it.
+async fn record_status(
+    bridge: &Bridge,
+    code: &str,
+    record: &DeletionStatus,
+) -> Result<bool, StoreError> {
+    let link =
+        Link::new(LinkKey::data_deletion(code), serde_json::to_string(record).unwrap_or_default());
+    let stored = bridge.store().put_link(&link).await?;
+    Ok(stored == link.value)
+}
+
+/// The raw status recorded under a code.
+async fn read_status(bridge: &Bridge, code: &str) -> Result<Option<String>, StoreError> {
+    bridge.store().get_link(&LinkKey::data_deletion(code)).await
+}
+
 /// A refusal: its status and one-line reason.
 type Refusal = (StatusCode, String);
 
@@ -93,12 +165,12 @@ async fn forget(state: &DeletionState, request: &SignedRequest) -> Result<u64, R
     match state.bridge.forget_customer(&user.into()).await {
         Ok(report) => {
             let mut removed = report.removed.links + report.removed.jobs;
-            if let Some(chatwoot) = &state.chatwoot {
+            if let Some(contacts) = &state.contacts {
                 for contact in &report.contacts {
                     // The bridge's own data is gone already; a Chatwoot failure is retried
                     // by Meta calling again (it finds the contact by its identifier no more,
                     // so an operator deletes it by hand then: the log says which).
-                    match chatwoot.delete_contact(contact).await {
+                    match contacts.delete_contact(contact).await {
                         Ok(()) => removed += 1,
                         Err(e) => {
                             tracing::error!(%contact, error = %e, "could not delete the Chatwoot contact")
@@ -135,13 +207,8 @@ async fn request_deletion(
         completed_at: Some(Utc::now().to_rfc3339()),
         records_removed: removed,
     };
-    let link = Link::new(
-        LinkKey::data_deletion(&code),
-        serde_json::to_string(&record).unwrap_or_default(),
-    );
-    // Inserted unless the code is known: a repeated request keeps the first record.
-    let first = match state.bridge.store().put_link(&link).await {
-        Ok(stored) => stored == link.value,
+    let first = match record_status(&state.bridge, &code, &record).await {
+        Ok(first) => first,
         Err(e) => {
             tracing::error!(error = %e, "could not record the data-deletion status");
             return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response();
@@ -164,7 +231,7 @@ async fn status(State(state): State<DeletionState>, Path(code): Path<String>) ->
     if code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
         return (StatusCode::NOT_FOUND, "no such request\n").into_response();
     }
-    match state.bridge.store().get_link(&LinkKey::data_deletion(&code)).await {
+    match read_status(&state.bridge, &code).await {
         Ok(Some(raw)) => match serde_json::from_str::<DeletionStatus>(&raw) {
             Ok(s) => (
                 StatusCode::OK,

@@ -1,0 +1,51 @@
+//! The process harness the binary's tests share: a free port, the `wbots serve` command,
+//! the line it prints once listening, and a guard that kills the process on drop.
+//!
+//! Each test binary uses the part it needs (hence `dead_code` allowed here).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+/// A loopback port free at the time of the call.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `wbots serve --config {config}`, logging at `warn` to the test's stderr, its stdout piped
+/// (the listening line is read from it). Callers add environment or capture stderr.
+pub fn serve_command(config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wbots"));
+    command
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    command
+}
+
+/// The first line the process printed (`wbots listening on http://…` once it listens;
+/// empty when it exited before).
+pub fn first_line(stdout: ChildStdout) -> String {
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    line
+}
+
+/// [`first_line`] off the async runtime's threads.
+pub async fn first_line_async(child: &mut Child) -> String {
+    let stdout = child.stdout.take().unwrap();
+    tokio::task::spawn_blocking(move || first_line(stdout)).await.unwrap()
+}
+
+/// A running process, killed (and reaped) on drop.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
