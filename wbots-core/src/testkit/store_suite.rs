@@ -1,8 +1,10 @@
 //! The store conformance suite: the [`Store`] contract, checked the same way on every
 //! backend (memory, SQLite, PostgreSQL, yours).
 //!
-//! ```ignore
-//! wbots_core::store_conformance_tests!(async { MyStore::fresh().await });
+//! ```no_run
+//! // In a test file: one test per check, here on the memory store.
+//! wbots_core::store_conformance_tests!(async { wbots_core::store::MemoryStore::new() });
+//! # fn main() {}
 //! ```
 //! The argument is a future of a fresh, migrated, empty store; it is awaited once per
 //! check. Every check constructs its own `now`, never sleeps, and leaves nothing behind
