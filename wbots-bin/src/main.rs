@@ -4,7 +4,6 @@
 
 // Everything here is private to the binary: `pub(crate)` says so (the workspace-wide lint
 // waits for the library crates being reshaped beside this change).
-#![warn(unreachable_pub)]
 
 mod app;
 mod check;

@@ -66,7 +66,7 @@ pub fn classify(status: u16, body: &str, retry_after: Option<u64>, what: &str) -
 }
 
 /// A network failure: always worth retrying.
-pub fn network(e: reqwest::Error, what: &str) -> DeliveryError {
+pub(crate) fn network(e: reqwest::Error, what: &str) -> DeliveryError {
     DeliveryError::temporary(
         DeliveryErrorKind::Network,
         format!("Chatwoot unreachable while {what}: {}", without_url(&e)),

@@ -253,7 +253,7 @@ impl fmt::Debug for DeliveryError {
 
 /// What caused a store failure (the database driver's or the file system's error), kept so
 /// `source()` reaches it.
-pub type StoreCause = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub(crate) type StoreCause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]

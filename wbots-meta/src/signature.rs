@@ -8,7 +8,7 @@ pub fn sign_body(secret: &Secret, body: &[u8]) -> String {
 }
 
 /// Accepts a delivery whose signature over the exact raw bytes matches any of `secrets`.
-pub fn verify(request: &RawRequest<'_>, secrets: &[&Secret]) -> Result<(), WebhookError> {
+pub(crate) fn verify(request: &RawRequest<'_>, secrets: &[&Secret]) -> Result<(), WebhookError> {
     let Some(header) = request.header("x-hub-signature-256") else {
         return Err(WebhookError::Unauthorized("missing X-Hub-Signature-256".into()));
     };
@@ -29,7 +29,10 @@ pub fn verify(request: &RawRequest<'_>, secrets: &[&Secret]) -> Result<(), Webho
 }
 
 /// Answers Meta's `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`.
-pub fn handshake(request: &RawRequest<'_>, verify_token: &Secret) -> Result<String, WebhookError> {
+pub(crate) fn handshake(
+    request: &RawRequest<'_>,
+    verify_token: &Secret,
+) -> Result<String, WebhookError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(request.query).unwrap_or_default();
     let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());

@@ -9,13 +9,13 @@ use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// A loopback port free at the time of the call.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// `wbots serve --config {config}`, logging at `warn` to the test's stderr, its stdout piped
 /// (the listening line is read from it). Callers add environment or capture stderr.
-pub fn serve_command(config: &Path) -> Command {
+pub(crate) fn serve_command(config: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wbots"));
     command
         .args(["serve", "--config"])
@@ -28,20 +28,20 @@ pub fn serve_command(config: &Path) -> Command {
 
 /// The first line the process printed (`wbots listening on http://…` once it listens;
 /// empty when it exited before).
-pub fn first_line(stdout: ChildStdout) -> String {
+pub(crate) fn first_line(stdout: ChildStdout) -> String {
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     line
 }
 
 /// [`first_line`] off the async runtime's threads.
-pub async fn first_line_async(child: &mut Child) -> String {
+pub(crate) async fn first_line_async(child: &mut Child) -> String {
     let stdout = child.stdout.take().unwrap();
     tokio::task::spawn_blocking(move || first_line(stdout)).await.unwrap()
 }
 
 /// A running process, killed (and reaped) on drop.
-pub struct Killed(pub Child);
+pub(crate) struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {

@@ -4,10 +4,10 @@
 
 use serde_json::Value;
 
-pub struct Spec(Value);
+pub(crate) struct Spec(Value);
 
 impl Spec {
-    pub fn load() -> Self {
+    pub(crate) fn load() -> Self {
         let raw = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/swagger.json"
@@ -25,7 +25,7 @@ impl Spec {
 
     /// The spec's path template matching a concrete path, e.g.
     /// `/api/v1/accounts/1/contacts/5/contact_inboxes`.
-    pub fn template(&self, path: &str) -> Option<String> {
+    pub(crate) fn template(&self, path: &str) -> Option<String> {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
         let paths = self.0["paths"].as_object()?;
         // Literal segments beat parameters: `contacts/search` is not `contacts/{id}`.
@@ -52,7 +52,7 @@ impl Spec {
     }
 
     /// Panics unless the spec has `method path` and `body` carries the required fields.
-    pub fn check(
+    pub(crate) fn check(
         &self,
         method: &str,
         path: &str,

@@ -19,13 +19,13 @@ use wbots_core::{
     InboundEvent, InboundMessage, ReopenPolicy, Secret, SendRequest,
 };
 
-pub fn page() -> ChannelAddress {
+pub(crate) fn page() -> ChannelAddress {
     ChannelAddress::new(ChannelKind::Messenger, "5550001")
 }
 
 /// How the bridge's webhook endpoint behaves, as Chatwoot sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     Up = 0,
     /// Answers 503 (a proxy in front of a restarting bridge).
     Unavailable = 1,
@@ -33,7 +33,7 @@ pub enum Endpoint {
     Slow = 2,
 }
 
-pub struct Rig {
+pub(crate) struct Rig {
     pub chatwoot: FakeChatwoot,
     pub channel: Arc<RecordingChannel>,
     pub bridge: Bridge,
@@ -43,12 +43,12 @@ pub struct Rig {
     endpoint: Arc<AtomicU8>,
 }
 
-pub async fn start() -> Rig {
+pub(crate) async fn start() -> Rig {
     start_with(|c| c).await
 }
 
 /// A rig whose channel has the capabilities `caps` makes of Meta-like defaults.
-pub async fn start_with(caps: impl FnOnce(Capabilities) -> Capabilities) -> Rig {
+pub(crate) async fn start_with(caps: impl FnOnce(Capabilities) -> Capabilities) -> Rig {
     let chatwoot = FakeChatwoot::start("user-token", 1).await.unwrap();
     let defaults = RecordingChannel::new("fake", vec![page()]);
     let channel = Arc::new(
@@ -101,22 +101,28 @@ async fn behave(mode: u8, request: Request, next: Next) -> Response {
 }
 
 impl Rig {
-    pub fn set_endpoint(&self, e: Endpoint) {
+    pub(crate) fn set_endpoint(&self, e: Endpoint) {
         self.endpoint.store(e as u8, Ordering::SeqCst);
     }
 
     /// The bridge stops listening where Chatwoot posts (connection refused).
-    pub fn bridge_down(&self) {
+    pub(crate) fn bridge_down(&self) {
         self.chatwoot.set_webhook_url(self.inbox, "http://127.0.0.1:9/webhooks/chatwoot/x");
     }
 
-    pub fn bridge_up(&self) {
+    pub(crate) fn bridge_up(&self) {
         self.chatwoot.set_webhook_url(self.inbox, &self.hook_url);
     }
 
     /// The customer writes `text` at `at_ms`; the bridge brings it into Chatwoot. Returns
     /// the conversation's id.
-    pub async fn customer_writes(&self, user: &str, id: &str, text: &str, at_ms: i64) -> u64 {
+    pub(crate) async fn customer_writes(
+        &self,
+        user: &str,
+        id: &str,
+        text: &str,
+        at_ms: i64,
+    ) -> u64 {
         let event = InboundEnvelope::new(
             page(),
             InboundEvent::Message(InboundMessage {
@@ -143,7 +149,7 @@ impl Rig {
 
     /// Runs the workers until nothing is ready and every webhook Chatwoot started has been
     /// answered (or given up on), repeatedly, so echoes of echoes are handled too.
-    pub async fn settle(&self) {
+    pub(crate) async fn settle(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             self.bridge.run_until_idle().await;
@@ -161,18 +167,18 @@ impl Rig {
         }
     }
 
-    pub async fn sweep(&self) {
+    pub(crate) async fn sweep(&self) {
         self.bridge.sweep_now().await.unwrap();
         self.settle().await;
     }
 
     /// The texts sent to the customer, in order.
-    pub fn sent_texts(&self) -> Vec<String> {
+    pub(crate) fn sent_texts(&self) -> Vec<String> {
         self.channel.sent().iter().filter_map(text_of).collect()
     }
 
     /// Idempotency keys of every job ever enqueued.
-    pub async fn job_keys(&self) -> Vec<String> {
+    pub(crate) async fn job_keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
         for state in [JobState::Queued, JobState::Running, JobState::Done, JobState::Dead] {
             keys.extend(
@@ -188,17 +194,17 @@ impl Rig {
     }
 }
 
-pub fn text_of(s: &SendRequest) -> Option<String> {
+pub(crate) fn text_of(s: &SendRequest) -> Option<String> {
     match &s.part {
         wbots_core::OutboundPart::Text(t) => Some(t.clone()),
         _ => None,
     }
 }
 
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-pub fn hours_ago_ms(h: i64) -> i64 {
+pub(crate) fn hours_ago_ms(h: i64) -> i64 {
     (Utc::now() - chrono::Duration::hours(h)).timestamp_millis()
 }

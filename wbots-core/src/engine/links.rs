@@ -112,7 +112,7 @@ pub(crate) fn last_inbound_link(
 pub(crate) struct Links<'a>(pub &'a dyn Store);
 
 impl Links<'_> {
-    pub async fn contact(
+    pub(super) async fn contact(
         &self,
         address: &ChannelAddress,
         user: &PlatformUserId,
@@ -120,7 +120,7 @@ impl Links<'_> {
         Ok(self.0.get_link(&LinkKey::contact(address, user)).await?.map(Into::into))
     }
 
-    pub async fn conversation(
+    pub(super) async fn conversation(
         &self,
         address: &ChannelAddress,
         thread: &ThreadId,
@@ -128,7 +128,7 @@ impl Links<'_> {
         Ok(self.0.get_link(&LinkKey::conversation(address, thread)).await?.map(Into::into))
     }
 
-    pub async fn thread_of(
+    pub(super) async fn thread_of(
         &self,
         inbox: &InboxId,
         conversation: &ConversationId,
@@ -140,7 +140,7 @@ impl Links<'_> {
         }
     }
 
-    pub async fn platform_message(
+    pub(super) async fn platform_message(
         &self,
         address: &ChannelAddress,
         id: &PlatformMessageId,
@@ -152,7 +152,7 @@ impl Links<'_> {
         }
     }
 
-    pub async fn inbox_message(
+    pub(super) async fn inbox_message(
         &self,
         inbox: &InboxId,
         id: &InboxMessageId,
@@ -164,7 +164,7 @@ impl Links<'_> {
         }
     }
 
-    pub async fn sent_part(
+    pub(super) async fn sent_part(
         &self,
         inbox: &InboxId,
         id: &InboxMessageId,
@@ -173,7 +173,7 @@ impl Links<'_> {
         Ok(self.0.get_link(&LinkKey::outbound_part(inbox, id, part)).await?.map(Into::into))
     }
 
-    pub async fn failed_outbound(
+    pub(super) async fn failed_outbound(
         &self,
         inbox: &InboxId,
         id: &InboxMessageId,
@@ -185,7 +185,7 @@ impl Links<'_> {
         }
     }
 
-    pub async fn last_inbound(
+    pub(super) async fn last_inbound(
         &self,
         address: &ChannelAddress,
         thread: &ThreadId,
@@ -194,7 +194,7 @@ impl Links<'_> {
         Ok(raw.and_then(|r| r.parse::<i64>().ok()).and_then(DateTime::from_timestamp_millis))
     }
 
-    pub async fn reaction(
+    pub(super) async fn reaction(
         &self,
         address: &ChannelAddress,
         thread: &ThreadId,
@@ -207,7 +207,7 @@ impl Links<'_> {
         }
     }
 
-    pub async fn unread(
+    pub(super) async fn unread(
         &self,
         address: &ChannelAddress,
         thread: &ThreadId,

@@ -31,11 +31,11 @@ pub(crate) struct Marker {
 }
 
 impl Marker {
-    pub fn encode(&self) -> String {
+    pub(super) fn encode(&self) -> String {
         format!("wbots:{}:{}:{}", self.inbox, self.message, self.part)
     }
 
-    pub fn parse(raw: &str) -> Option<Self> {
+    pub(super) fn parse(raw: &str) -> Option<Self> {
         // Inbox ids never contain ':' (Chatwoot's are numbers); message ids might.
         let (inbox, rest) = raw.strip_prefix("wbots:")?.split_once(':')?;
         let (message, part) = rest.rsplit_once(':')?;

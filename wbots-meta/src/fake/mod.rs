@@ -114,12 +114,12 @@ pub(crate) struct World {
 
 impl World {
     /// The Page a token belongs to.
-    pub fn page_of_token(&self, token: &str) -> Option<(String, Page)> {
+    pub(crate) fn page_of_token(&self, token: &str) -> Option<(String, Page)> {
         self.pages.iter().find(|(_, p)| p.token == token).map(|(id, p)| (id.clone(), p.clone()))
     }
 
     /// Whether `node` is an Instagram account linked to a Page.
-    pub fn is_linked_instagram(&self, node: &str) -> bool {
+    pub(crate) fn is_linked_instagram(&self, node: &str) -> bool {
         self.pages.values().any(|p| p.instagram.as_deref() == Some(node))
     }
 }
