@@ -102,7 +102,12 @@ async fn a_second_serving_process_is_refused_until_the_first_is_gone() {
 fn found_in_files(db: &Path, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for file in [db.to_owned(), with_suffix(db, "-wal"), with_suffix(db, "-shm")] {
-        let Ok(bytes) = std::fs::read(&file) else { continue };
+        // A journal file not created holds nothing; any other read failure would hide the id.
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("cannot read {}: {e}", file.display()),
+        };
         let hits = bytes.windows(needle.len()).filter(|w| *w == needle.as_bytes()).count();
         if hits > 0 {
             found.push(format!("{} ×{hits}", file.display()));

@@ -55,6 +55,16 @@ impl std::error::Error for CheckFailure {}
 pub type CheckResult = Result<CheckOutcome, CheckFailure>;
 
 /// A short, printable view of some bytes for a failure message.
+/// A caught panic as a check failure's "got": its message, where it carried one.
+pub(crate) fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "(a panic without a message)".to_owned());
+    format!("a panic: {text}")
+}
+
 pub(crate) fn show(bytes: &[u8]) -> String {
     const MAX: usize = 80;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]);

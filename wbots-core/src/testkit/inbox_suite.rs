@@ -51,15 +51,6 @@ impl fmt::Debug for InboxHarness {
     }
 }
 
-fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
-    let text = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_default();
-    format!("a panic: {text}")
-}
-
 /// `verify` then `parse`, a panic turned into an error naming it.
 fn verify_and_parse(
     h: &InboxHarness,
@@ -69,7 +60,7 @@ fn verify_and_parse(
         h.inbox.verify(&request.as_raw())?;
         h.inbox.parse(&request.as_raw())
     }))
-    .map_err(panic_text)
+    .map_err(crate::testkit::check::panic_text)
 }
 
 /// `Ok` when `verify` refuses the request as unauthorized; what it did instead otherwise.
@@ -77,7 +68,7 @@ fn refused(h: &InboxHarness, request: &OwnedRequest) -> Result<(), String> {
     match catch_unwind(AssertUnwindSafe(|| h.inbox.verify(&request.as_raw()))) {
         Ok(Err(WebhookError::Unauthorized(_))) => Ok(()),
         Ok(other) => Err(format!("{other:?}")),
-        Err(panic) => Err(panic_text(panic)),
+        Err(panic) => Err(crate::testkit::check::panic_text(panic)),
     }
 }
 

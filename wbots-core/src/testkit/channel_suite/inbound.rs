@@ -42,14 +42,7 @@ fn verify_and_parse(
         h.channel.verify(&request.as_raw())?;
         h.channel.parse(&request.as_raw())
     }))
-    .map_err(|panic| {
-        let text = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_default();
-        format!("a panic: {text}")
-    })
+    .map_err(crate::testkit::check::panic_text)
 }
 
 /// `Ok` when `verify` refuses the request as unauthorized; what it did instead otherwise.
