@@ -1,4 +1,6 @@
-//! Webhook bodies as Meta sends them (shapes from the reference's examples).
+//! Webhook bodies as Meta sends them: the envelope `{object, entry: [{id, time, messaging}]}`
+//! and the `messaging` items of shared/reference/meta-platform.md §2.0–2.2 (from Meta's
+//! Webhooks and Messenger webhook-events pages, S1–S9 there).
 
 use serde_json::{Value, json};
 
