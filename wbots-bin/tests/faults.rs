@@ -804,18 +804,32 @@ async fn agents_write_through_outages(outage: Outage) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let delivered_after = start.elapsed();
+    // A send a crashed worker made reaches Meta at once, but its job waits the echo grace
+    // (10 s by default) before it records the send, and the status correction queues behind
+    // it in the conversation's order: wait for the marks to clear, within that grace plus a
+    // few sweeps.
+    let marked_failed = || {
+        written
+            .iter()
+            .filter(|(id, _)| f.chatwoot.message(*id).is_some_and(|m| m.status == "failed"))
+            .count()
+    };
+    let corrected = Instant::now();
+    while marked_failed() > 0 && corrected.elapsed() < Duration::from_secs(25) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let corrected_after = corrected.elapsed();
     // Several more sweeps run meanwhile; a duplicate would arrive in this time.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let doubled: Vec<&String> = written.iter().map(|(_, t)| t).filter(|t| at_meta(t) > 1).collect();
-    let still_failed = written
-        .iter()
-        .filter(|(id, _)| f.chatwoot.message(*id).is_some_and(|m| m.status == "failed"))
-        .count();
+    let still_failed = marked_failed();
     println!(
-        "bridge down twice ({outage:?}, {cut} sends cut) while agents wrote {}: {failed_marks} webhook attempts failed, {} messages marked failed, 5 retried by hand; all delivered {} ms after the writing stopped; doubled {}, still marked failed {still_failed}",
+        "bridge down twice ({outage:?}, {cut} sends cut) while agents wrote {}: {failed_marks} webhook attempts failed, {} messages marked failed, {} retried by hand; all delivered {} ms after the writing stopped, marks cleared {} ms later; doubled {}, still marked failed {still_failed}",
         written.len(),
         failed_now.len(),
+        failed_now.len().min(5),
         delivered_after.as_millis(),
+        corrected_after.as_millis(),
         doubled.len()
     );
     let errors: std::collections::BTreeSet<String> = written
@@ -825,7 +839,9 @@ async fn agents_write_through_outages(outage: Outage) {
         .filter_map(|m| m.external_error)
         .collect();
     assert!(errors.is_empty(), "still marked failed with: {errors:?}");
-    assert!(!failed_now.is_empty(), "the outages made Chatwoot mark messages failed");
+    // The sweep may have corrected every mark before the agents looked: the window is
+    // exercised when Chatwoot's attempts failed, whatever the agents saw.
+    assert!(failed_marks > 0, "the outages made Chatwoot's webhook attempts fail");
     if outage == Outage::Crash {
         assert!(cut > 0, "no crash cut a send to Meta: the window was not exercised");
     }
