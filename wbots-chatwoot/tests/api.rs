@@ -25,7 +25,7 @@ fn inbox(server: &MockServer) -> ChatwootInbox {
 }
 
 fn page() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Messenger, "1122")
+    ChannelAddress::new(ChannelKind::new("messenger"), "1122")
 }
 
 fn contact_request() -> ContactRequest {

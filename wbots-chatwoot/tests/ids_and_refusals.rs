@@ -23,7 +23,7 @@ fn inbox(server: &MockServer) -> ChatwootInbox {
 fn contact_request(inbox: &str) -> ContactRequest {
     ContactRequest {
         inbox: inbox.into(),
-        address: ChannelAddress::new(ChannelKind::Messenger, "1122"),
+        address: ChannelAddress::new(ChannelKind::new("messenger"), "1122"),
         user: "psid-9".into(),
         profile: Profile { name: "Ada".into(), username: None, avatar_url: None },
     }
@@ -46,7 +46,7 @@ async fn an_inbox_or_contact_id_that_is_not_a_number_is_an_error_never_id_0() {
 
     let conversation = ConversationRequest {
         inbox: "7".into(),
-        address: ChannelAddress::new(ChannelKind::Messenger, "1122"),
+        address: ChannelAddress::new(ChannelKind::new("messenger"), "1122"),
         thread: "psid-9".into(),
         contact: "c-501".into(),
         existing: None,

@@ -123,7 +123,7 @@ async fn harness() -> InboxHarness {
         .collect(),
         live: Some((
             inbox_id.to_string().into(),
-            ChannelAddress::new(ChannelKind::Messenger, "1122"),
+            ChannelAddress::new(ChannelKind::new("messenger"), "1122"),
         )),
         // The fake lives exactly as long as the harness.
         keep_alive: vec![Box::new(fake)],
@@ -158,7 +158,7 @@ fn payload(
         let thread = e.contact_thread.expect("the contact's bridge identity");
         assert_eq!(
             (thread.address, thread.thread.as_str()),
-            (ChannelAddress::new(ChannelKind::Messenger, "1122"), "psid-9")
+            (ChannelAddress::new(ChannelKind::new("messenger"), "1122"), "psid-9")
         );
     }
     e.event

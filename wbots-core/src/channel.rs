@@ -1,10 +1,10 @@
-//! The [`Channel`] trait: one messaging platform (Messenger, Instagram, Telegram…).
+//! The [`Channel`] trait: one messaging platform (or a family sharing one webhook).
 
 use async_trait::async_trait;
 
 use crate::error::{DeliveryError, WebhookError};
 use crate::event::InboundEnvelope;
-use crate::ids::{ChannelAddress, PlatformUserId};
+use crate::ids::{ChannelAddress, ChannelKind, PlatformUserId};
 use crate::media::{InboundAttachment, Media};
 use crate::outbound::{SendReceipt, SendRequest};
 use crate::profile::Profile;
@@ -91,10 +91,11 @@ impl Capabilities {
 /// retry in the durable queue.
 ///
 /// # Implementing
-/// - **Naming.** `name` is lowercase and stable (it is the webhook path). Accounts of a
-///   platform core does not know use [`crate::ChannelKind::Other`] with a lowercase name
-///   that never changes (it is stored in every key); never `Other("messenger")` or
-///   `Other("instagram")`.
+/// - **Naming.** `name` is lowercase and stable (it is the webhook path). Core knows no
+///   platform: accounts carry a [`crate::ChannelKind`] the adapter names
+///   (`ChannelKind::new("telegram")`), lowercase and never changed (it is stored in every
+///   key). `platform_name` is the name people read ("Telegram"); the default capitalises
+///   the kind.
 /// - `verify` must run before `parse`, over the exact raw bytes, and compare the whole
 ///   credential in constant time. It must not allocate per-event state or touch any store.
 /// - `parse` must never panic on any input. Authentic input whose *shape* is wrong is
@@ -137,6 +138,15 @@ pub trait Channel: Send + Sync + std::fmt::Debug + 'static {
     /// in metrics. Meta's adapter is `"meta"` because Messenger and Instagram share one
     /// webhook.
     fn name(&self) -> &str;
+
+    /// The platform's name as people read it, for accounts of `kind`: the engine names a
+    /// customer whose profile the platform will not share "{platform_name} user 1234". The
+    /// default capitalises the kind (`telegram` → `Telegram`); override it where the
+    /// platform spells itself otherwise.
+    fn platform_name(&self, kind: &ChannelKind) -> String {
+        let mut chars = kind.as_str().chars();
+        chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    }
 
     /// What the channel supports; see [`Capabilities`].
     fn capabilities(&self, address: &ChannelAddress) -> Capabilities;

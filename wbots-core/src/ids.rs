@@ -2,6 +2,7 @@
 //! keeps its own format (Meta's numeric strings, Chatwoot's integers, Telegram's chat ids);
 //! the types only stop one kind of id from being passed where another is expected.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -109,55 +110,47 @@ impl fmt::Display for JobId {
     }
 }
 
-/// The platform a channel adapter speaks to.
+/// The platform a channel adapter speaks to, by its stable lowercase name.
 ///
-/// Stored as its lowercase name (`"messenger"`, `"instagram"`, or the name an integrator
-/// chose for [`ChannelKind::Other`]), so adding a platform needs no change to core.
+/// Core knows no platform: the adapters name their kinds (`wbots_meta::MESSENGER` is
+/// `"messenger"`). Stored and serialised as the bare name, so the name must never change
+/// once accounts of that kind are bound (it is in every key and link).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
-#[non_exhaustive]
-pub enum ChannelKind {
-    /// Facebook Messenger (`object: "page"`).
-    Messenger,
-    /// Instagram Direct (`object: "instagram"`).
-    Instagram,
-    /// Any other platform, by its lowercase name (e.g. `"telegram"`).
-    Other(String),
-}
+pub struct ChannelKind(Cow<'static, str>);
 
 impl ChannelKind {
+    /// A kind by its lowercase name (`a-z`, `0-9`, `-`, `_`; e.g. `"telegram"`).
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        Self(name.into())
+    }
+
+    /// A kind from a static name, for constants (`const TELEGRAM: ChannelKind = …`).
+    pub const fn from_static(name: &'static str) -> Self {
+        Self(Cow::Borrowed(name))
+    }
+
     /// The kind's stable lowercase name.
     pub fn as_str(&self) -> &str {
-        match self {
-            Self::Messenger => "messenger",
-            Self::Instagram => "instagram",
-            Self::Other(name) => name,
-        }
+        &self.0
     }
 }
 
 impl From<String> for ChannelKind {
     fn from(s: String) -> Self {
-        match s.as_str() {
-            "messenger" => Self::Messenger,
-            "instagram" => Self::Instagram,
-            _ => Self::Other(s),
-        }
+        Self::new(s)
     }
 }
 
 impl From<&str> for ChannelKind {
     fn from(s: &str) -> Self {
-        Self::from(s.to_owned())
+        Self::new(s.to_owned())
     }
 }
 
 impl From<ChannelKind> for String {
     fn from(k: ChannelKind) -> Self {
-        match k {
-            ChannelKind::Other(name) => name,
-            other => other.as_str().to_owned(),
-        }
+        k.0.into_owned()
     }
 }
 
@@ -216,12 +209,15 @@ mod tests {
             assert_eq!(json, format!("\"{name}\""));
             assert_eq!(serde_json::from_str::<ChannelKind>(&json).unwrap(), kind);
         }
-        assert_eq!(ChannelKind::from("telegram"), ChannelKind::Other("telegram".into()));
+        // A constant, a borrowed and an owned name are one kind.
+        const TELEGRAM: ChannelKind = ChannelKind::from_static("telegram");
+        assert_eq!(ChannelKind::from("telegram"), TELEGRAM);
+        assert_eq!(ChannelKind::new(String::from("telegram")), TELEGRAM);
     }
 
     #[test]
     fn address_displays_as_kind_and_account() {
-        let a = ChannelAddress::new(ChannelKind::Messenger, "123");
+        let a = ChannelAddress::new(ChannelKind::new("messenger"), "123");
         assert_eq!(a.to_string(), "messenger:123");
     }
 }

@@ -53,7 +53,7 @@ struct Acme {
 }
 
 fn account() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Other("acme".into()), "acct-1")
+    ChannelAddress::new(ChannelKind::new("acme"), "acct-1")
 }
 
 impl Acme {
@@ -168,10 +168,8 @@ impl Channel for Acme {
         let mut out = Vec::new();
         for e in events {
             let text = |k: &str| e.get(k).and_then(Value::as_str);
-            let address = ChannelAddress::new(
-                ChannelKind::Other("acme".into()),
-                text("account").unwrap_or_default(),
-            );
+            let address =
+                ChannelAddress::new(ChannelKind::new("acme"), text("account").unwrap_or_default());
             let (Some("message"), Some(id), Some(from), Some(ts)) = (
                 text("type"),
                 text("id"),

@@ -11,7 +11,7 @@ mod channel {
     };
 
     async fn harness() -> ChannelHarness {
-        let page = ChannelAddress::new(ChannelKind::Messenger, "page-1");
+        let page = ChannelAddress::new(ChannelKind::new("messenger"), "page-1");
         let channel = Arc::new(RecordingChannel::new("fake", vec![page.clone()]));
         let sent_at = Utc.timestamp_opt(1_732_000_000, 0).unwrap();
         let message = InboundEvent::Message(InboundMessage {
@@ -78,7 +78,7 @@ mod inbox {
             }),
             agent_message_body: serde_json::to_vec(&[message]).unwrap(),
             ignored_bodies: vec![serde_json::to_vec(&[note]).unwrap()],
-            live: Some(("7".into(), ChannelAddress::new(ChannelKind::Messenger, "page-1"))),
+            live: Some(("7".into(), ChannelAddress::new(ChannelKind::new("messenger"), "page-1"))),
             keep_alive: Vec::new(),
         }
     }

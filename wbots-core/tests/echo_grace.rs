@@ -16,7 +16,7 @@ use wbots_core::{
 };
 
 fn page() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Messenger, "page-1")
+    ChannelAddress::new(ChannelKind::new("messenger"), "page-1")
 }
 
 fn inbox_id() -> InboxId {

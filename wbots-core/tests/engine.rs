@@ -16,7 +16,7 @@ use wbots_core::{
 };
 
 fn page() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Messenger, "page-1")
+    ChannelAddress::new(ChannelKind::new("messenger"), "page-1")
 }
 
 fn inbox_id() -> InboxId {
@@ -238,7 +238,7 @@ async fn bad_input_is_refused_and_stores_nothing() {
 
     // Authentic but for an account nobody configured, or of an unknown kind: 200, skipped.
     let other = InboundEnvelope::new(
-        ChannelAddress::new(ChannelKind::Messenger, "other-page"),
+        ChannelAddress::new(ChannelKind::new("messenger"), "other-page"),
         message("bob", 0, 0).event,
     );
     let unknown = InboundEnvelope::new(

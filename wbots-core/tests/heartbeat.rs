@@ -81,7 +81,7 @@ impl Inbox for SlowInbox {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_slower_than_its_lease_is_not_taken_over_by_another_replica() {
-    let page = ChannelAddress::new(ChannelKind::Messenger, "page-1");
+    let page = ChannelAddress::new(ChannelKind::new("messenger"), "page-1");
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let inbox = Arc::new(SlowInbox { inner: RecordingInbox::new(), posts: AtomicUsize::new(0) });
     let channel = Arc::new(RecordingChannel::new("fake", vec![page.clone()]));

@@ -101,7 +101,7 @@ fn harness(mistake: Mistake) -> InboxHarness {
         sign: Box::new(move |body| inner.sign(body)),
         agent_message_body: serde_json::to_vec(&[message]).unwrap(),
         ignored_bodies: vec![serde_json::to_vec(&[note]).unwrap()],
-        live: Some(("7".into(), ChannelAddress::new(ChannelKind::Messenger, "page-1"))),
+        live: Some(("7".into(), ChannelAddress::new(ChannelKind::new("messenger"), "page-1"))),
         keep_alive: Vec::new(),
     }
 }

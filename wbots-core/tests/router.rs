@@ -17,7 +17,7 @@ use wbots_core::{
 };
 
 fn page() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Messenger, "page-1")
+    ChannelAddress::new(ChannelKind::new("messenger"), "page-1")
 }
 
 fn setup() -> (axum::Router, Arc<RecordingChannel>, Arc<dyn Store>) {

@@ -122,7 +122,7 @@ async fn a_forgotten_persons_id_is_in_none_of_the_files() {
     let db = dir.path().join("wbots.db");
     let store = SqliteStore::connect_exclusive(&url(&db)).await.unwrap();
     store.migrate().await.unwrap();
-    let page = ChannelAddress::new(ChannelKind::Messenger, "page");
+    let page = ChannelAddress::new(ChannelKind::new("messenger"), "page");
     let person = |who: &str, n: usize| NewJob {
         scope: Some(format!("messenger:page/{who}")),
         payload: format!(r#"{{"job":"inbound","from":"{who}","text":"message {n} from {who}"}}"#),

@@ -39,7 +39,8 @@ mod sqlite {
         store.enqueue(&[job("a", "k"), job("b", "k2")]).await.unwrap();
         let claimed = store.claim(t0(), std::time::Duration::from_secs(60), 10).await.unwrap();
         store.wedge(&claimed[1].lease, "dead for good").await.unwrap();
-        let page = wbots_core::ChannelAddress::new(wbots_core::ChannelKind::Messenger, "page");
+        let page =
+            wbots_core::ChannelAddress::new(wbots_core::ChannelKind::new("messenger"), "page");
         let alice = LinkKey::contact(&page, &"alice".into());
         store.put_link(&Link::new(alice.clone(), "c1")).await.unwrap();
         store.close().await;

@@ -9,14 +9,15 @@ use async_trait::async_trait;
 use serde_json::Value;
 use url::Url;
 use wbots_core::{
-    AttachmentKind, BuildError, Capabilities, Channel, ChannelAddress, DeliveryError,
+    AttachmentKind, BuildError, Capabilities, Channel, ChannelAddress, ChannelKind, DeliveryError,
     DeliveryErrorKind, InboundAttachment, InboundEnvelope, Media, MessagingWindow, OutboundPart,
     PlatformUserId, Profile, RawRequest, SendReceipt, SendRequest, SenderAction, WebhookError,
 };
 
-use crate::config::{Login, MetaAccount, MetaConfig, Platform};
+use crate::config::{Login, MetaAccount, MetaConfig};
 use crate::errors::classify;
 use crate::media::{Downloader, same_origin_redirects};
+use crate::platform::Platform;
 use crate::rate_limit::{Class, Limits, RateLimiter};
 use crate::send_api::{
     self, ActionRequest, Attachment, AttachmentPayload, Envelope, OutMessage, ReactionPayload,
@@ -400,6 +401,13 @@ fn attachment_type(kind: &AttachmentKind) -> &'static str {
 impl Channel for MetaChannel {
     fn name(&self) -> &str {
         "meta"
+    }
+
+    fn platform_name(&self, kind: &ChannelKind) -> String {
+        match Platform::of_kind(kind) {
+            Some(platform) => platform.name().to_owned(),
+            None => kind.as_str().to_owned(),
+        }
     }
 
     fn capabilities(&self, address: &ChannelAddress) -> Capabilities {

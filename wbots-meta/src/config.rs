@@ -2,7 +2,9 @@
 
 use serde::Deserialize;
 use url::Url;
-use wbots_core::{ChannelAddress, ChannelKind, Secret};
+use wbots_core::{ChannelAddress, Secret};
+
+use crate::platform::Platform;
 
 /// The Meta app: how webhooks are authenticated and where the Graph API is.
 #[derive(Clone, Debug, Deserialize)]
@@ -71,16 +73,6 @@ impl MetaConfig {
             .filter(|s| !s.is_empty())
             .collect()
     }
-}
-
-/// Messenger or Instagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    /// A Facebook Page.
-    Messenger,
-    /// An Instagram professional account.
-    Instagram,
 }
 
 /// How an Instagram account is reached.
@@ -155,15 +147,5 @@ impl MetaAccount {
     /// Its address in the bridge.
     pub fn address(&self) -> ChannelAddress {
         ChannelAddress::new(self.kind.channel_kind(), self.id.as_str())
-    }
-}
-
-impl Platform {
-    /// The core channel kind.
-    pub fn channel_kind(self) -> ChannelKind {
-        match self {
-            Self::Messenger => ChannelKind::Messenger,
-            Self::Instagram => ChannelKind::Instagram,
-        }
     }
 }

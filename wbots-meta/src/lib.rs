@@ -11,6 +11,7 @@ pub mod errors;
 #[cfg(feature = "testkit")]
 pub mod fake;
 mod media;
+mod platform;
 mod proof;
 pub mod rate_limit;
 mod send_api;
@@ -19,6 +20,7 @@ pub mod signed_request;
 pub mod webhook;
 
 pub use channel::{MetaChannel, MetaChannelBuilder};
-pub use config::{Login, MetaAccount, MetaConfig, Platform};
+pub use config::{Login, MetaAccount, MetaConfig};
+pub use platform::{INSTAGRAM, MESSENGER, Platform};
 pub use proof::appsecret_proof;
 pub use signature::sign_body;

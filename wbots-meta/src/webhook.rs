@@ -17,6 +17,8 @@ use wbots_core::{
     ReadUpTo, ReplyTo, Unsupported, WebhookError,
 };
 
+use crate::Platform;
+
 /// Parses a webhook body. `own_accounts` are the configured Page / Instagram ids: a message
 /// *from* one of them is the business's own (Instagram sometimes omits `is_echo`).
 pub fn parse(
@@ -44,15 +46,12 @@ pub fn parse_for_app(
         .get("entry")
         .and_then(Value::as_array)
         .ok_or_else(|| WebhookError::Malformed("no \"entry\" array".into()))?;
-    let kind = match object {
-        "page" => ChannelKind::Messenger,
-        "instagram" => ChannelKind::Instagram,
-        other => ChannelKind::Other(other.to_owned()),
-    };
+    let platform = Platform::of_webhook_object(object);
+    let kind = platform.map_or_else(|| ChannelKind::new(object.to_owned()), Platform::channel_kind);
     let mut out = Vec::new();
     for entry in entries {
         let entry_id = entry.get("id").and_then(id_of).unwrap_or_default();
-        if !matches!(kind, ChannelKind::Messenger | ChannelKind::Instagram) {
+        if platform.is_none() {
             out.push(unsupported(&kind, &entry_id, &format!("object:{object}"), None, None));
             continue;
         }

@@ -12,8 +12,7 @@ use wbots_core::store::{JobState, MemoryStore, Store};
 use wbots_core::testkit::{OwnedRequest, RecordingInbox, StoredMessage};
 use wbots_core::{
     AgentAttachment, AgentEnvelope, AgentEvent, AttachmentKind, Backoff, Binding, Bridge,
-    ChannelAddress, ChannelKind, DeliveryStatus, EngineConfig, InboxId, MessageChange,
-    ReopenPolicy, Secret,
+    ChannelAddress, DeliveryStatus, EngineConfig, InboxId, MessageChange, ReopenPolicy, Secret,
 };
 use wbots_meta::fake::{FakeGraph, payload};
 use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig, sign_body};
@@ -21,11 +20,11 @@ use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig, sign_body};
 const APP_SECRET: &str = "app-secret";
 
 fn messenger() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Messenger, "PAGE1")
+    ChannelAddress::new(wbots_meta::MESSENGER, "PAGE1")
 }
 
 fn instagram() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Instagram, "IG2")
+    ChannelAddress::new(wbots_meta::INSTAGRAM, "IG2")
 }
 
 fn inbox_id() -> InboxId {
@@ -93,7 +92,7 @@ impl Rig {
         mid: &str,
         at_ms: i64,
     ) {
-        let object = if address.kind == ChannelKind::Instagram { "instagram" } else { "page" };
+        let object = if address.kind == wbots_meta::INSTAGRAM { "instagram" } else { "page" };
         self.meta(payload::text(object, address.account.as_str(), customer, mid, "hello", at_ms))
             .await;
     }

@@ -10,7 +10,7 @@ use serde_json::json;
 use wbots_core::testkit::{
     ChannelHarness, FakeAnswer, FakePlatform, OwnedRequest, PlatformAnswers,
 };
-use wbots_core::{ChannelAddress, ChannelKind, Secret};
+use wbots_core::{ChannelAddress, Secret};
 use wbots_meta::fake::{FakeGraph, payload};
 use wbots_meta::{MetaAccount, MetaChannel, MetaConfig, sign_body};
 
@@ -77,12 +77,7 @@ async fn harness() -> ChannelHarness {
         None,
         ts_ms,
     ))
-    .with_platform(
-        fake,
-        ChannelAddress::new(ChannelKind::Messenger, "PAGE1"),
-        "PSID9",
-        answers,
-    )
+    .with_platform(fake, ChannelAddress::new(wbots_meta::MESSENGER, "PAGE1"), "PSID9", answers)
 }
 
 wbots_core::channel_conformance_tests!(harness());
@@ -92,7 +87,7 @@ async fn the_fake_records_what_the_channel_sends() {
     use wbots_core::{Channel, MessagingWindow, OutboundPart, SendRequest};
     let graph = FakeGraph::start().await.unwrap();
     let request = SendRequest {
-        address: ChannelAddress::new(ChannelKind::Messenger, "PAGE1"),
+        address: ChannelAddress::new(wbots_meta::MESSENGER, "PAGE1"),
         thread: "PSID9".into(),
         part: OutboundPart::Text("from the fake".into()),
         window: MessagingWindow::Response,

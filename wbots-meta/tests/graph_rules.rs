@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use wbots_core::{
-    AttachmentKind, Channel, ChannelAddress, ChannelKind, DeliveryErrorKind, Media,
-    MessagingWindow, OutboundPart, Secret, SendRequest,
+    AttachmentKind, Channel, ChannelAddress, DeliveryErrorKind, Media, MessagingWindow,
+    OutboundPart, Secret, SendRequest,
 };
 use wbots_meta::fake::FakeGraph;
 use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig, appsecret_proof};
@@ -39,19 +39,19 @@ fn channel(graph: &FakeGraph) -> MetaChannel {
 }
 
 fn messenger() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Messenger, "PAGE1")
+    ChannelAddress::new(wbots_meta::MESSENGER, "PAGE1")
 }
 
 fn ig_facebook() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Instagram, "IG2")
+    ChannelAddress::new(wbots_meta::INSTAGRAM, "IG2")
 }
 
 fn ig_login() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Instagram, "IG1")
+    ChannelAddress::new(wbots_meta::INSTAGRAM, "IG1")
 }
 
 fn request(address: ChannelAddress, part: OutboundPart) -> SendRequest {
-    let thread = if address.kind == ChannelKind::Instagram { "IGSID1" } else { "PSID1" };
+    let thread = if address.kind == wbots_meta::INSTAGRAM { "IGSID1" } else { "PSID1" };
     SendRequest {
         address,
         thread: thread.into(),
@@ -197,7 +197,7 @@ async fn instagram_through_facebook_is_subscribed_through_its_page() {
         .build()
         .unwrap();
     assert_eq!(ch.accounts_behind("PAGE2"), vec![ig_facebook()], "known before any call");
-    let e = ch.subscribe(&ChannelAddress::new(ChannelKind::Instagram, "IG9")).await.unwrap_err();
+    let e = ch.subscribe(&ChannelAddress::new(wbots_meta::INSTAGRAM, "IG9")).await.unwrap_err();
     assert!(e.message().contains("linked to Instagram account IG-OTHER, not IG9"), "{e}");
 }
 

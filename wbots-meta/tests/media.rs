@@ -3,7 +3,7 @@
 //! one records whatever reaches it, which is what each test checks.
 
 use wbots_core::{
-    AttachmentKind, Channel, ChannelAddress, ChannelKind, DeliveryError, InboundAttachment, Secret,
+    AttachmentKind, Channel, ChannelAddress, DeliveryError, InboundAttachment, Secret,
 };
 use wbots_meta::{MetaAccount, MetaChannel, MetaConfig};
 use wiremock::matchers::{method, path};
@@ -21,7 +21,7 @@ fn channel(graph: &MockServer) -> MetaChannel {
 }
 
 fn page() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Messenger, "PAGE1")
+    ChannelAddress::new(wbots_meta::MESSENGER, "PAGE1")
 }
 
 async fn internal_service() -> MockServer {

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use wbots_core::{
-    AccountAction, AttachmentKind, ChannelKind, InboundEnvelope, InboundEvent, MessageContext,
-    ReactionAction, ReadUpTo, ReplyTo, Secret,
+    AccountAction, AttachmentKind, InboundEnvelope, InboundEvent, MessageContext, ReactionAction,
+    ReadUpTo, ReplyTo, Secret,
 };
 use wbots_meta::{sign_body, webhook};
 
@@ -44,7 +44,7 @@ fn instagram(item: &str) -> String {
 #[test]
 fn botbuilder_text_message() {
     let e = one(&fixture("botbuilder-dotnet-Payload.json"));
-    assert_eq!(e.address.kind, ChannelKind::Messenger);
+    assert_eq!(e.address.kind, wbots_meta::MESSENGER);
     let InboundEvent::Message(m) = e.event else { panic!("{e:?}") };
     assert_eq!((m.id.as_str(), m.text.as_deref()), ("AAAA-BBBB-CCCC", Some("text")));
     // Values below 10^11 are read as seconds (the dashboard's test form sends seconds).

@@ -3,9 +3,7 @@
 //! same fields as Meta's examples.
 
 use serde_json::Value;
-use wbots_core::{
-    Channel, ChannelAddress, ChannelKind, MessagingWindow, OutboundPart, Secret, SendRequest,
-};
+use wbots_core::{Channel, ChannelAddress, MessagingWindow, OutboundPart, Secret, SendRequest};
 use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -53,12 +51,12 @@ async fn recorded_send_responses_give_the_message_id() {
     for (file, kind, login) in [
         (
             "fbsamples-messenger-platform-api.postman_collection.json",
-            ChannelKind::Messenger,
+            wbots_meta::MESSENGER,
             Login::Facebook,
         ),
         (
             "fbsamples-instagram-platform-api.postman_collection.json",
-            ChannelKind::Instagram,
+            wbots_meta::INSTAGRAM,
             Login::Instagram,
         ),
     ] {
@@ -66,7 +64,7 @@ async fn recorded_send_responses_give_the_message_id() {
         let with_ids: Vec<&(Value, Value)> =
             examples.iter().filter(|(_, r)| r.get("message_id").is_some()).collect();
         // Meta recorded responses in the Messenger collection; the Instagram one has none.
-        if kind == ChannelKind::Messenger {
+        if kind == wbots_meta::MESSENGER {
             assert!(with_ids.len() >= 5, "{file} has recorded sends");
         }
         for (_, response) in with_ids {
@@ -77,9 +75,10 @@ async fn recorded_send_responses_give_the_message_id() {
                 .await;
             let config = MetaConfig::new(Secret::new("s"), Secret::new("v"))
                 .with_graph_urls(server.uri().parse().unwrap());
-            let account = match kind {
-                ChannelKind::Messenger => MetaAccount::messenger("P", Secret::new("t")),
-                _ => MetaAccount::instagram("P", Secret::new("t"), login),
+            let account = if kind == wbots_meta::MESSENGER {
+                MetaAccount::messenger("P", Secret::new("t"))
+            } else {
+                MetaAccount::instagram("P", Secret::new("t"), login)
             };
             let ch = MetaChannel::builder(config).account(account).build().unwrap();
             let receipt = ch

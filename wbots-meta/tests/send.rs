@@ -26,7 +26,7 @@ fn channel(server: &MockServer) -> MetaChannel {
 }
 
 fn messenger() -> ChannelAddress {
-    ChannelAddress::new(wbots_core::ChannelKind::Messenger, "PAGE1")
+    ChannelAddress::new(wbots_meta::MESSENGER, "PAGE1")
 }
 
 fn request(address: ChannelAddress, part: OutboundPart) -> SendRequest {
@@ -168,7 +168,7 @@ async fn reactions_and_sender_actions() {
     assert_eq!(ch.send(&request(messenger(), react(Some("😊")))).await.unwrap().message_id, None);
     ch.send(&request(messenger(), react(None))).await.unwrap();
     ch.send(&request(messenger(), OutboundPart::Action(SenderAction::TypingOn))).await.unwrap();
-    let ig = ChannelAddress::new(wbots_core::ChannelKind::Instagram, "IG1");
+    let ig = ChannelAddress::new(wbots_meta::INSTAGRAM, "IG1");
     ch.send(&request(ig, react(Some("😊")))).await.unwrap();
 }
 
@@ -182,7 +182,7 @@ async fn instagram_through_facebook_login_sends_via_the_page() {
         .expect(1)
         .mount(&server)
         .await;
-    let ig = ChannelAddress::new(wbots_core::ChannelKind::Instagram, "IG2");
+    let ig = ChannelAddress::new(wbots_meta::INSTAGRAM, "IG2");
     channel(&server).send(&request(ig, OutboundPart::Text("hi".into()))).await.unwrap();
 }
 
@@ -372,7 +372,7 @@ async fn profiles_for_both_platforms_cached_and_failing_cleanly() {
         ("Ada Lovelace", Some("https://cdn.example/ada.jpg"))
     );
     ch.profile(&messenger(), &"PSID1".into()).await.unwrap();
-    let ig = ChannelAddress::new(wbots_core::ChannelKind::Instagram, "IG1");
+    let ig = ChannelAddress::new(wbots_meta::INSTAGRAM, "IG1");
     let p = ch.profile(&ig, &"IGSID1".into()).await.unwrap();
     assert_eq!((p.name.as_str(), p.username.as_deref()), ("grace.h", Some("grace.h")));
     // Consent or phone-number accounts: a permanent error, so the engine names them itself.
@@ -459,7 +459,7 @@ fn capabilities_are_declared_per_account() {
         (m.max_text_chars, m.max_text_bytes, m.human_agent_window_hours),
         (2000, None, Some(168))
     );
-    let i = ch.capabilities(&ChannelAddress::new(wbots_core::ChannelKind::Instagram, "IG1"));
+    let i = ch.capabilities(&ChannelAddress::new(wbots_meta::INSTAGRAM, "IG1"));
     assert_eq!(
         (i.max_text_chars, i.max_text_bytes, i.human_agent_window_hours),
         (1000, Some(1000), None)

@@ -30,7 +30,7 @@ pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
 /// The kind name of Telegram channels.
 pub fn telegram() -> ChannelKind {
-    ChannelKind::Other("telegram".to_owned())
+    ChannelKind::new("telegram")
 }
 
 /// One Telegram bot.

@@ -17,7 +17,7 @@ use url::Url;
 use wbots_chatwoot::{ChatwootConfig, ChatwootInbox};
 use wbots_core::router::{RouterOptions, router};
 use wbots_core::store::{JobQueue, SqliteStore, Store};
-use wbots_core::{Binding, Bridge, ChannelAddress, ChannelKind, ReopenPolicy, Secret};
+use wbots_core::{Binding, Bridge, ChannelAddress, ReopenPolicy, Secret};
 use wbots_meta::callbacks::{self, CallbackConfig};
 use wbots_meta::{MetaAccount, MetaChannel, MetaConfig};
 
@@ -94,7 +94,7 @@ pub async fn build_bridge(config: &AppConfig) -> Result<Bridge, String> {
     Bridge::builder(store, Arc::new(inbox))
         .with_channel(Arc::new(meta))
         .with_binding(Binding {
-            address: ChannelAddress::new(ChannelKind::Messenger, config.page_id.as_str()),
+            address: ChannelAddress::new(wbots_meta::MESSENGER, config.page_id.as_str()),
             inbox: config.inbox_id.to_string().into(),
             reopen: ReopenPolicy::Reopen,
         })

@@ -17,7 +17,7 @@ use wbots_core::{
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. Wire a bridge: one business account bound to inbox 7.
-    let page = ChannelAddress::new(ChannelKind::Messenger, "my-page");
+    let page = ChannelAddress::new(ChannelKind::new("messenger"), "my-page");
     let channel = Arc::new(RecordingChannel::new("fake", vec![page.clone()]));
     let inbox = Arc::new(RecordingInbox::new());
     let bridge = Bridge::builder(Arc::new(MemoryStore::new()), inbox.clone())

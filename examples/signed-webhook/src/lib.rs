@@ -34,10 +34,9 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_TEXT_CHARS: usize = 2000;
 const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 
-/// The kind of Pigeon accounts: a platform core does not know is `ChannelKind::Other`
-/// with a stable lowercase name, stored in every key.
+/// The kind of Pigeon accounts: a stable lowercase name, stored in every key.
 pub fn pigeon() -> ChannelKind {
-    ChannelKind::Other("pigeon".to_owned())
+    ChannelKind::new("pigeon")
 }
 
 /// The Pigeon channel: the accounts one API token serves.

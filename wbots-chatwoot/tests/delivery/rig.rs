@@ -20,7 +20,7 @@ use wbots_core::{
 };
 
 pub(crate) fn page() -> ChannelAddress {
-    ChannelAddress::new(ChannelKind::Messenger, "5550001")
+    ChannelAddress::new(ChannelKind::new("messenger"), "5550001")
 }
 
 /// How the bridge's webhook endpoint behaves, as Chatwoot sees it.

@@ -94,7 +94,7 @@ impl Bridge {
             // A profile is nice to have; it never blocks the customer's message.
             Err(e) => {
                 debug!(error = %e, "profile unavailable; using a stand-in name");
-                fallback_profile(address, user)
+                fallback_profile(&channel.platform_name(&address.kind), user)
             }
         };
         let contact = self
@@ -609,18 +609,11 @@ fn posted(
     ]
 }
 
-/// A readable stand-in when the platform will not share a profile: "Messenger user 1234".
-pub(crate) fn fallback_profile(address: &ChannelAddress, user: &PlatformUserId) -> Profile {
+/// A readable stand-in when the platform will not share a profile: "Messenger user 1234",
+/// the platform named by its channel (`Channel::platform_name`).
+pub(crate) fn fallback_profile(platform: &str, user: &PlatformUserId) -> Profile {
     let chars: Vec<char> = user.as_str().chars().collect();
     let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
-    let platform = match address.kind.as_str() {
-        "messenger" => "Messenger".to_owned(),
-        "instagram" => "Instagram".to_owned(),
-        other => {
-            let mut c = other.chars();
-            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
-        }
-    };
     Profile { name: format!("{platform} user {tail}"), username: None, avatar_url: None }
 }
 
