@@ -18,6 +18,7 @@ mod send_api;
 mod signature;
 pub mod signed_request;
 pub mod webhook;
+mod wire;
 
 pub use channel::{MetaChannel, MetaChannelBuilder};
 pub use config::{Login, MetaAccount, MetaConfig};

@@ -1,13 +1,18 @@
-//! Meta's webhook bodies → core events.
+//! Meta's webhook bodies → core events: the policy over the shapes in [`crate::wire`].
 //!
-//! Read defensively as JSON values rather than typed structs: Meta adds attachment types and
-//! event kinds every year, sends ids as strings or numbers and timestamps in ms, seconds or
-//! strings (the dashboard's test form), and a new field must never turn into a 400 that makes
-//! Meta retry for an hour.
+//! Which side of an exchange is the business, which events the bridge acts on, and the ids
+//! it derives where Meta gives none. Reading is tolerant (see [`crate::wire`]): a new field
+//! or a value of an unexpected type never turns a delivery into a 400 that makes Meta retry
+//! for an hour; only a body that is not a JSON object with an `object` string and an
+//! `entry` array is [`WebhookError::Malformed`].
+
+mod attachments;
+mod handover;
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 use wbots_core::{
@@ -18,6 +23,7 @@ use wbots_core::{
 };
 
 use crate::Platform;
+use crate::wire::{self, Event, Item};
 
 /// Parses a webhook body. `own_accounts` are the configured Page / Instagram ids: a message
 /// *from* one of them is the business's own (Instagram sometimes omits `is_echo`).
@@ -38,57 +44,59 @@ pub fn parse_for_app(
     let ctx = Context { own: own_accounts, app_id };
     let root: Value = serde_json::from_slice(body)
         .map_err(|e| WebhookError::Malformed(format!("not JSON: {e}")))?;
-    let object = root
-        .get("object")
-        .and_then(Value::as_str)
+    // Only an object has fields (a derived shape would also read an array positionally).
+    let delivery = if root.is_object() {
+        wire::Delivery::deserialize(root).unwrap_or_default()
+    } else {
+        wire::Delivery::default()
+    };
+    let object = delivery
+        .object
+        .as_deref()
         .ok_or_else(|| WebhookError::Malformed("no \"object\" field".into()))?;
-    let entries = root
-        .get("entry")
-        .and_then(Value::as_array)
+    let entries = delivery
+        .entry
+        .0
+        .as_ref()
         .ok_or_else(|| WebhookError::Malformed("no \"entry\" array".into()))?;
     let platform = Platform::of_webhook_object(object);
     let kind = platform.map_or_else(|| ChannelKind::new(object.to_owned()), Platform::channel_kind);
     let mut out = Vec::new();
     for entry in entries {
-        let entry_id = entry.get("id").and_then(id_of).unwrap_or_default();
+        let entry_id = entry.id.cloned().unwrap_or_default();
         if platform.is_none() {
             out.push(unsupported(&kind, &entry_id, &format!("object:{object}"), None, None));
             continue;
         }
-        for key in ["messaging", "standby"] {
-            for item in entry.get(key).and_then(Value::as_array).into_iter().flatten() {
-                let standby = key == "standby";
-                // A postback's referral (Get Started from an m.me link or an ad) is kept as
-                // its own message before the tap (S10).
-                if let Some(referral) = item.pointer("/postback/referral").filter(|_| !standby) {
-                    let mut r = item.clone();
-                    if let Some(o) = r.as_object_mut() {
-                        o.remove("postback");
-                        o.insert("referral".into(), referral.clone());
-                    }
-                    out.push(parse_item(&kind, &entry_id, &r, &ctx, false));
-                }
-                out.push(parse_item(&kind, &entry_id, item, &ctx, standby));
+        let at = Where { kind: &kind, entry_id: &entry_id, ctx: &ctx };
+        for item in entry.messaging.iter() {
+            // A postback's referral (Get Started from an m.me link or an ad) is kept as its
+            // own message before the tap (S10).
+            if let Some(referral) = item.postback_referral() {
+                out.push(at.item(&referral, false));
             }
+            out.push(at.item(item, false));
         }
-        for change in entry.get("changes").and_then(Value::as_array).into_iter().flatten() {
-            let field = change.get("field").and_then(Value::as_str).unwrap_or("unknown");
-            match (field, change.get("value")) {
+        for item in entry.standby.iter() {
+            out.push(at.item(item, true));
+        }
+        for change in entry.changes.iter() {
+            let field = change.field.as_deref().unwrap_or("unknown");
+            match field {
                 // The dashboard's test form wraps a messaging item in `changes`.
-                (
-                    "messages"
-                    | "messaging_postbacks"
-                    | "messaging_referral"
-                    | "messaging_referrals"
-                    | "messaging_seen"
-                    | "message_reactions"
-                    | "message_edits"
-                    | "message_echoes"
-                    | "message_deliveries"
-                    | "message_reads",
-                    Some(value),
-                ) if value.get("sender").is_some() || value.get("recipient").is_some() => {
-                    out.push(parse_item(&kind, &entry_id, value, &ctx, false));
+                "messages"
+                | "messaging_postbacks"
+                | "messaging_referral"
+                | "messaging_referrals"
+                | "messaging_seen"
+                | "message_reactions"
+                | "message_edits"
+                | "message_echoes"
+                | "message_deliveries"
+                | "message_reads"
+                    if change.value.names_a_party() =>
+                {
+                    out.push(at.item(&change.value, false));
                 }
                 _ => out.push(unsupported(&kind, &entry_id, field, None, None)),
             }
@@ -97,29 +105,17 @@ pub fn parse_for_app(
     Ok(out)
 }
 
-/// An id as Meta sends it: a string, or a number.
-fn id_of(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+/// What the parser knows about the app.
+struct Context<'a> {
+    own: &'a HashSet<String>,
+    app_id: Option<&'a str>,
 }
 
-/// A timestamp in ms, seconds, or a string of either.
-fn time_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    let n = match v? {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?,
-        Value::String(s) => s.trim().parse::<i64>().ok()?,
-        _ => return None,
-    };
-    // Ten-digit values are seconds (webhook `changes`, the dashboard's test form).
-    let ms = if n.abs() < 100_000_000_000 { n.saturating_mul(1000) } else { n };
-    DateTime::from_timestamp_millis(ms)
-}
-
-fn text_of(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str).map(str::to_owned)
+/// The entry an item came in.
+struct Where<'a> {
+    kind: &'a ChannelKind,
+    entry_id: &'a str,
+    ctx: &'a Context<'a>,
 }
 
 fn unsupported(
@@ -135,292 +131,224 @@ fn unsupported(
     InboundEnvelope::new(ChannelAddress::new(kind.clone(), account), InboundEvent::Unsupported(u))
 }
 
-const EVENT_KEYS: [&str; 14] = [
-    "message",
-    "postback",
-    "referral",
-    "read",
-    "delivery",
-    "reaction",
-    "message_edit",
-    "pass_thread_control",
-    "take_thread_control",
-    "request_thread_control",
-    "app_roles",
-    "policy_enforcement",
-    "optin",
-    "account_linking",
-];
-
-/// What the parser knows about the app.
-struct Context<'a> {
-    own: &'a HashSet<String>,
-    app_id: Option<&'a str>,
-}
-
-fn parse_item(
-    kind: &ChannelKind,
-    entry_id: &str,
-    item: &Value,
-    ctx: &Context<'_>,
-    standby: bool,
-) -> InboundEnvelope {
-    let own = ctx.own;
-    let sender = item.pointer("/sender/id").and_then(id_of);
-    let recipient = item.pointer("/recipient/id").and_then(id_of);
-    let at = time_of(item.get("timestamp"));
-    let event_kind =
-        EVENT_KEYS.iter().find(|k| item.get(**k).is_some()).copied().unwrap_or("unknown");
-    let message = item.get("message");
-    let is_echo = message.and_then(|m| m.get("is_echo")).and_then(Value::as_bool).unwrap_or(false)
-        || sender
-            .as_ref()
-            .is_some_and(|s| own.contains(s) && recipient.as_ref().is_some_and(|r| r != s));
-    // The business side of the exchange is the account; the other side is the thread.
-    let (account, customer) = if is_echo {
-        (sender.clone(), recipient.clone())
-    } else {
-        (recipient.clone(), sender.clone())
-    };
-    let account = account.filter(|a| a != "0").unwrap_or_else(|| entry_id.to_owned());
-    let address = ChannelAddress::new(kind.clone(), account.as_str());
-    let Some(customer) = customer else {
-        if event_kind == "policy_enforcement" {
-            return policy_enforcement(kind, &account, &item["policy_enforcement"], at);
-        }
-        return unsupported(kind, &account, "no_customer_id", None, at);
-    };
-    let at_or_now = at.unwrap_or_else(Utc::now);
-    let event = match event_kind {
-        "message" => {
-            let Some(m) = message else {
-                return unsupported(kind, &account, "message", Some(customer), at);
-            };
-            let Some(mid) = m.get("mid").and_then(id_of) else {
-                return unsupported(kind, &account, "message_without_mid", Some(customer), at);
-            };
-            let attachments = attachments_of(m);
-            let text = text_of(m.get("text"));
-            if is_echo {
-                InboundEvent::Echo(EchoMessage {
-                    id: mid.into(),
-                    thread: customer.into(),
-                    sent_at: at_or_now,
-                    text,
-                    attachments,
-                    app_id: m.get("app_id").and_then(id_of),
-                    metadata: text_of(m.get("metadata")),
-                })
-            } else if m.get("is_deleted").and_then(Value::as_bool) == Some(true) {
-                InboundEvent::Delete(MessageDelete {
-                    thread: customer.into(),
-                    id: mid.into(),
-                    at: at_or_now,
-                })
-            } else {
-                let mut attachments = attachments;
-                if m.get("is_unsupported").and_then(Value::as_bool) == Some(true) {
-                    attachments.push(InboundAttachment {
-                        kind: AttachmentKind::Other(
-                            "unsupported content (open the app to see it)".into(),
-                        ),
-                        url: None,
-                        platform_id: None,
-                        title: None,
-                        file_name: None,
-                    });
-                }
-                let reply_to = m.get("reply_to").and_then(|r| {
-                    if let Some(story) = r.get("story") {
-                        Some(ReplyTo::Story {
-                            id: story.get("id").and_then(id_of),
-                            url: story
-                                .get("url")
-                                .and_then(Value::as_str)
-                                .and_then(|u| Url::parse(u).ok()),
-                        })
-                    } else {
-                        r.get("mid")
-                            .and_then(id_of)
-                            .map(|id| ReplyTo::Message { id: PlatformMessageId::new(id) })
-                    }
-                });
-                let context = m
-                    .pointer("/quick_reply/payload")
-                    .and_then(Value::as_str)
-                    .map(|p| MessageContext::QuickReply { payload: p.to_owned() })
-                    .or_else(|| m.get("referral").map(referral_of));
-                InboundEvent::Message(InboundMessage {
-                    id: mid.into(),
+impl Where<'_> {
+    /// One item → one event, tagged with the business account it is for.
+    fn item(&self, item: &Item, standby: bool) -> InboundEnvelope {
+        let kind = self.kind;
+        let sender = item.sender_id();
+        let recipient = item.recipient_id();
+        let at = item.timestamp.get();
+        let event = item.event();
+        let is_echo = matches!(event, Event::Message(m) if m.is_echo.is_true())
+            || sender.as_ref().is_some_and(|s| {
+                self.ctx.own.contains(s) && recipient.as_ref().is_some_and(|r| r != s)
+            });
+        // The business side of the exchange is the account; the other side is the thread.
+        let (account, customer) = if is_echo { (sender, recipient) } else { (recipient, sender) };
+        let account = account.filter(|a| a != "0").unwrap_or_else(|| self.entry_id.to_owned());
+        let Some(customer) = customer else {
+            if let Event::PolicyEnforcement(p) = event {
+                return policy_enforcement(kind, &account, p, at);
+            }
+            return unsupported(kind, &account, "no_customer_id", None, at);
+        };
+        let skip = |what: &str| unsupported(kind, &account, what, Some(customer.clone()), at);
+        let when = Moment { at, customer: &customer };
+        let event = match event {
+            Event::Message(m) => match message(m, is_echo, &when) {
+                Ok(event) => event,
+                Err(what) => return skip(what),
+            },
+            Event::Postback(p) if !standby => postback(p, &when),
+            Event::Referral(r) => referral(r, &when),
+            Event::Read(r) => {
+                let upto = match (r.watermark.get(), r.mid.cloned()) {
+                    (Some(w), _) => ReadUpTo::Watermark(w),
+                    (None, Some(mid)) => ReadUpTo::Message(mid.into()),
+                    _ => return skip("read"),
+                };
+                InboundEvent::Read(ReadReceipt { thread: customer.as_str().into(), upto })
+            }
+            Event::Delivery(d) => InboundEvent::Delivery(DeliveryReceipt {
+                thread: customer.as_str().into(),
+                mids: d.mids.0.iter().map(|m| PlatformMessageId::new(m.as_str())).collect(),
+                watermark: d.watermark.get(),
+            }),
+            Event::Reaction(r) => {
+                let Some(target) = r.mid.cloned() else { return skip("reaction") };
+                let action = if r.action.as_deref() == Some("unreact") {
+                    ReactionAction::Unreact
+                } else {
+                    ReactionAction::React
+                };
+                InboundEvent::Reaction(Reaction {
                     thread: customer.as_str().into(),
-                    sender: customer.into(),
-                    sent_at: at_or_now,
-                    text,
-                    attachments,
-                    reply_to,
-                    context,
+                    target: target.into(),
+                    emoji: r.emoji.cloned().or_else(|| r.reaction.cloned()),
+                    action,
+                    at: when.or_now(),
                 })
             }
-        }
-        "postback" if !standby => {
-            let p = &item["postback"];
-            let ts = at.map(|t| t.timestamp_millis()).unwrap_or_default();
-            // Postbacks may come without a mid; two taps in the same millisecond differ
-            // by their payload, so it is part of the synthesized id.
-            let id = p.get("mid").and_then(id_of).unwrap_or_else(|| {
-                format!(
-                    "postback:{customer}:{ts}:{}",
-                    p.get("payload").and_then(Value::as_str).unwrap_or("")
-                )
-            });
-            InboundEvent::Message(InboundMessage {
-                id: id.into(),
+            Event::Edit(e) => {
+                let Some(mid) = e.mid.cloned() else { return skip("message_edit") };
+                InboundEvent::Edit(MessageEdit {
+                    thread: customer.as_str().into(),
+                    id: mid.into(),
+                    text: e.text.cloned().unwrap_or_default(),
+                    at: when.or_now(),
+                })
+            }
+            Event::Handover(name, h) => InboundEvent::Notice(Notice {
                 thread: customer.as_str().into(),
-                sender: customer.into(),
-                sent_at: at_or_now,
-                text: None,
-                attachments: Vec::new(),
-                reply_to: None,
-                context: Some(MessageContext::Postback {
-                    title: text_of(p.get("title")),
-                    payload: text_of(p.get("payload")),
-                }),
-            })
-        }
-        "referral" => {
-            let ts = at.map(|t| t.timestamp_millis()).unwrap_or_default();
-            InboundEvent::Message(InboundMessage {
-                id: format!(
-                    "referral:{customer}:{ts}:{}",
-                    item.pointer("/referral/ref").and_then(Value::as_str).unwrap_or("")
-                )
-                .into(),
-                thread: customer.as_str().into(),
-                sender: customer.into(),
-                sent_at: at_or_now,
-                text: None,
-                attachments: Vec::new(),
-                reply_to: None,
-                context: Some(referral_of(&item["referral"])),
-            })
-        }
-        "read" => {
-            let r = &item["read"];
-            let upto = match (time_of(r.get("watermark")), r.get("mid").and_then(id_of)) {
-                (Some(w), _) => ReadUpTo::Watermark(w),
-                (None, Some(mid)) => ReadUpTo::Message(mid.into()),
-                _ => return unsupported(kind, &account, "read", Some(customer), at),
-            };
-            InboundEvent::Read(ReadReceipt { thread: customer.into(), upto })
-        }
-        "delivery" => {
-            let d = &item["delivery"];
-            let mids = d
-                .get("mids")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(id_of)
-                .map(Into::into)
-                .collect();
-            InboundEvent::Delivery(DeliveryReceipt {
-                thread: customer.into(),
-                mids,
-                watermark: time_of(d.get("watermark")),
-            })
-        }
-        "reaction" => {
-            let r = &item["reaction"];
-            let Some(target) = r.get("mid").and_then(id_of) else {
-                return unsupported(kind, &account, "reaction", Some(customer), at);
-            };
-            let action = if r.get("action").and_then(Value::as_str) == Some("unreact") {
-                ReactionAction::Unreact
-            } else {
-                ReactionAction::React
-            };
-            let emoji = text_of(r.get("emoji")).or_else(|| text_of(r.get("reaction")));
-            InboundEvent::Reaction(Reaction {
-                thread: customer.into(),
-                target: target.into(),
-                emoji,
-                action,
-                at: at_or_now,
-            })
-        }
-        "message_edit" => {
-            let e = &item["message_edit"];
-            let Some(mid) = e.get("mid").and_then(id_of) else {
-                return unsupported(kind, &account, "message_edit", Some(customer), at);
-            };
-            InboundEvent::Edit(MessageEdit {
-                thread: customer.into(),
-                id: mid.into(),
-                text: text_of(e.get("text")).unwrap_or_default(),
-                at: at_or_now,
-            })
-        }
-        "pass_thread_control" | "take_thread_control" | "request_thread_control" => {
-            let Some(text) = handover_note(event_kind, &item[event_kind], ctx.app_id) else {
-                return unsupported(kind, &account, event_kind, Some(customer), at);
-            };
-            InboundEvent::Notice(Notice {
-                thread: customer.into(),
-                kind: event_kind.to_owned(),
-                text,
-                at: at_or_now,
-            })
-        }
-        other => {
-            let name = if standby { format!("standby:{other}") } else { other.to_owned() };
-            return unsupported(kind, &account, &name, Some(customer), at);
-        }
-    };
-    InboundEnvelope::new(address, event)
-}
-
-/// The note agents see when the conversation changes hands (Messenger handover protocol,
-/// S13: `pass_thread_control`, `take_thread_control`, `request_thread_control`).
-fn handover_note(event: &str, v: &Value, app_id: Option<&str>) -> Option<String> {
-    let app = |k: &str| v.get(k).and_then(id_of);
-    let ours = |id: &Option<String>| id.is_some() && id.as_deref() == app_id;
-    match event {
-        "pass_thread_control" | "take_thread_control" => {
-            let new_owner = app("new_owner_app_id");
-            Some(if ours(&new_owner) {
-                "This conversation was handed back to the bridge: replies from here reach the customer again.".to_owned()
-            } else {
-                let who = new_owner
-                    .map(|id| format!("another app ({id})"))
-                    .unwrap_or_else(|| "another app".to_owned());
-                format!(
-                    "{} now holds this conversation (Messenger handover): the customer's messages still show here, but replies sent from here may fail until it hands the conversation back.",
-                    capitalise(&who)
-                )
-            })
-        }
-        "request_thread_control" => {
-            let who = app("requested_owner_app_id").unwrap_or_else(|| "?".to_owned());
-            Some(format!("Another app ({who}) asks to take over this conversation."))
-        }
-        _ => None,
+                kind: name.to_owned(),
+                text: handover::note(name, h, self.ctx.app_id),
+                at: when.or_now(),
+            }),
+            other => {
+                let name = other.name();
+                return skip(&if standby { format!("standby:{name}") } else { name.to_owned() });
+            }
+        };
+        InboundEnvelope::new(ChannelAddress::new(kind.clone(), account.as_str()), event)
     }
 }
 
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+/// When an item happened and with whom.
+struct Moment<'a> {
+    at: Option<DateTime<Utc>>,
+    customer: &'a str,
 }
 
-/// `messaging_policy_enforcement` (S14): `{action: warning|block|unblock, reason}` about
-/// the Page itself, with no customer.
+impl Moment<'_> {
+    /// The item's time; now when it has none.
+    fn or_now(&self) -> DateTime<Utc> {
+        self.at.unwrap_or_else(Utc::now)
+    }
+
+    /// An id for an event Meta gives none, from what a redelivery repeats: the customer,
+    /// the item's time and what the event carries.
+    fn derived_id(&self, what: &str, carried: Option<&str>) -> String {
+        let ts = self.at.map(|t| t.timestamp_millis()).unwrap_or_default();
+        format!("{what}:{}:{ts}:{}", self.customer, carried.unwrap_or(""))
+    }
+
+    fn message(
+        &self,
+        id: impl Into<PlatformMessageId>,
+        context: Option<MessageContext>,
+    ) -> InboundEvent {
+        InboundEvent::Message(InboundMessage {
+            id: id.into(),
+            thread: self.customer.into(),
+            sender: self.customer.into(),
+            sent_at: self.or_now(),
+            text: None,
+            attachments: Vec::new(),
+            reply_to: None,
+            context,
+        })
+    }
+}
+
+/// A message: the business's own (an echo), a deletion, or the customer's. `Err` names an
+/// unusable one.
+fn message(
+    m: &wire::Message,
+    is_echo: bool,
+    when: &Moment<'_>,
+) -> Result<InboundEvent, &'static str> {
+    let Some(mid) = m.mid.cloned() else { return Err("message_without_mid") };
+    let mut attachments = attachments::read(m.attachments.as_slice());
+    let text = m.text.cloned();
+    let customer = when.customer;
+    if is_echo {
+        return Ok(InboundEvent::Echo(EchoMessage {
+            id: mid.into(),
+            thread: customer.into(),
+            sent_at: when.or_now(),
+            text,
+            attachments,
+            app_id: m.app_id.cloned(),
+            metadata: m.metadata.cloned(),
+        }));
+    }
+    if m.is_deleted.is_true() {
+        return Ok(InboundEvent::Delete(MessageDelete {
+            thread: customer.into(),
+            id: mid.into(),
+            at: when.or_now(),
+        }));
+    }
+    if m.is_unsupported.is_true() {
+        attachments.push(InboundAttachment {
+            kind: AttachmentKind::Other("unsupported content (open the app to see it)".into()),
+            url: None,
+            platform_id: None,
+            title: None,
+            file_name: None,
+        });
+    }
+    let reply_to = match m.reply_to.story.get() {
+        Some(story) => Some(ReplyTo::Story {
+            id: story.id.cloned(),
+            url: story.url.as_deref().and_then(|u| Url::parse(u).ok()),
+        }),
+        None => m.reply_to.mid.cloned().map(|id| ReplyTo::Message { id: id.into() }),
+    };
+    let context = m
+        .quick_reply
+        .payload
+        .cloned()
+        .map(|payload| MessageContext::QuickReply { payload })
+        .or_else(|| m.referral.get().map(|r| referral_context(r)));
+    Ok(InboundEvent::Message(InboundMessage {
+        id: mid.into(),
+        thread: customer.into(),
+        sender: customer.into(),
+        sent_at: when.or_now(),
+        text,
+        attachments,
+        reply_to,
+        context,
+    }))
+}
+
+/// A button tap. Postbacks may come without a mid; two taps in the same millisecond differ
+/// by their payload, so it is part of the derived id.
+fn postback(p: &wire::Postback, when: &Moment<'_>) -> InboundEvent {
+    let id = p.mid.cloned().unwrap_or_else(|| when.derived_id("postback", p.payload.as_deref()));
+    when.message(
+        id,
+        Some(MessageContext::Postback { title: p.title.cloned(), payload: p.payload.cloned() }),
+    )
+}
+
+/// A referral into an existing thread: a message of its own, with an id derived from it.
+fn referral(r: &wire::Referral, when: &Moment<'_>) -> InboundEvent {
+    when.message(when.derived_id("referral", r.ref_param.as_deref()), Some(referral_context(r)))
+}
+
+fn referral_context(r: &wire::Referral) -> MessageContext {
+    let detail = match r.ads_context_data.ad_title.get() {
+        Some(title) => title.cloned(),
+        None => r.referer_uri.cloned(),
+    };
+    MessageContext::Referral {
+        source: r.source.cloned(),
+        ref_param: r.ref_param.cloned(),
+        ad_id: r.ad_id.cloned(),
+        detail,
+    }
+}
+
+/// `messaging_policy_enforcement` (S14): about the Page itself, with no customer.
 fn policy_enforcement(
     kind: &ChannelKind,
     account: &str,
-    v: &Value,
+    p: &wire::PolicyEnforcement,
     at: Option<DateTime<Utc>>,
 ) -> InboundEnvelope {
-    let action = match v.get("action").and_then(Value::as_str) {
+    let action = match p.action.as_deref() {
         Some("block") => AccountAction::Blocked,
         Some("unblock") => AccountAction::Unblocked,
         Some("warning") => AccountAction::Warned,
@@ -430,81 +358,8 @@ fn policy_enforcement(
         ChannelAddress::new(kind.clone(), account),
         InboundEvent::AccountStatus(AccountStatus {
             action,
-            reason: text_of(v.get("reason")),
+            reason: p.reason.cloned(),
             at: at.unwrap_or_else(Utc::now),
         }),
     )
-}
-
-fn referral_of(r: &Value) -> MessageContext {
-    MessageContext::Referral {
-        source: text_of(r.get("source")),
-        ref_param: text_of(r.get("ref")),
-        ad_id: r.get("ad_id").and_then(id_of),
-        detail: r
-            .pointer("/ads_context_data/ad_title")
-            .or_else(|| r.get("referer_uri"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-    }
-}
-
-fn kind_of(t: &str) -> AttachmentKind {
-    match t {
-        "image" => AttachmentKind::Image,
-        "video" => AttachmentKind::Video,
-        "audio" => AttachmentKind::Audio,
-        "file" => AttachmentKind::File,
-        "sticker" | "like_heart" => AttachmentKind::Sticker,
-        "location" => AttachmentKind::Location,
-        "fallback" => AttachmentKind::Fallback,
-        "share" => AttachmentKind::Share,
-        "story_mention" => AttachmentKind::StoryMention,
-        "reel" | "ig_reel" => AttachmentKind::Reel,
-        "post" | "ig_post" => AttachmentKind::Post,
-        "template" => AttachmentKind::Template,
-        other => AttachmentKind::Other(other.to_owned()),
-    }
-}
-
-fn attachments_of(m: &Value) -> Vec<InboundAttachment> {
-    let list = m.get("attachments").and_then(Value::as_array).cloned().unwrap_or_default();
-    // During Meta's sticker transition a sticker arrives as a `sticker` attachment and an
-    // `image` twin (S4). The legacy format has the `image` alone, carrying `sticker_id`
-    // (meta-platform.md §9): it is the sticker's only picture and is kept.
-    let has_sticker = list.iter().any(|a| a.get("type").and_then(Value::as_str) == Some("sticker"));
-    let mut out = Vec::new();
-    for a in &list {
-        let t = a.get("type").and_then(Value::as_str).unwrap_or("unknown");
-        if has_sticker
-            && t == "image"
-            && (a.pointer("/payload/sticker_id").is_some() || list.len() > 1)
-        {
-            continue;
-        }
-        let payload = a.get("payload");
-        let url = payload
-            .and_then(|p| p.get("url"))
-            .or_else(|| a.get("url"))
-            .and_then(Value::as_str)
-            .and_then(|u| Url::parse(u).ok());
-        let title = a
-            .get("title")
-            .or_else(|| payload.and_then(|p| p.get("title")))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or_else(|| {
-                let c = payload.and_then(|p| p.get("coordinates"))?;
-                Some(format!("{}, {}", c.get("lat")?, c.get("long")?))
-            });
-        let platform_id = payload
-            .and_then(|p| {
-                p.get("sticker_id")
-                    .or_else(|| p.get("ig_post_media_id"))
-                    .or_else(|| p.get("attachment_id"))
-            })
-            .and_then(id_of);
-        out.push(InboundAttachment { kind: kind_of(t), url, platform_id, title, file_name: None });
-    }
-    out
 }
