@@ -5,9 +5,9 @@ use std::fmt;
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use url::Url;
-use wbots_core::{BuildError, DeliveryError, DeliveryErrorKind, Secret};
+use wbots_core::{BuildError, DeliveryError, DeliveryErrorKind, HttpFailures, Secret};
 
-use crate::error::{classify, network};
+use crate::error::{ChatwootFailures, unreadable};
 use crate::wire::Refusal;
 
 /// Chatwoot's Application API for one account.
@@ -94,13 +94,7 @@ impl Client {
         body: &[u8],
         what: &str,
     ) -> Result<T, DeliveryError> {
-        serde_json::from_slice(body).map_err(|e| {
-            DeliveryError::temporary(
-                DeliveryErrorKind::Unavailable,
-                format!("unreadable Chatwoot answer while {what}: {e}"),
-            )
-            .with_source(e)
-        })
+        serde_json::from_slice(body).map_err(|e| unreadable(e, what))
     }
 
     /// Sends and returns the raw body of a success.
@@ -119,28 +113,17 @@ impl Client {
         request: RequestBuilder,
         what: &str,
     ) -> Result<bytes::Bytes, Failure> {
-        let response =
-            request.send().await.map_err(|e| Failure { error: network(e, what), refusal: None })?;
+        let failures = ChatwootFailures::new(what);
+        let unreachable = |e| Failure { error: failures.unreachable(e), refusal: None };
+        let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Failure { error: network(e, what), refusal: None })?;
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(unreachable)?;
         if status.is_success() {
             Ok(body)
         } else {
             Err(Failure {
-                error: classify(
-                    status.as_u16(),
-                    &String::from_utf8_lossy(&body),
-                    retry_after,
-                    what,
-                ),
+                error: failures.refused(status, &headers, &body),
                 refusal: Some(Refusal::read(&body)),
             })
         }

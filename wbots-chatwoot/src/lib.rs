@@ -18,7 +18,7 @@ mod wire;
 
 pub use client::Client;
 pub use config::{ChatwootConfig, REQUEST_TIMEOUT, SIGNATURE_TOLERANCE};
-pub use error::classify;
+pub use error::ChatwootFailures;
 pub use inbox::{
     ChatwootInbox, ChatwootInboxBuilder, Clock, contact_identifier, contact_source_id,
     thread_of_identifier, thread_of_source_id,

@@ -15,9 +15,12 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect::Policy;
 use url::Url;
 use wbots_core::fetch_policy::{FetchPolicy, FetchRefusal, FetchRoute, check_resolved};
-use wbots_core::{AgentAttachment, BuildError, DeliveryError, DeliveryErrorKind, Media};
+use wbots_core::{
+    AgentAttachment, BuildError, DeliveryError, DeliveryErrorKind, HttpFailures, Media,
+};
 
 use crate::config::ChatwootConfig;
+use crate::error::ChatwootFailures;
 
 const WHAT: &str = "downloading an attachment";
 /// What a refused attachment URL is not, and the keys that say what is.
@@ -84,7 +87,12 @@ impl Downloader {
         }
         let mut response = self.get(attachment.url.clone()).await?;
         if !response.status().is_success() {
-            return Err(crate::error::classify(response.status().as_u16(), "", None, WHAT));
+            // The body is the file server's, not a Chatwoot refusal: not read.
+            return Err(ChatwootFailures::new(WHAT).refused(
+                response.status(),
+                response.headers(),
+                b"",
+            ));
         }
         if response.content_length().is_some_and(|n| n > limit) {
             return Err(too_large(limit));
@@ -143,7 +151,7 @@ fn too_large(limit: u64) -> DeliveryError {
 fn failed(e: reqwest::Error) -> DeliveryError {
     match refusal_in(&e) {
         Some(refusal) => refusal.clone().into(),
-        None => crate::error::network(e, WHAT),
+        None => ChatwootFailures::new(WHAT).unreachable(e),
     }
 }
 

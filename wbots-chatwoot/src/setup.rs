@@ -1,12 +1,14 @@
 //! Inbox setup and connection checks, for `wbots setup` and `wbots check`.
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
-use wbots_core::{DeliveryError, DeliveryErrorKind, Secret};
+use wbots_core::{DeliveryError, DeliveryErrorKind, HttpFailures, Secret};
 
 use crate::ChatwootInbox;
+use crate::error::ChatwootFailures;
+use crate::wire::Refusal;
 
 /// What Chatwoot says about an inbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,15 +101,16 @@ impl ChatwootInbox {
             .request_root(Method::GET, &["api", "v1", "profile"])?
             .send()
             .await
-            .map_err(|e| crate::error::network(e, what))?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| crate::error::network(e, what))?;
-        let text = String::from_utf8_lossy(&body);
-        if status == 401 && text.contains("not authorized for bots") {
+            .map_err(|e| ChatwootFailures::new(what).unreachable(e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body =
+            response.bytes().await.map_err(|e| ChatwootFailures::new(what).unreachable(e))?;
+        if status == StatusCode::UNAUTHORIZED && Refusal::read(&body).bot_token() {
             return Ok(TokenKind::Bot);
         }
-        if !(200..300).contains(&status) {
-            return Err(crate::error::classify(status, &text, None, what));
+        if !status.is_success() {
+            return Err(ChatwootFailures::new(what).refused(status, &headers, &body));
         }
         let profile: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let account = self.config().account_id;

@@ -10,6 +10,7 @@ mod error;
 mod event;
 pub mod fetch_policy;
 pub mod hmac_sha256;
+mod http_failures;
 mod ids;
 mod inbox;
 mod media;
@@ -35,6 +36,7 @@ pub use event::{
     InboundMessage, MessageContext, MessageDelete, MessageEdit, Notice, Reaction, ReactionAction,
     ReadReceipt, ReadUpTo, ReplyTo, Unsupported, thread_key,
 };
+pub use http_failures::{HttpFailures, retry_after};
 pub use ids::{
     AccountId, ChannelAddress, ChannelKind, ContactId, ConversationId, InboxId, InboxMessageId,
     JobId, PlatformMessageId, PlatformUserId, ThreadId,

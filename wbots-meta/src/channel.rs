@@ -10,12 +10,13 @@ use serde_json::Value;
 use url::Url;
 use wbots_core::{
     AttachmentKind, BuildError, Capabilities, Channel, ChannelAddress, ChannelKind, DeliveryError,
-    DeliveryErrorKind, InboundAttachment, InboundEnvelope, Media, MessagingWindow, OutboundPart,
-    PlatformUserId, Profile, RawRequest, SendReceipt, SendRequest, SenderAction, WebhookError,
+    DeliveryErrorKind, HttpFailures, InboundAttachment, InboundEnvelope, Media, MessagingWindow,
+    OutboundPart, PlatformUserId, Profile, RawRequest, SendReceipt, SendRequest, SenderAction,
+    WebhookError,
 };
 
 use crate::config::{Login, MetaAccount, MetaConfig};
-use crate::errors::classify;
+use crate::errors::GraphFailures;
 use crate::media::{Downloader, same_origin_redirects};
 use crate::platform::Platform;
 use crate::rate_limit::{Class, Limits, RateLimiter};
@@ -310,26 +311,19 @@ impl MetaChannel {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<Value, DeliveryError> {
-        let response = request.send().await.map_err(network)?;
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-        };
-        let retry_after = header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs)
-            .or_else(|| {
-                header("x-business-use-case-usage")
-                    .and_then(|h| crate::rate_limit::business_use_case_wait(&h))
-            });
-        let body = response.bytes().await.map_err(network)?;
-        if (200..300).contains(&status) {
+        let response = request.send().await.map_err(|e| GraphFailures.unreachable(e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| GraphFailures.unreachable(e))?;
+        if status.is_success() {
+            // An unreadable success reads as an empty answer: for a send it was accepted
+            // (`Channel::send`'s contract), and each caller says what a missing field means.
             let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             if value.get("error").is_none() {
                 return Ok(value);
             }
         }
-        Err(classify(status, &body, retry_after))
+        Err(GraphFailures.refused(status, &headers, &body))
     }
 }
 
@@ -372,20 +366,6 @@ fn too_large(media: &Media) -> Option<DeliveryError> {
             ),
         )
     })
-}
-
-fn network(e: reqwest::Error) -> DeliveryError {
-    // The URL carries `appsecret_proof`: keep it out of the message and the source.
-    let e = e.without_url();
-    let what = if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        e.to_string()
-    };
-    DeliveryError::temporary(DeliveryErrorKind::Network, format!("Graph API unreachable: {what}"))
-        .with_source(e)
 }
 
 fn attachment_type(kind: &AttachmentKind) -> &'static str {

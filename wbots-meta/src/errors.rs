@@ -3,8 +3,44 @@
 
 use std::time::Duration;
 
+use http::{HeaderMap, StatusCode};
 use serde_json::Value;
-use wbots_core::{DeliveryError, DeliveryErrorKind};
+use wbots_core::{DeliveryError, DeliveryErrorKind, HttpFailures};
+
+/// The Graph API's failures, read with the signature every adapter uses.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GraphFailures;
+
+impl HttpFailures for GraphFailures {
+    type Transport = reqwest::Error;
+
+    /// The wait is `Retry-After`, else the estimate from `X-Business-Use-Case-Usage`
+    /// (meta-platform.md §3.7); the rest is [`classify`]'s table.
+    fn refused(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> DeliveryError {
+        let wait = wbots_core::retry_after(headers).or_else(|| {
+            let usage = headers.get("x-business-use-case-usage")?.to_str().ok()?;
+            crate::rate_limit::business_use_case_wait(usage)
+        });
+        classify(status.as_u16(), body, wait)
+    }
+
+    fn unreachable(&self, error: reqwest::Error) -> DeliveryError {
+        // The URL carries `appsecret_proof`: keep it out of the message and the source.
+        let e = error.without_url();
+        let what = if e.is_timeout() {
+            "timed out".to_owned()
+        } else if e.is_connect() {
+            "connection failed".to_owned()
+        } else {
+            e.to_string()
+        };
+        DeliveryError::temporary(
+            DeliveryErrorKind::Network,
+            format!("Graph API unreachable: {what}"),
+        )
+        .with_source(e)
+    }
+}
 
 /// How long to wait after a rate limit when Meta gives no `Retry-After`.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
@@ -115,7 +151,8 @@ const TABLE: &[(i64, Option<i64>, DeliveryErrorKind, bool, &str)] = &[
     (613, None, DeliveryErrorKind::RateLimited, true, "the rate limit was exceeded"),
 ];
 
-/// Classifies a failed Graph call.
+/// Classifies a failed Graph call from its status, body and the wait Meta announced: the
+/// table behind [`GraphFailures::refused`], which reads the wait from the headers.
 pub fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> DeliveryError {
     let graph = GraphError::parse(body).unwrap_or_default();
     let code_label = match (graph.code, graph.subcode) {
@@ -201,4 +238,85 @@ pub fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> Deli
         },
     };
     err.with_code(code_label)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn refused(status: u16, headers: &[(&'static str, &'static str)], body: &str) -> DeliveryError {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        GraphFailures.refused(StatusCode::from_u16(status).unwrap(), &map, body.as_bytes())
+    }
+
+    fn class(e: &DeliveryError) -> (DeliveryErrorKind, bool) {
+        (e.kind(), e.is_temporary())
+    }
+
+    #[test]
+    fn rate_limits_wait_what_meta_asks() {
+        let e = refused(429, &[("retry-after", "7")], "");
+        assert_eq!(class(&e), (DeliveryErrorKind::RateLimited, true));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(refused(429, &[], "").retry_after(), Some(DEFAULT_RATE_LIMIT_WAIT));
+        // A business-use-case limit: HTTP 400, the wait from Meta's usage header (S37).
+        let usage = r#"{"1":[{"type":"messenger","estimated_time_to_regain_access":2}]}"#;
+        let e = refused(
+            400,
+            &[("x-business-use-case-usage", usage)],
+            r#"{"error":{"code":80006,"message":"limit"}}"#,
+        );
+        assert_eq!(class(&e), (DeliveryErrorKind::RateLimited, true));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn failures_get_their_class() {
+        let rows: &[(u16, &str, DeliveryErrorKind, bool)] = &[
+            (500, "", DeliveryErrorKind::Unavailable, true),
+            (503, "<html>", DeliveryErrorKind::Unavailable, true),
+            (401, "", DeliveryErrorKind::Unauthorized, false),
+            (
+                400,
+                r#"{"error":{"code":190,"message":"expired"}}"#,
+                DeliveryErrorKind::Unauthorized,
+                false,
+            ),
+            (403, "", DeliveryErrorKind::Forbidden, false),
+            (400, r#"{"error":{"code":100}}"#, DeliveryErrorKind::InvalidRequest, false),
+            (400, "", DeliveryErrorKind::InvalidRequest, false),
+            (
+                400,
+                r#"{"error":{"code":999,"is_transient":true}}"#,
+                DeliveryErrorKind::Unavailable,
+                true,
+            ),
+            // An error document in a 200 is a failure too.
+            (200, r#"{"error":{"code":2}}"#, DeliveryErrorKind::Unavailable, true),
+        ];
+        for (status, body, kind, temporary) in rows {
+            assert_eq!(class(&refused(*status, &[], body)), (*kind, *temporary), "{status} {body}");
+        }
+        assert!(refused(400, &[], r#"{"error":{"code":190}}"#).message().contains("renew"));
+    }
+
+    #[tokio::test]
+    async fn no_answer_is_a_temporary_network_failure_without_the_proof() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}/me?appsecret_proof=abc123&access_token=tok");
+        let error = reqwest::get(url).await.unwrap_err();
+        let e = GraphFailures.unreachable(error);
+        assert_eq!(class(&e), (DeliveryErrorKind::Network, true));
+        let source = e.source().expect("the transport's error is kept");
+        for text in [e.message().to_owned(), source.to_string()] {
+            assert!(!text.contains("abc123") && !text.contains("access_token"), "{text}");
+        }
+    }
 }

@@ -114,7 +114,7 @@ impl Downloader {
             .unwrap_or("application/octet-stream")
             .to_owned();
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| failed(&e))? {
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
             if (bytes.len() + chunk.len()) as u64 > max_bytes {
                 return Err(too_large(max_bytes));
             }
@@ -143,7 +143,7 @@ impl Downloader {
                 FetchRoute::Trusted => &self.trusted,
                 FetchRoute::PublicOnly => &self.public,
             };
-            let response = client.get(url.clone()).send().await.map_err(|e| failed(&e))?;
+            let response = client.get(url.clone()).send().await.map_err(failed)?;
             let location = response
                 .headers()
                 .get(reqwest::header::LOCATION)
@@ -164,8 +164,8 @@ fn too_large(max_bytes: u64) -> DeliveryError {
 }
 
 /// A refusal by the resolver is permanent with its reason; anything else is the network.
-fn failed(e: &reqwest::Error) -> DeliveryError {
-    let mut source = std::error::Error::source(e);
+fn failed(e: reqwest::Error) -> DeliveryError {
+    let mut source = std::error::Error::source(&e);
     while let Some(cause) = source {
         if let Some(refusal) = cause.downcast_ref::<FetchRefusal>() {
             return refusal.clone().into();
@@ -184,6 +184,7 @@ fn failed(e: &reqwest::Error) -> DeliveryError {
         DeliveryErrorKind::Network,
         format!("media server unreachable: {what}"),
     )
+    .with_source(e.without_url())
 }
 
 /// Resolves names to public addresses only; the addresses it checked are the ones connected
