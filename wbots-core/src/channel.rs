@@ -210,3 +210,59 @@ pub trait Channel: Send + Sync + std::fmt::Debug + 'static {
         max_bytes: u64,
     ) -> Result<Media, DeliveryError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A channel with nothing but a name: enough to read its defaults.
+    #[derive(Debug)]
+    struct Bare;
+
+    #[async_trait]
+    impl Channel for Bare {
+        fn name(&self) -> &str {
+            "bare"
+        }
+        fn capabilities(&self, _: &ChannelAddress) -> Capabilities {
+            Capabilities::text_only(100)
+        }
+        fn accounts(&self) -> Vec<ChannelAddress> {
+            Vec::new()
+        }
+        fn handshake(&self, _: &RawRequest<'_>) -> Result<String, WebhookError> {
+            Err(WebhookError::NotFound("no handshake".into()))
+        }
+        fn verify(&self, _: &RawRequest<'_>) -> Result<(), WebhookError> {
+            Err(WebhookError::Unauthorized("no credential".into()))
+        }
+        fn parse(&self, _: &RawRequest<'_>) -> Result<Vec<InboundEnvelope>, WebhookError> {
+            Ok(Vec::new())
+        }
+        async fn send(&self, _: &SendRequest) -> Result<SendReceipt, DeliveryError> {
+            Err(DeliveryError::unsupported("sending"))
+        }
+        async fn profile(
+            &self,
+            _: &ChannelAddress,
+            _: &PlatformUserId,
+        ) -> Result<Profile, DeliveryError> {
+            Err(DeliveryError::unsupported("profiles"))
+        }
+        async fn fetch_media(
+            &self,
+            _: &ChannelAddress,
+            _: &InboundAttachment,
+            _: u64,
+        ) -> Result<Media, DeliveryError> {
+            Err(DeliveryError::unsupported("files"))
+        }
+    }
+
+    #[test]
+    fn the_default_platform_name_is_the_kind_capitalised() {
+        assert_eq!(Bare.platform_name(&ChannelKind::new("telegram")), "Telegram");
+        assert_eq!(Bare.platform_name(&ChannelKind::new("x-chat")), "X-chat");
+        assert_eq!(Bare.platform_name(&ChannelKind::new("")), "");
+    }
+}
