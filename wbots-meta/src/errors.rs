@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
 use serde_json::Value;
 use wbots_core::{DeliveryError, DeliveryErrorKind, HttpFailures};
+
+use crate::wire::ErrorDocument;
 
 /// The Graph API's failures, read with the signature every adapter uses.
 #[derive(Clone, Copy, Debug, Default)]
@@ -64,13 +67,18 @@ impl GraphError {
     /// Reads a Graph error body; `None` when it is not one.
     pub fn parse(body: &[u8]) -> Option<Self> {
         let v: Value = serde_json::from_slice(body).ok()?;
-        let e = v.get("error")?;
+        // Only an object has fields (a derived shape would also read an array positionally).
+        if !v.is_object() {
+            return None;
+        }
+        let document = ErrorDocument::deserialize(v).unwrap_or_default();
+        let e = document.error.get()?;
         Some(Self {
-            code: e.get("code").and_then(Value::as_i64),
-            subcode: e.get("error_subcode").and_then(Value::as_i64),
-            message: e.get("message").and_then(Value::as_str).unwrap_or("").to_owned(),
-            transient: e.get("is_transient").and_then(Value::as_bool).unwrap_or(false),
-            fbtrace_id: e.get("fbtrace_id").and_then(Value::as_str).map(str::to_owned),
+            code: e.code.0,
+            subcode: e.error_subcode.0,
+            message: e.message.cloned().unwrap_or_default(),
+            transient: e.is_transient.is_true(),
+            fbtrace_id: e.fbtrace_id.cloned(),
         })
     }
 }
@@ -305,6 +313,23 @@ mod tests {
             assert_eq!(class(&refused(*status, &[], body)), (*kind, *temporary), "{status} {body}");
         }
         assert!(refused(400, &[], r#"{"error":{"code":190}}"#).message().contains("renew"));
+    }
+
+    #[test]
+    fn the_error_document_is_read_tolerantly() {
+        let e = GraphError::parse(
+            br#"{"error":{"message":"m","code":10,"error_subcode":2018278,"is_transient":false,"fbtrace_id":"T","type":"OAuthException","new":1}}"#,
+        )
+        .unwrap();
+        assert_eq!((e.code, e.subcode, e.message.as_str()), (Some(10), Some(2018278), "m"));
+        assert_eq!(e.fbtrace_id.as_deref(), Some("T"));
+        // A code that is not a number is no code; a document of another shape says nothing.
+        let e = GraphError::parse(br#"{"error":{"code":"190","is_transient":"yes"}}"#).unwrap();
+        assert_eq!((e.code, e.transient), (None, false));
+        assert_eq!(GraphError::parse(br#"{"error":["x"]}"#), Some(GraphError::default()));
+        for not_graph in [&b"<html>"[..], b"[]", br#"{"data":[]}"#] {
+            assert_eq!(GraphError::parse(not_graph), None);
+        }
     }
 
     #[tokio::test]

@@ -56,8 +56,7 @@ pub fn parse_for_app(
         .ok_or_else(|| WebhookError::Malformed("no \"object\" field".into()))?;
     let entries = delivery
         .entry
-        .0
-        .as_ref()
+        .array()
         .ok_or_else(|| WebhookError::Malformed("no \"entry\" array".into()))?;
     let platform = Platform::of_webhook_object(object);
     let kind = platform.map_or_else(|| ChannelKind::new(object.to_owned()), Platform::channel_kind);

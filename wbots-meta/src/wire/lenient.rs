@@ -85,6 +85,11 @@ impl<'de, T: DeserializeOwned + Default> Deserialize<'de> for Objects<T> {
 }
 
 impl<T> Objects<T> {
+    /// The elements, if the value was an array.
+    pub(crate) fn array(&self) -> Option<&[T]> {
+        self.0.as_deref()
+    }
+
     /// The elements; none when the value was not an array.
     pub(crate) fn as_slice(&self) -> &[T] {
         self.0.as_deref().unwrap_or_default()
@@ -132,6 +137,16 @@ impl Flag {
     /// Whether the value is `true` itself.
     pub(crate) fn is_true(self) -> bool {
         self.0 == Some(true)
+    }
+}
+
+/// A whole number (`code`, `error_subcode`), or absent for any other value.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Int(pub(crate) Option<i64>);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self(Value::deserialize(deserializer)?.as_i64()))
     }
 }
 
