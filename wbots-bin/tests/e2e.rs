@@ -5,9 +5,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wbots_chatwoot::fake::{FakeChatwoot, FakeMessage};
 use wbots_core::Secret;
-use wbots_meta::fake::{FakeGraph, payload};
+use wbots_fakes::chatwoot::{FakeChatwoot, FakeMessage};
+use wbots_fakes::meta::{FakeGraph, payload};
 use wbots_meta::sign_body;
 
 mod support;
@@ -510,6 +510,7 @@ fn an_invalid_configuration_exits_before_listening_naming_the_key() {
     assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "nothing listened");
 }
 
+#[cfg(feature = "sandbox")]
 #[test]
 fn the_sandbox_runs_to_completion() {
     let out = Command::new(env!("CARGO_BIN_EXE_wbots")).arg("sandbox").output().unwrap();
@@ -527,6 +528,16 @@ fn the_sandbox_runs_to_completion() {
     ] {
         assert!(stdout.contains(hop), "missing {hop:?}:\n{stdout}");
     }
+}
+
+/// Built with `--no-default-features`, the binary has no fakes in it and no sandbox command.
+#[cfg(not(feature = "sandbox"))]
+#[test]
+fn without_the_sandbox_feature_there_is_no_sandbox_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wbots")).arg("sandbox").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unrecognized subcommand 'sandbox'"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

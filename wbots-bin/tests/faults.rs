@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wbots_chatwoot::fake::FakeChatwoot;
 use wbots_core::Secret;
-use wbots_meta::fake::{FakeGraph, payload};
+use wbots_fakes::chatwoot::FakeChatwoot;
+use wbots_fakes::meta::{FakeGraph, payload};
 use wbots_meta::sign_body;
 
 mod support;

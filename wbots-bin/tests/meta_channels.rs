@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wbots_chatwoot::fake::FakeChatwoot;
 use wbots_core::Secret;
-use wbots_meta::fake::FakeGraph;
+use wbots_fakes::chatwoot::FakeChatwoot;
+use wbots_fakes::meta::FakeGraph;
 
 mod support;
 use support::{Killed, first_line_async, free_port, serve_command};

@@ -2,8 +2,8 @@
 
 use std::process::Command;
 
-use wbots_chatwoot::fake::FakeChatwoot;
-use wbots_meta::fake::FakeGraph;
+use wbots_fakes::chatwoot::FakeChatwoot;
+use wbots_fakes::meta::FakeGraph;
 
 fn config(
     dir: &std::path::Path,
