@@ -3,3 +3,5 @@
 
 pub mod chatwoot;
 pub mod meta;
+#[cfg(feature = "wiremock")]
+pub mod wiremock;
