@@ -603,14 +603,11 @@ async fn when_configured_data_deletion_also_deletes_the_chatwoot_contact() {
 /// the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attachment_urls_pointing_inside_are_fetched_neither_way() {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
+    use wbots_fakes::wiremock::{Route, status, text};
+    use wiremock::MockServer;
     let w = start().await;
     let internal = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("INTERNAL SECRET"))
-        .mount(&internal)
-        .await;
+    Route::any_path(&internal, "GET").answers(text(200, "INTERNAL SECRET")).await;
     let inside = format!("{}/admin/keys", internal.uri());
 
     // A customer's "image" on an internal service.
@@ -628,7 +625,7 @@ async fn attachment_urls_pointing_inside_are_fetched_neither_way() {
     // A signed agent message whose file points inside: Chatwoot's real webhook for an
     // agent's file, captured, its data_url replaced, signed with the inbox's secret.
     let capture = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&capture).await;
+    Route::any_path(&capture, "POST").answers(status(200)).await;
     w.chatwoot.set_webhook_url(w.messenger_inbox, &capture.uri());
     let file = ("keys.txt".to_owned(), "text/plain".to_owned(), b"harmless".to_vec());
     let (agent_msg, _) = w.chatwoot.agent_reply(posted.conversation_id, "", vec![file]).await;
