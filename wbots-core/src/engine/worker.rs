@@ -30,7 +30,10 @@ pub(crate) async fn run(cx: Arc<Context>, shutdown: CancellationToken) {
         channel.prepare().await;
     }
     flags::refresh(&cx).await;
-    let pruner = tokio::spawn(prune_until(cx.clone(), shutdown.clone()));
+    // In a set, so that dropping this future (instead of cancelling `shutdown`) stops the
+    // pruner too rather than leaving it behind.
+    let mut pruner = JoinSet::new();
+    pruner.spawn(prune_until(cx.clone(), shutdown.clone()));
     // A sweep at start finds what Chatwoot could not deliver while the bridge was away.
     sweep::schedule(&cx, &format!("start/{}", uuid::Uuid::new_v4())).await;
     let mut next_sweep = config.sweep_every.map(|e| Instant::now() + e);
@@ -106,8 +109,10 @@ pub(crate) async fn run(cx: Arc<Context>, shutdown: CancellationToken) {
     while let Some(ended) = running.join_next().await {
         log_task_end(ended);
     }
-    if pruner.await.is_err() {
-        error!("the pruning task ended abnormally");
+    while let Some(ended) = pruner.join_next().await {
+        if ended.is_err() {
+            error!("the pruning task ended abnormally");
+        }
     }
     info!("bridge workers stopped");
 }
