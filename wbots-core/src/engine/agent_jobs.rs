@@ -154,8 +154,8 @@ async fn route(
             Some(h) => h.clone(),
             None => {
                 return Ok(Route::Nowhere(
-                        "wbots cannot send this: the conversation's contact has no Messenger or Instagram identity known to the bridge. Reply in a conversation the customer started, or one opened for a contact the bridge created.".into(),
-                    ));
+                    "wbots cannot send this: the conversation's contact has no Messenger or Instagram identity known to the bridge. Reply in a conversation the customer started, or one opened for a contact the bridge created.".into(),
+                ));
             }
         },
     };
