@@ -12,11 +12,12 @@
 //! the queue.
 //!
 //! Reading order: `bridge.rs` (the public face) → `context.rs` (what every handler may
-//! use) → `ingest.rs` and `agent_jobs.rs` (webhooks → jobs) → `job.rs` (the work items) →
-//! `worker.rs` (the claim loop) and `execute.rs` (one job: run, heartbeat, settle) →
-//! `inbound/` (platform events into the inbox; `render.rs` first) → `outbound/` (agent
-//! messages out; `plan.rs` first) → the small jobs (`sweep.rs`, `confirm.rs`,
-//! `unroutable.rs`, `outbound/typing.rs`, `inbound/notices.rs`, `forget.rs`, `flags.rs`).
+//! use) → `ingest.rs` → `agent_jobs.rs` (webhooks → jobs) → `job.rs` (the work items) →
+//! `worker.rs` (the claim loop) → `execute.rs` (one job: heartbeat, panics, settling) →
+//! `inbound/mod.rs`, `inbound/render.rs`, `inbound/posting.rs`, then the other inbound
+//! files → `outbound/plan.rs` → `outbound/mod.rs` → `outbound/failure.rs` → the small jobs
+//! (`sweep.rs`, `confirm.rs`, `unroutable.rs`, `outbound/typing.rs`,
+//! `inbound/notices.rs`) → `flags.rs`, `forget.rs`, `links.rs`.
 
 mod agent_jobs;
 mod backoff;
