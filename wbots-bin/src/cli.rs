@@ -37,6 +37,7 @@ pub(crate) enum Command {
     },
     /// Run the whole bridge against simulated Meta and Chatwoot servers and walk a scripted
     /// conversation through it. Needs no accounts and no configuration file.
+    #[cfg(feature = "sandbox")]
     Sandbox,
 }
 

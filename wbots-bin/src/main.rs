@@ -16,6 +16,7 @@ mod jobs;
 mod logging;
 mod metrics;
 mod request_log;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 mod serve;
 mod setup;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
 /// The subcommand. Errors end the process: anyhow carries them, with their context, to
 /// `main`, which prints them; the library crates keep their typed errors.
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    #[cfg(feature = "sandbox")]
     if let Command::Sandbox = cli.command {
         logging::init(config::LogFormat::Text, "warn");
         return sandbox::run().await.map_err(anyhow::Error::msg);
@@ -76,6 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "sandbox")]
         Command::Sandbox => Ok(ExitCode::SUCCESS),
     }
 }

@@ -5,6 +5,8 @@
 mod agent;
 mod build_error;
 mod channel;
+#[cfg(feature = "download")]
+pub mod download;
 pub mod engine;
 mod error;
 mod event;
@@ -28,7 +30,8 @@ pub use agent::{AgentEnvelope, AgentEvent, AgentMessage, Author, ThreadRef};
 pub use build_error::BuildError;
 pub use channel::{Capabilities, Channel};
 pub use engine::{
-    Backoff, Binding, Bridge, BridgeBuilder, EngineConfig, FlagOrigin, ForgetReport, IngestReport,
+    Backoff, Binding, Bridge, BridgeBuilder, Clock, EngineConfig, FlagOrigin, ForgetReport,
+    IngestReport, ManualClock, SystemClock,
 };
 pub use error::{DeliveryError, DeliveryErrorKind, Error, Retryability, StoreError, WebhookError};
 pub use event::{

@@ -17,13 +17,14 @@ use wbots_core::{
 
 use crate::config::{Login, MetaAccount, MetaConfig};
 use crate::errors::GraphFailures;
-use crate::media::{Downloader, same_origin_redirects};
+use crate::media::Downloader;
 use crate::platform::Platform;
 use crate::rate_limit::{Class, Limits, RateLimiter};
 use crate::send_api::{
     self, ActionRequest, Attachment, AttachmentPayload, Envelope, OutMessage, ReactionPayload,
     Recipient, ReplyTo, SendAnswer, UploadAnswer, UploadRequest,
 };
+use wbots_core::download::same_origin_redirects;
 
 /// How long a fetched profile is reused. Profiles change rarely and the engine asks only
 /// when it meets a customer for the first time.

@@ -14,7 +14,7 @@ use wbots_core::{
     AgentAttachment, AgentEnvelope, AgentEvent, AttachmentKind, Backoff, Binding, Bridge,
     ChannelAddress, DeliveryStatus, EngineConfig, InboxId, MessageChange, ReopenPolicy, Secret,
 };
-use wbots_meta::fake::{FakeGraph, payload};
+use wbots_fakes::meta::{FakeGraph, payload};
 use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig, sign_body};
 
 const APP_SECRET: &str = "app-secret";

@@ -8,10 +8,10 @@
 
 use tracing::{debug, info};
 
-use super::Bridge;
+use super::context::Context;
 use super::ingest::{IngestReport, PRIORITY_MESSAGE, PRIORITY_TYPING, serialise};
 use super::job::{Job, Target};
-use super::links::{Links, user_scope};
+use super::links::user_scope;
 use crate::agent::{AgentEnvelope, AgentEvent, AgentMessage, ThreadRef};
 use crate::error::{StoreError, WebhookError};
 use crate::ids::{ConversationId, InboxId};
@@ -28,156 +28,152 @@ fn first_send_key(inbox: &InboxId, message: &crate::ids::InboxMessageId) -> Stri
     format!("out/{inbox}/{message}")
 }
 
-impl Bridge {
-    /// The jobs a batch of agent events makes. Counts what is skipped in `report`.
-    pub(crate) async fn agent_jobs(
-        &self,
-        envelopes: Vec<AgentEnvelope>,
-        report: &mut IngestReport,
-    ) -> Result<Vec<NewJob>, WebhookError> {
-        let links = Links(self.store().as_ref());
-        let mut jobs = Vec::new();
-        for envelope in envelopes {
-            let inbox = envelope.inbox;
-            let hint = envelope.contact_thread;
-            let (key, message, confirm) = match envelope.event {
-                AgentEvent::Ignored { kind, reason } => {
-                    debug!(%kind, %reason, "inbox event skipped");
+/// The jobs a batch of agent events makes. Counts what is skipped in `report`.
+pub(crate) async fn jobs(
+    cx: &Context,
+    envelopes: Vec<AgentEnvelope>,
+    report: &mut IngestReport,
+) -> Result<Vec<NewJob>, WebhookError> {
+    let links = cx.links();
+    let mut jobs = Vec::new();
+    for envelope in envelopes {
+        let inbox = envelope.inbox;
+        let hint = envelope.contact_thread;
+        let (key, message, confirm) = match envelope.event {
+            AgentEvent::Ignored { kind, reason } => {
+                debug!(%kind, %reason, "inbox event skipped");
+                report.unsupported += 1;
+                continue;
+            }
+            AgentEvent::Typing { conversation, on } => {
+                let Route::To(target) = route(cx, &inbox, &conversation, hint.as_ref()).await?
+                else {
+                    report.unrouted += 1;
+                    continue;
+                };
+                let key = format!("typing/{inbox}/{conversation}/{on}/{}", uuid::Uuid::new_v4());
+                jobs.push(job(
+                    key,
+                    &target,
+                    PRIORITY_TYPING,
+                    &Job::Typing { target: target.clone(), on },
+                )?);
+                continue;
+            }
+            AgentEvent::Message(m) => {
+                // The inbox's copy of a message the bridge posted itself.
+                if links.inbox_message(&inbox, &m.id).await?.is_some() {
                     report.unsupported += 1;
                     continue;
                 }
-                AgentEvent::Typing { conversation, on } => {
-                    let Route::To(target) =
-                        self.agent_route(&inbox, &conversation, hint.as_ref()).await?
-                    else {
-                        report.unrouted += 1;
-                        continue;
-                    };
-                    let key =
-                        format!("typing/{inbox}/{conversation}/{on}/{}", uuid::Uuid::new_v4());
-                    jobs.push(job(
-                        key,
-                        &target,
-                        PRIORITY_TYPING,
-                        &Job::Typing { target: target.clone(), on },
-                    )?);
+                (Some(first_send_key(&inbox, &m.id)), m, false)
+            }
+            AgentEvent::Undelivered(m) => {
+                if links.failed_outbound(&inbox, &m.id).await?.is_some() {
+                    // The bridge failed it itself (Chatwoot then overwrote the reason
+                    // when the echo of that mark could not be delivered): only the
+                    // agent's retry sends it again.
+                    debug!(message = %m.id, "undelivered mark on a message the bridge failed; left to the agent's retry");
+                    report.unsupported += 1;
                     continue;
                 }
-                AgentEvent::Message(m) => {
-                    // The inbox's copy of a message the bridge posted itself.
-                    if links.inbox_message(&inbox, &m.id).await?.is_some() {
-                        report.unsupported += 1;
-                        continue;
-                    }
-                    (Some(first_send_key(&inbox, &m.id)), m, false)
-                }
-                AgentEvent::Undelivered(m) => {
-                    if links.failed_outbound(&inbox, &m.id).await?.is_some() {
-                        // The bridge failed it itself (Chatwoot then overwrote the reason
-                        // when the echo of that mark could not be delivered): only the
-                        // agent's retry sends it again.
-                        debug!(message = %m.id, "undelivered mark on a message the bridge failed; left to the agent's retry");
-                        report.unsupported += 1;
-                        continue;
-                    }
-                    if links.inbox_message(&inbox, &m.id).await?.is_some() {
-                        // Sent already; a later webhook about it failed and Chatwoot marked
-                        // it failed again: only the status is corrected.
-                        (None, m, true)
-                    } else {
-                        // Sent under the webhook's key (a duplicate if the webhook did come,
-                        // late), then its status corrected once that send is done.
-                        (Some(first_send_key(&inbox, &m.id)), m, true)
-                    }
-                }
-                AgentEvent::RetryRequested { conversation, message, content } => {
-                    if let Some(failed) = links.failed_outbound(&inbox, &message).await? {
-                        let key = format!("out/{inbox}/{message}/retry/{}", failed.failed_at);
-                        (Some(key), failed.message, false)
-                    } else if links.inbox_message(&inbox, &message).await?.is_some() {
-                        // The echo of a status change (the bridge's own PATCH included).
-                        debug!(%message, "message_updated for a message already sent; nothing to do");
-                        report.unsupported += 1;
-                        continue;
-                    } else if let Some(m) = content.filter(|m| m.conversation == conversation) {
-                        // A retry of a message Chatwoot never handed over. Also the echo of
-                        // a status change of a message still queued: the key makes both one.
-                        (Some(first_send_key(&inbox, &message)), m, false)
-                    } else {
-                        report.unsupported += 1;
-                        continue;
-                    }
-                }
-            };
-            match self.agent_route(&inbox, &message.conversation, hint.as_ref()).await? {
-                Route::To(target) => {
-                    let id = message.id.clone();
-                    let conversation = message.conversation.clone();
-                    if let Some(key) = key {
-                        let send = Job::Outbound { target: target.clone(), message };
-                        jobs.push(job(key, &target, PRIORITY_MESSAGE, &send)?);
-                    }
-                    if confirm {
-                        // After the send, in the conversation's order; one per report, since
-                        // Chatwoot may mark the message failed again later.
-                        let key = format!("confirm/{inbox}/{id}/{}", uuid::Uuid::new_v4());
-                        let fix =
-                            Job::ConfirmSent { target: target.clone(), conversation, message: id };
-                        jobs.push(job(key, &target, PRIORITY_MESSAGE, &fix)?);
-                    }
-                }
-                Route::Nowhere(reason) => {
-                    if !self.bindings().any(|b| b.inbox == inbox) {
-                        info!(%inbox, "agent message in an inbox the bridge does not serve; skipped");
-                        metrics::counter!("wbots_events_skipped_total", "reason" => "unrouted")
-                            .increment(1);
-                        report.unrouted += 1;
-                        continue;
-                    }
-                    info!(%inbox, conversation = %message.conversation, %reason, "agent message cannot be routed; marking it failed");
-                    jobs.push(unroutable(&inbox, message, reason)?);
+                if links.inbox_message(&inbox, &m.id).await?.is_some() {
+                    // Sent already; a later webhook about it failed and Chatwoot marked
+                    // it failed again: only the status is corrected.
+                    (None, m, true)
+                } else {
+                    // Sent under the webhook's key (a duplicate if the webhook did come,
+                    // late), then its status corrected once that send is done.
+                    (Some(first_send_key(&inbox, &m.id)), m, true)
                 }
             }
-        }
-        Ok(jobs)
-    }
-
-    /// The customer thread a conversation of `inbox` bridges: the link the bridge made when
-    /// it created the conversation, else the contact's identity the inbox reported.
-    async fn agent_route(
-        &self,
-        inbox: &InboxId,
-        conversation: &ConversationId,
-        hint: Option<&ThreadRef>,
-    ) -> Result<Route, StoreError> {
-        let links = Links(self.store().as_ref());
-        let thread = match links.thread_of(inbox, conversation).await? {
-            Some(t) => ThreadRef { address: t.address, thread: t.thread },
-            None => match hint {
-                Some(h) => h.clone(),
-                None => {
-                    return Ok(Route::Nowhere(
-                        "wbots cannot send this: the conversation's contact has no Messenger or Instagram identity known to the bridge. Reply in a conversation the customer started, or one opened for a contact the bridge created.".into(),
-                    ));
+            AgentEvent::RetryRequested { conversation, message, content } => {
+                if let Some(failed) = links.failed_outbound(&inbox, &message).await? {
+                    let key = format!("out/{inbox}/{message}/retry/{}", failed.failed_at);
+                    (Some(key), failed.message, false)
+                } else if links.inbox_message(&inbox, &message).await?.is_some() {
+                    // The echo of a status change (the bridge's own PATCH included).
+                    debug!(%message, "message_updated for a message already sent; nothing to do");
+                    report.unsupported += 1;
+                    continue;
+                } else if let Some(m) = content.filter(|m| m.conversation == conversation) {
+                    // A retry of a message Chatwoot never handed over. Also the echo of
+                    // a status change of a message still queued: the key makes both one.
+                    (Some(first_send_key(&inbox, &message)), m, false)
+                } else {
+                    report.unsupported += 1;
+                    continue;
                 }
-            },
+            }
         };
-        Ok(match self.route(&thread.address) {
-            Some((_, binding)) if binding.inbox == *inbox => Route::To(Target {
-                address: thread.address,
-                thread: thread.thread,
-                inbox: inbox.clone(),
-            }),
-            Some(_) => Route::Nowhere(format!(
-                "wbots cannot send this: the customer belongs to {}, which is bridged to another inbox. Reply from that inbox.",
-                thread.address
-            )),
-            None => Route::Nowhere(format!(
-                "wbots cannot send this: the account {} is not configured in the bridge any more.",
-                thread.address
-            )),
-        })
+        match route(cx, &inbox, &message.conversation, hint.as_ref()).await? {
+            Route::To(target) => {
+                let id = message.id.clone();
+                let conversation = message.conversation.clone();
+                if let Some(key) = key {
+                    let send = Job::Outbound { target: target.clone(), message };
+                    jobs.push(job(key, &target, PRIORITY_MESSAGE, &send)?);
+                }
+                if confirm {
+                    // After the send, in the conversation's order; one per report, since
+                    // Chatwoot may mark the message failed again later.
+                    let key = format!("confirm/{inbox}/{id}/{}", uuid::Uuid::new_v4());
+                    let fix =
+                        Job::ConfirmSent { target: target.clone(), conversation, message: id };
+                    jobs.push(job(key, &target, PRIORITY_MESSAGE, &fix)?);
+                }
+            }
+            Route::Nowhere(reason) => {
+                if !cx.routes.bindings().any(|b| b.inbox == inbox) {
+                    info!(%inbox, "agent message in an inbox the bridge does not serve; skipped");
+                    metrics::counter!("wbots_events_skipped_total", "reason" => "unrouted")
+                        .increment(1);
+                    report.unrouted += 1;
+                    continue;
+                }
+                info!(%inbox, conversation = %message.conversation, %reason, "agent message cannot be routed; marking it failed");
+                jobs.push(unroutable(&inbox, message, reason)?);
+            }
+        }
     }
+    Ok(jobs)
+}
+
+/// The customer thread a conversation of `inbox` bridges: the link the bridge made when
+/// it created the conversation, else the contact's identity the inbox reported.
+async fn route(
+    cx: &Context,
+    inbox: &InboxId,
+    conversation: &ConversationId,
+    hint: Option<&ThreadRef>,
+) -> Result<Route, StoreError> {
+    let links = cx.links();
+    let thread = match links.thread_of(inbox, conversation).await? {
+        Some(t) => ThreadRef { address: t.address, thread: t.thread },
+        None => match hint {
+            Some(h) => h.clone(),
+            None => {
+                return Ok(Route::Nowhere(
+                    "wbots cannot send this: the conversation's contact has no Messenger or Instagram identity known to the bridge. Reply in a conversation the customer started, or one opened for a contact the bridge created.".into(),
+                ));
+            }
+        },
+    };
+    Ok(match cx.routes.get(&thread.address).map(|r| &r.binding) {
+        Some(binding) if binding.inbox == *inbox => Route::To(Target {
+            address: thread.address,
+            thread: thread.thread,
+            inbox: inbox.clone(),
+        }),
+        Some(_) => Route::Nowhere(format!(
+            "wbots cannot send this: the customer belongs to {}, which is bridged to another inbox. Reply from that inbox.",
+            thread.address
+        )),
+        None => Route::Nowhere(format!(
+            "wbots cannot send this: the account {} is not configured in the bridge any more.",
+            thread.address
+        )),
+    })
 }
 
 fn job(key: String, target: &Target, priority: i32, job: &Job) -> Result<NewJob, WebhookError> {

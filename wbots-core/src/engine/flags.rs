@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::Bridge;
+use super::context::Context;
 use crate::error::{DeliveryError, DeliveryErrorKind, StoreError};
 use crate::ids::ChannelAddress;
 use crate::store::{Link, LinkKey};
@@ -36,91 +36,84 @@ struct StoredFlag {
     credential: Option<String>,
 }
 
-impl Bridge {
-    fn fingerprint(&self, address: &ChannelAddress) -> Option<String> {
-        self.route(address).and_then(|(c, _)| c.credential_fingerprint(address))
-    }
+fn fingerprint(cx: &Context, address: &ChannelAddress) -> Option<String> {
+    cx.routes.get(address).and_then(|r| r.channel.credential_fingerprint(address))
+}
 
-    /// Flags `address`: its sends fail at once until it is reconnected.
-    pub async fn flag_channel(
-        &self,
-        address: &ChannelAddress,
-        origin: FlagOrigin,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        let flag =
-            StoredFlag { reason: reason.to_owned(), origin, credential: self.fingerprint(address) };
-        let value = serde_json::to_string(&flag).unwrap_or_default();
-        self.store().set_link(&Link::new(LinkKey::channel_flag(address), value)).await?;
-        warn!(account = %address, reason, "channel flagged: sends fail until it is reconnected");
-        Ok(())
-    }
+/// Flags `address`: its sends fail at once until it is reconnected.
+pub(crate) async fn flag(
+    cx: &Context,
+    address: &ChannelAddress,
+    origin: FlagOrigin,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let flag =
+        StoredFlag { reason: reason.to_owned(), origin, credential: fingerprint(cx, address) };
+    let value = serde_json::to_string(&flag).unwrap_or_default();
+    cx.store.set_link(&Link::new(LinkKey::channel_flag(address), value)).await?;
+    warn!(account = %address, reason, "channel flagged: sends fail until it is reconnected");
+    Ok(())
+}
 
-    /// Why `address` is flagged, if it is. A flag set under another credential than the one
-    /// configured now is cleared here: the operator put in a new token.
-    pub async fn channel_flag(
-        &self,
-        address: &ChannelAddress,
-    ) -> Result<Option<String>, StoreError> {
-        let Some(raw) = self.store().get_link(&LinkKey::channel_flag(address)).await? else {
-            return Ok(None);
-        };
-        // A flag written before flags were JSON has no fingerprint: treat it as stale, the
-        // next send finds out whether the credential still fails.
-        let flag: Option<StoredFlag> = serde_json::from_str(&raw).ok();
-        let current = self.fingerprint(address);
-        match flag {
-            Some(f) if f.credential.is_none() || f.credential == current => Ok(Some(f.reason)),
-            _ => {
-                self.store().delete_link(&LinkKey::channel_flag(address)).await?;
-                info!(account = %address, "the channel has a new credential: its flag is cleared");
-                Ok(None)
-            }
+/// Why `address` is flagged, if it is. A flag set under another credential than the one
+/// configured now is cleared here: the operator put in a new token.
+pub(crate) async fn current(
+    cx: &Context,
+    address: &ChannelAddress,
+) -> Result<Option<String>, StoreError> {
+    let Some(raw) = cx.store.get_link(&LinkKey::channel_flag(address)).await? else {
+        return Ok(None);
+    };
+    // A flag written before flags were JSON has no fingerprint: treat it as stale, the
+    // next send finds out whether the credential still fails.
+    let flag: Option<StoredFlag> = serde_json::from_str(&raw).ok();
+    let now = fingerprint(cx, address);
+    match flag {
+        Some(f) if f.credential.is_none() || f.credential == now => Ok(Some(f.reason)),
+        _ => {
+            cx.store.delete_link(&LinkKey::channel_flag(address)).await?;
+            info!(account = %address, "the channel has a new credential: its flag is cleared");
+            Ok(None)
         }
     }
+}
 
-    /// Clears the flag of `address` when it was set for `origin` (an unblock lifts a policy
-    /// block, not a refused token).
-    pub(crate) async fn clear_channel_flag(
-        &self,
-        address: &ChannelAddress,
-        origin: FlagOrigin,
-    ) -> Result<(), StoreError> {
-        let key = LinkKey::channel_flag(address);
-        let Some(raw) = self.store().get_link(&key).await? else {
-            return Ok(());
-        };
-        if serde_json::from_str::<StoredFlag>(&raw).is_ok_and(|f| f.origin == origin) {
-            self.store().delete_link(&key).await?;
-            info!(account = %address, "channel flag lifted");
-        }
-        Ok(())
+/// Clears the flag of `address` when it was set for `origin` (an unblock lifts a policy
+/// block, not a refused token).
+pub(crate) async fn clear(
+    cx: &Context,
+    address: &ChannelAddress,
+    origin: FlagOrigin,
+) -> Result<(), StoreError> {
+    let key = LinkKey::channel_flag(address);
+    let Some(raw) = cx.store.get_link(&key).await? else {
+        return Ok(());
+    };
+    if serde_json::from_str::<StoredFlag>(&raw).is_ok_and(|f| f.origin == origin) {
+        cx.store.delete_link(&key).await?;
+        info!(account = %address, "channel flag lifted");
     }
+    Ok(())
+}
 
-    /// Reads every bound channel's flag once, clearing those a new credential replaced,
-    /// so the store (and `/metrics`, which reads it) shows the truth from the start.
-    pub async fn refresh_channel_flags(&self) {
-        let addresses: Vec<ChannelAddress> = self.bindings().map(|b| b.address.clone()).collect();
-        for address in addresses {
-            if let Err(e) = self.channel_flag(&address).await {
-                warn!(error = %e, "could not read the channel flags");
-            }
+/// Reads every bound channel's flag once, clearing those a new credential replaced.
+pub(crate) async fn refresh(cx: &Context) {
+    let addresses: Vec<ChannelAddress> = cx.routes.bindings().map(|b| b.address.clone()).collect();
+    for address in addresses {
+        if let Err(e) = current(cx, &address).await {
+            warn!(error = %e, "could not read the channel flags");
         }
     }
+}
 
-    /// The send refusal of a flagged channel, or `Ok` when it may send.
-    pub(crate) async fn refuse_if_flagged(
-        &self,
-        address: &ChannelAddress,
-    ) -> Result<(), super::worker::JobError> {
-        match self.channel_flag(address).await? {
-            Some(reason) => Err(DeliveryError::permanent(
-                DeliveryErrorKind::Unauthorized,
-                format!("reconnect required: {reason}"),
-            )
-            .with_code(FLAGGED_CODE)
-            .into()),
-            None => Ok(()),
-        }
+/// The send refusal of a flagged channel, given its flag.
+pub(crate) fn refusal(flag: Option<&str>) -> Result<(), DeliveryError> {
+    match flag {
+        Some(reason) => Err(DeliveryError::permanent(
+            DeliveryErrorKind::Unauthorized,
+            format!("reconnect required: {reason}"),
+        )
+        .with_code(FLAGGED_CODE)),
+        None => Ok(()),
     }
 }

@@ -3,13 +3,15 @@
 
 use tracing::{info, warn};
 
-use super::Bridge;
+use super::agent_jobs;
+use super::context::Context;
+use super::inbound::echoes::own_echo_part;
 use super::job::Job;
 use super::links::user_scope;
 use crate::error::WebhookError;
 use crate::event::InboundEvent;
 use crate::request::RawRequest;
-use crate::store::{Enqueued, NewJob};
+use crate::store::NewJob;
 
 /// What one webhook delivery produced. Returned only once its jobs are durably stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,107 +36,79 @@ pub(crate) fn serialise(job: &Job) -> Result<String, WebhookError> {
         .map_err(|e| WebhookError::Malformed(format!("unstorable event: {e}")))
 }
 
-impl Bridge {
-    /// Answers a channel's subscription handshake (Meta's GET challenge).
-    pub fn handshake(
-        &self,
-        channel: &str,
-        request: &RawRequest<'_>,
-    ) -> Result<String, WebhookError> {
-        let ch = self
-            .channel(channel)
-            .ok_or_else(|| WebhookError::NotFound(format!("no channel {channel:?}")))?;
-        ch.handshake(request)
-    }
+/// Answers a channel's subscription handshake (Meta's GET challenge).
+pub(crate) fn handshake(
+    cx: &Context,
+    channel: &str,
+    request: &RawRequest<'_>,
+) -> Result<String, WebhookError> {
+    let ch = cx
+        .routes
+        .channel(channel)
+        .ok_or_else(|| WebhookError::NotFound(format!("no channel {channel:?}")))?;
+    ch.handshake(request)
+}
 
-    /// Ingests a platform webhook delivery for `channel`: verify, parse, enqueue all events
-    /// in one transaction. `Ok` means every event is durably stored (or was already).
-    ///
-    /// # Errors
-    /// The [`WebhookError`] to answer with; on any error nothing was stored.
-    pub async fn ingest_channel(
-        &self,
-        channel: &str,
-        request: &RawRequest<'_>,
-    ) -> Result<IngestReport, WebhookError> {
-        let ch = self
-            .channel(channel)
-            .ok_or_else(|| WebhookError::NotFound(format!("no channel {channel:?}")))?;
-        ch.verify(request)?;
-        let envelopes = ch.parse(request)?;
-        let mut report = IngestReport::default();
-        let mut jobs = Vec::with_capacity(envelopes.len());
-        for envelope in envelopes {
-            if let InboundEvent::Unsupported(u) = &envelope.event {
-                info!(channel, address = %envelope.address, kind = %u.kind, detail = u.detail.as_deref().unwrap_or(""), "unsupported event recorded and skipped");
-                metrics::counter!("wbots_events_skipped_total", "reason" => "unsupported")
-                    .increment(1);
-                report.unsupported += 1;
-                continue;
-            }
-            if self.route(&envelope.address).is_none() {
-                warn!(channel, address = %envelope.address, kind = envelope.event.kind(), "event for an account that is not configured; skipped");
-                metrics::counter!("wbots_events_skipped_total", "reason" => "unrouted")
-                    .increment(1);
-                report.unrouted += 1;
-                continue;
-            }
-            if let InboundEvent::Echo(e) = &envelope.event {
-                // The echo of a part a crashed worker sent: recorded now, before the 200,
-                // since its job would queue behind the send job it informs (which waits
-                // for it: `EngineConfig::echo_grace`).
-                if let Some(part) = super::inbound::own_echo_part(&envelope.address, e) {
-                    self.store().put_link(&part).await?;
-                }
-            }
-            let scope =
-                envelope.event.customer().map(|u| user_scope(&envelope.address, u.as_str()));
-            jobs.push(NewJob {
-                idempotency_key: envelope.idempotency_key(),
-                ordering_key: envelope.ordering_key(),
-                scope,
-                priority: PRIORITY_MESSAGE,
-                payload: serialise(&Job::Inbound { envelope })?,
-                not_before: None,
-            });
+/// A platform webhook delivery for `channel`: verify, parse, enqueue all events in one
+/// transaction. `Ok` means every event is durably stored (or was already); on any error
+/// nothing was stored.
+pub(crate) async fn channel_webhook(
+    cx: &Context,
+    channel: &str,
+    request: &RawRequest<'_>,
+) -> Result<IngestReport, WebhookError> {
+    let ch = cx
+        .routes
+        .channel(channel)
+        .ok_or_else(|| WebhookError::NotFound(format!("no channel {channel:?}")))?;
+    ch.verify(request)?;
+    let envelopes = ch.parse(request)?;
+    let mut report = IngestReport::default();
+    let mut jobs = Vec::with_capacity(envelopes.len());
+    for envelope in envelopes {
+        if let InboundEvent::Unsupported(u) = &envelope.event {
+            info!(channel, address = %envelope.address, kind = %u.kind, detail = u.detail.as_deref().unwrap_or(""), "unsupported event recorded and skipped");
+            metrics::counter!("wbots_events_skipped_total", "reason" => "unsupported").increment(1);
+            report.unsupported += 1;
+            continue;
         }
-        self.enqueue(jobs, &mut report).await?;
-        Ok(report)
+        if cx.routes.get(&envelope.address).is_none() {
+            warn!(channel, address = %envelope.address, kind = envelope.event.kind(), "event for an account that is not configured; skipped");
+            metrics::counter!("wbots_events_skipped_total", "reason" => "unrouted").increment(1);
+            report.unrouted += 1;
+            continue;
+        }
+        if let InboundEvent::Echo(e) = &envelope.event {
+            // The echo of a part a crashed worker sent: recorded now, before the 200,
+            // since its job would queue behind the send job it informs (which waits
+            // for it: `EngineConfig::echo_grace`).
+            if let Some(part) = own_echo_part(&envelope.address, e) {
+                cx.store.put_link(&part).await?;
+            }
+        }
+        let scope = envelope.event.customer().map(|u| user_scope(&envelope.address, u.as_str()));
+        jobs.push(NewJob {
+            idempotency_key: envelope.idempotency_key(),
+            ordering_key: envelope.ordering_key(),
+            scope,
+            priority: PRIORITY_MESSAGE,
+            payload: serialise(&Job::Inbound { envelope })?,
+            not_before: None,
+        });
     }
+    cx.enqueue(jobs, &mut report).await?;
+    Ok(report)
+}
 
-    /// Ingests an inbox webhook delivery (agent events), like [`Bridge::ingest_channel`].
-    pub async fn ingest_inbox(
-        &self,
-        request: &RawRequest<'_>,
-    ) -> Result<IngestReport, WebhookError> {
-        let inbox = self.inbox().clone();
-        inbox.verify(request)?;
-        let envelopes = inbox.parse(request)?;
-        let mut report = IngestReport::default();
-        let jobs = self.agent_jobs(envelopes, &mut report).await?;
-        self.enqueue(jobs, &mut report).await?;
-        Ok(report)
-    }
-
-    pub(crate) async fn enqueue(
-        &self,
-        jobs: Vec<NewJob>,
-        report: &mut IngestReport,
-    ) -> Result<(), WebhookError> {
-        if jobs.is_empty() {
-            return Ok(());
-        }
-        for outcome in self.store().enqueue(&jobs).await? {
-            match outcome {
-                Enqueued::New(_) => report.accepted += 1,
-                Enqueued::Duplicate(_) => report.duplicates += 1,
-            }
-        }
-        metrics::counter!("wbots_jobs_enqueued_total").increment(report.accepted as u64);
-        metrics::counter!("wbots_jobs_duplicate_total").increment(report.duplicates as u64);
-        if report.accepted > 0 {
-            self.inner.work.notify_one();
-        }
-        Ok(())
-    }
+/// An inbox webhook delivery (agent events), like [`channel_webhook`].
+pub(crate) async fn inbox_webhook(
+    cx: &Context,
+    request: &RawRequest<'_>,
+) -> Result<IngestReport, WebhookError> {
+    cx.inbox.verify(request)?;
+    let envelopes = cx.inbox.parse(request)?;
+    let mut report = IngestReport::default();
+    let jobs = agent_jobs::jobs(cx, envelopes, &mut report).await?;
+    cx.enqueue(jobs, &mut report).await?;
+    Ok(report)
 }

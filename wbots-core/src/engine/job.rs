@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::agent::AgentMessage;
+use crate::error::{DeliveryError, StoreError};
 use crate::event::InboundEnvelope;
 use crate::ids::{ChannelAddress, ConversationId, InboxId, InboxMessageId, ThreadId};
 
@@ -49,6 +50,47 @@ impl Job {
             Self::ConfirmSent { .. } => "confirm_sent",
             Self::Sweep => "sweep",
             Self::Unroutable { .. } => "unroutable",
+        }
+    }
+}
+
+/// Why a job run failed.
+#[derive(Debug)]
+pub(crate) enum JobError {
+    /// The far side failed; its classification decides retry or dead letter.
+    Delivery(DeliveryError),
+    /// The store failed mid-job; the job is retried.
+    Store(StoreError),
+    /// The job cannot be understood; it goes to the dead letter.
+    Corrupt(String),
+    /// The handler panicked: a failed attempt like any other, retried with backoff until
+    /// the attempts run out. Carries nothing of the panic, whose text may quote the job.
+    Panicked,
+    /// Not a failure: the job waits in the queue (keeping its conversation's place) until
+    /// something it needs may have happened, then runs again. Never dead-letters.
+    Deferred { wait: std::time::Duration, reason: &'static str },
+}
+
+impl From<DeliveryError> for JobError {
+    fn from(e: DeliveryError) -> Self {
+        Self::Delivery(e)
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Delivery(e) => write!(f, "{e}"),
+            Self::Store(e) => write!(f, "{e}"),
+            Self::Corrupt(e) => write!(f, "unreadable job: {e}"),
+            Self::Panicked => write!(f, "the job's handler panicked (a bug in the bridge)"),
+            Self::Deferred { reason, .. } => write!(f, "waiting: {reason}"),
         }
     }
 }

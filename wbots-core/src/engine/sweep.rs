@@ -7,119 +7,68 @@
 //! at once. It enqueues each message it finds under the same idempotency key as the
 //! message's webhook, so a sweep, a late webhook and an agent's retry send it once.
 
-use chrono::Utc;
 use tracing::{info, warn};
 
-use super::Bridge;
+use super::agent_jobs;
+use super::context::Context;
 use super::ingest::{IngestReport, serialise};
-use super::job::Job;
-use super::worker::JobError;
-use crate::error::{DeliveryError, DeliveryErrorKind};
-use crate::ids::{ConversationId, InboxId, InboxMessageId};
-use crate::inbox::{DeliveryStatus, MessageChange, MessageUpdate};
+use super::job::{Job, JobError};
+use crate::error::{DeliveryError, DeliveryErrorKind, WebhookError};
+use crate::ids::InboxId;
 use crate::store::{LinkWrite, NewJob};
 
 /// Below messages and typing: a sweep is never urgent next to live traffic.
 const PRIORITY_SWEEP: i32 = -20;
 
-impl Bridge {
-    /// Enqueues a sweep under `key` (a duplicate key enqueues nothing).
-    pub(crate) async fn schedule_sweep(&self, key: &str) {
-        if self.config().sweep_every.is_none() || !self.inbox().drops_webhooks() {
-            return;
-        }
-        if let Err(e) = self.enqueue_sweep(key).await {
-            warn!(error = %e, "could not schedule the sweep; the next period tries again");
-        }
+/// Enqueues a sweep under `key` (a duplicate key enqueues nothing), if sweeps are on and
+/// the inbox needs them.
+pub(crate) async fn schedule(cx: &Context, key: &str) {
+    if cx.config.sweep_every.is_none() || !cx.inbox.drops_webhooks() {
+        return;
     }
+    if let Err(e) = enqueue(cx, key).await {
+        warn!(error = %e, "could not schedule the sweep; the next period tries again");
+    }
+}
 
-    /// Enqueues a sweep now, whatever the schedule: for tests and operator commands.
-    ///
-    /// # Errors
-    /// The store's, when it cannot take the job.
-    pub async fn sweep_now(&self) -> Result<(), crate::error::WebhookError> {
-        self.enqueue_sweep(&format!("now/{}", uuid::Uuid::new_v4())).await
-    }
+/// Enqueues a sweep under `key`, whatever the schedule.
+pub(crate) async fn enqueue(cx: &Context, key: &str) -> Result<(), WebhookError> {
+    let job = NewJob {
+        idempotency_key: format!("sweep/{}/{key}", cx.inbox.name()),
+        ordering_key: format!("sweep/{}", cx.inbox.name()),
+        scope: None,
+        priority: PRIORITY_SWEEP,
+        payload: serialise(&Job::Sweep)?,
+        not_before: None,
+    };
+    cx.enqueue(vec![job], &mut IngestReport::default()).await
+}
 
-    async fn enqueue_sweep(&self, key: &str) -> Result<(), crate::error::WebhookError> {
-        let job = NewJob {
-            idempotency_key: format!("sweep/{}/{key}", self.inbox().name()),
-            ordering_key: format!("sweep/{}", self.inbox().name()),
-            scope: None,
-            priority: PRIORITY_SWEEP,
-            payload: serialise(&Job::Sweep)?,
-            not_before: None,
-        };
-        self.enqueue(vec![job], &mut IngestReport::default()).await
+/// The sweep job: asks the inbox for agent messages it marked undelivered within the
+/// lookback and enqueues their sends.
+pub(crate) async fn handle(cx: &Context) -> Result<Vec<LinkWrite>, JobError> {
+    let mut inboxes: Vec<InboxId> = cx.routes.bindings().map(|b| b.inbox.clone()).collect();
+    inboxes.sort();
+    inboxes.dedup();
+    let lookback =
+        chrono::Duration::from_std(cx.config.sweep_lookback).unwrap_or(chrono::Duration::hours(24));
+    let since = cx.now() - lookback;
+    let found = cx.inbox.undelivered(&inboxes, since).await?;
+    if found.is_empty() {
+        return Ok(Vec::new());
     }
-
-    pub(crate) async fn process_sweep(&self) -> Result<Vec<LinkWrite>, JobError> {
-        let mut inboxes: Vec<InboxId> = self.bindings().map(|b| b.inbox.clone()).collect();
-        inboxes.sort();
-        inboxes.dedup();
-        let lookback = chrono::Duration::from_std(self.config().sweep_lookback)
-            .unwrap_or(chrono::Duration::hours(24));
-        let since = Utc::now() - lookback;
-        let found = self.inbox().undelivered(&inboxes, since).await?;
-        if found.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut report = IngestReport::default();
-        let jobs = self.agent_jobs(found, &mut report).await.map_err(|e| {
-            JobError::Delivery(DeliveryError::temporary(DeliveryErrorKind::Other, e.to_string()))
-        })?;
-        self.enqueue(jobs, &mut report).await.map_err(|e| {
-            JobError::Delivery(DeliveryError::temporary(DeliveryErrorKind::Other, e.to_string()))
-        })?;
-        info!(
-            new = report.accepted,
-            known = report.duplicates + report.unsupported,
-            "sweep: agent messages Chatwoot could not deliver"
-        );
-        metrics::counter!("wbots_swept_messages_total").increment(report.accepted as u64);
-        Ok(Vec::new())
-    }
-
-    /// Sets a message the inbox marked failed back to sent, if the bridge did send it.
-    pub(crate) async fn process_confirm_sent(
-        &self,
-        target: &super::job::Target,
-        conversation: ConversationId,
-        message: InboxMessageId,
-    ) -> Result<Vec<LinkWrite>, JobError> {
-        let links = super::links::Links(self.store().as_ref());
-        // Not sent (its send failed, and the bridge's own mark stands): nothing to correct.
-        if links.inbox_message(&target.inbox, &message).await?.is_none() {
-            return Ok(Vec::new());
-        }
-        self.inbox()
-            .update_message(&MessageUpdate {
-                conversation,
-                message,
-                change: MessageChange::Status { status: DeliveryStatus::Sent, error: None },
-            })
-            .await?;
-        Ok(Vec::new())
-    }
-
-    pub(crate) async fn process_unroutable(
-        &self,
-        inbox: &InboxId,
-        conversation: ConversationId,
-        message: InboxMessageId,
-        reason: String,
-    ) -> Result<Vec<LinkWrite>, JobError> {
-        let _ = inbox;
-        self.inbox()
-            .update_message(&MessageUpdate {
-                conversation,
-                message,
-                change: MessageChange::Status {
-                    status: DeliveryStatus::Failed,
-                    error: Some(reason),
-                },
-            })
-            .await?;
-        Ok(Vec::new())
-    }
+    let mut report = IngestReport::default();
+    let jobs = agent_jobs::jobs(cx, found, &mut report).await.map_err(|e| {
+        JobError::Delivery(DeliveryError::temporary(DeliveryErrorKind::Other, e.to_string()))
+    })?;
+    cx.enqueue(jobs, &mut report).await.map_err(|e| {
+        JobError::Delivery(DeliveryError::temporary(DeliveryErrorKind::Other, e.to_string()))
+    })?;
+    info!(
+        new = report.accepted,
+        known = report.duplicates + report.unsupported,
+        "sweep: agent messages Chatwoot could not deliver"
+    );
+    metrics::counter!("wbots_swept_messages_total").increment(report.accepted as u64);
+    Ok(Vec::new())
 }

@@ -2,9 +2,9 @@
 //! sent, and each file passed as bytes or, where the platform takes files by URL only, as
 //! the inbox's own file URL.
 
-use super::Bridge;
-use super::worker::JobError;
 use crate::channel::Capabilities;
+use crate::engine::context::Context;
+use crate::engine::job::JobError;
 use crate::error::{DeliveryError, DeliveryErrorKind};
 use crate::media::AgentAttachment;
 use crate::outbound::OutboundPart;
@@ -16,7 +16,7 @@ fn megabytes(bytes: u64) -> String {
 
 /// Refuses a message any of whose files the inbox says is over the platform's limit for
 /// its kind, before any part of it is sent.
-pub(crate) fn check_sizes(
+pub(super) fn check_sizes(
     caps: &Capabilities,
     attachments: &[AgentAttachment],
     engine_max: u64,
@@ -39,19 +39,18 @@ pub(crate) fn check_sizes(
     Ok(())
 }
 
-impl Bridge {
-    /// The part that sends one agent file.
-    pub(crate) async fn attachment_part(
-        &self,
-        caps: &Capabilities,
-        att: &AgentAttachment,
-    ) -> Result<OutboundPart, JobError> {
-        if caps.media_by_url {
-            return Ok(OutboundPart::MediaUrl { kind: att.kind.clone(), url: att.url.clone() });
-        }
-        let limit = caps.max_bytes_for(&att.kind).min(self.config().max_media_bytes);
-        Ok(OutboundPart::Media(self.inbox().fetch_media(att, limit).await?))
+/// The part that sends one agent file: its bytes, fetched from the inbox, or its URL where
+/// the platform takes files by URL only.
+pub(super) async fn attachment_part(
+    cx: &Context,
+    caps: &Capabilities,
+    att: &AgentAttachment,
+) -> Result<OutboundPart, JobError> {
+    if caps.media_by_url {
+        return Ok(OutboundPart::MediaUrl { kind: att.kind.clone(), url: att.url.clone() });
     }
+    let limit = caps.max_bytes_for(&att.kind).min(cx.config.max_media_bytes);
+    Ok(OutboundPart::Media(cx.inbox.fetch_media(att, limit).await?))
 }
 
 #[cfg(test)]
