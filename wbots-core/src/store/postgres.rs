@@ -6,6 +6,8 @@
 //! and its lock is skipped too. A crashed replica's jobs are taken over when their lease
 //! expires.
 
+mod channels;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

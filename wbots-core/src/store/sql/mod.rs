@@ -9,6 +9,7 @@
 //! decodes strictly by type).
 
 pub(super) mod binds;
+pub(super) mod channels;
 pub(super) mod rows;
 pub(super) mod statements;
 

@@ -11,6 +11,7 @@
 //! request also empties the write-ahead log (`forget_scope`), so a forgotten person's id is
 //! in none of the store's files afterwards. The files are 0600 (see `files`).
 
+mod channels;
 mod files;
 mod group_commit;
 
