@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{from_ms, ms};
 use crate::error::StoreError;
-use crate::ids::ChannelAddress;
+use crate::ids::{ChannelAddress, ChannelKind};
 use crate::store::channels::{
     ChannelChange, ChannelStatus, ChatwootTarget, ConnectedChannel, LoginKind, Revision,
     SealedCredentials, StoredChannel,
@@ -153,8 +153,9 @@ where
     Option<String>: Decode<'r, R::Database> + Type<R::Database>,
     Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
 {
+    let kind: String = get(row, "kind")?;
     let address =
-        ChannelAddress::new(get::<R, String>(row, "kind")?, get::<R, String>(row, "account")?);
+        ChannelAddress::new(ChannelKind::from(kind.as_str()), get::<R, String>(row, "account")?);
     let revision = revision(get(row, "revision")?)?;
     if get::<R, bool>(row, "removed")? {
         return Ok(ChannelChange::Removed { address, revision });
