@@ -7,7 +7,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method};
 use wbots_chatwoot::{ChatwootConfig, ChatwootInbox, sign_webhook};
 use wbots_core::{Channel, Inbox, RawRequest, Secret};
-use wbots_meta::fake::payload;
+use wbots_fakes::meta::payload;
 use wbots_meta::{MetaAccount, MetaChannel, MetaConfig, sign_body};
 
 const PAGE: &str = "5550001";

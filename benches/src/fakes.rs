@@ -1,7 +1,7 @@
 //! The minimal fake Chatwoot and fake Graph API the load runs against: just enough of
 //! each API for the bridge's inbound path, answered from memory with no logging.
 //!
-//! Unlike `wbots_chatwoot::fake::FakeChatwoot` (stateful, fires webhooks back, checks
+//! Unlike `wbots_fakes::chatwoot::FakeChatwoot` (stateful, fires webhooks back, checks
 //! what it is sent) these keep no state but counters: the harness measures the bridge,
 //! so the fakes must stay far below it in cost.
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::Semaphore;
 use wbots_core::Secret;
-use wbots_meta::fake::payload;
+use wbots_fakes::meta::payload;
 use wbots_meta::sign_body;
 
 use crate::http::{Client, post};

@@ -42,6 +42,7 @@ pub(crate) enum Command {
     Rekey,
     /// Run the whole bridge against simulated Meta and Chatwoot servers and walk a scripted
     /// conversation through it. Needs no accounts and no configuration file.
+    #[cfg(feature = "sandbox")]
     Sandbox,
 }
 

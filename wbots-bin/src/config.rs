@@ -423,7 +423,9 @@ impl Config {
         Ok(config)
     }
 
-    /// Parses and validates a configuration from TOML text (no environment overrides).
+    /// Parses and validates a configuration from TOML text (no environment overrides): the
+    /// sandbox's.
+    #[cfg(feature = "sandbox")]
     pub(crate) fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let mut config: Config = Figment::from(Toml::string(text)).extract().map_err(load_error)?;
         config.normalize();

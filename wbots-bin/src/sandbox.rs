@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use wbots_chatwoot::fake::{FakeChatwoot, FakeMessage};
 use wbots_core::Secret;
 use wbots_core::store::{SqliteStore, Store};
-use wbots_meta::fake::{FakeGraph, payload};
+use wbots_fakes::chatwoot::{FakeChatwoot, FakeMessage};
+use wbots_fakes::meta::{FakeGraph, payload};
 use wbots_meta::sign_body;
 
 use crate::config::Config;

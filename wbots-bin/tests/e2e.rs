@@ -5,9 +5,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wbots_chatwoot::fake::{FakeChatwoot, FakeMessage};
 use wbots_core::Secret;
-use wbots_meta::fake::{FakeGraph, payload};
+use wbots_fakes::chatwoot::{FakeChatwoot, FakeMessage};
+use wbots_fakes::meta::{FakeGraph, payload};
 use wbots_meta::sign_body;
 
 mod support;
@@ -510,6 +510,7 @@ fn an_invalid_configuration_exits_before_listening_naming_the_key() {
     assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "nothing listened");
 }
 
+#[cfg(feature = "sandbox")]
 #[test]
 fn the_sandbox_runs_to_completion() {
     let out = Command::new(env!("CARGO_BIN_EXE_wbots")).arg("sandbox").output().unwrap();
@@ -527,6 +528,16 @@ fn the_sandbox_runs_to_completion() {
     ] {
         assert!(stdout.contains(hop), "missing {hop:?}:\n{stdout}");
     }
+}
+
+/// Built with `--no-default-features`, the binary has no fakes in it and no sandbox command.
+#[cfg(not(feature = "sandbox"))]
+#[test]
+fn without_the_sandbox_feature_there_is_no_sandbox_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wbots")).arg("sandbox").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unrecognized subcommand 'sandbox'"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -592,14 +603,11 @@ async fn when_configured_data_deletion_also_deletes_the_chatwoot_contact() {
 /// the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attachment_urls_pointing_inside_are_fetched_neither_way() {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
+    use wbots_fakes::wiremock::{Route, status, text};
+    use wiremock::MockServer;
     let w = start().await;
     let internal = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("INTERNAL SECRET"))
-        .mount(&internal)
-        .await;
+    Route::any_path(&internal, "GET").answers(text(200, "INTERNAL SECRET")).await;
     let inside = format!("{}/admin/keys", internal.uri());
 
     // A customer's "image" on an internal service.
@@ -617,7 +625,7 @@ async fn attachment_urls_pointing_inside_are_fetched_neither_way() {
     // A signed agent message whose file points inside: Chatwoot's real webhook for an
     // agent's file, captured, its data_url replaced, signed with the inbox's secret.
     let capture = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&capture).await;
+    Route::any_path(&capture, "POST").answers(status(200)).await;
     w.chatwoot.set_webhook_url(w.messenger_inbox, &capture.uri());
     let file = ("keys.txt".to_owned(), "text/plain".to_owned(), b"harmless".to_vec());
     let (agent_msg, _) = w.chatwoot.agent_reply(posted.conversation_id, "", vec![file]).await;

@@ -6,19 +6,19 @@
 
 use std::collections::HashMap;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wbots_chatwoot::fake::FakeChatwoot;
 use wbots_core::Secret;
-use wbots_meta::fake::{FakeGraph, payload};
+use wbots_fakes::chatwoot::FakeChatwoot;
+use wbots_fakes::meta::{FakeGraph, payload};
 use wbots_meta::sign_body;
 
 mod support;
-use support::{first_line_async, serve_command};
+use support::{Killed, first_line_async, listening_url, serve_command, terminate};
 
 const PAGE: &str = "5550001";
 
@@ -27,10 +27,11 @@ const PAGE: &str = "5550001";
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const SECRET: &str = "fault-secret-0123456789";
 
-/// A `wbots serve` that can be killed and restarted on the same port and store.
+/// A `wbots serve` that can be killed and restarted on the same port and store (killed on
+/// drop).
 struct Process {
     config: std::path::PathBuf,
-    child: Option<Child>,
+    child: Option<Killed>,
     url: String,
 }
 
@@ -54,34 +55,22 @@ impl Process {
             .spawn()
             .unwrap();
         let line = first_line_async(&mut child).await;
-        self.url = line
-            .trim()
-            .strip_prefix("wbots listening on ")
-            .unwrap_or_else(|| panic!("did not start: {line:?}"))
-            .to_owned();
-        self.child = Some(child);
+        self.url =
+            listening_url(&line).unwrap_or_else(|| panic!("did not start: {line:?}")).to_owned();
+        self.child = Some(Killed(child));
     }
 
     /// SIGTERM, as a deploy restarts it: the listener closes at once, jobs in flight finish.
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
-            let _ = c.wait();
+            terminate(&c.0);
+            let _ = c.0.wait();
         }
     }
 
     /// SIGKILL: no shutdown, no flush, leases left held.
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
+        drop(self.child.take());
     }
 }
 

@@ -7,14 +7,14 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wbots_core::Secret;
 
 mod support;
-use support::{first_line, free_port, serve_command};
+use support::{Killed, first_line, free_port, listening_url, serve_command, terminate};
 
 const APP_SECRET: &str = "hardening-app-secret-0001";
 const VERIFY_TOKEN: &str = "hardening-verify-token-0002";
@@ -57,17 +57,10 @@ inbox_id = 7
 
 /// A running `wbots serve` (killed on drop) and everything it wrote to stderr.
 struct Wbots {
-    child: Child,
+    child: Killed,
     addr: String,
     stderr: Arc<Mutex<String>>,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Wbots {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Runs `wbots serve` on `toml` with `env`; `Err` holds stderr when it exits before listening.
@@ -99,8 +92,8 @@ fn serve(toml: &str, env: &[(&str, &str)], log: &str) -> Result<Wbots, String> {
         }
     });
     let line = first_line(child.stdout.take().unwrap());
-    match line.trim().strip_prefix("wbots listening on http://") {
-        Some(addr) => Ok(Wbots { child, addr: addr.to_owned(), stderr, _dir: dir }),
+    match listening_url(&line).and_then(|url| url.strip_prefix("http://")) {
+        Some(addr) => Ok(Wbots { child: Killed(child), addr: addr.to_owned(), stderr, _dir: dir }),
         None => {
             let status = child.wait().unwrap();
             assert!(!status.success(), "exited successfully without listening");
@@ -118,13 +111,14 @@ impl Wbots {
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.0.id())).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
     fn sockets(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.0.id()))
             .unwrap()
             .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
             .filter(|target| target.to_string_lossy().starts_with("socket:"))
@@ -132,19 +126,14 @@ impl Wbots {
     }
 
     fn terminate(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+        assert!(terminate(&self.child.0), "SIGTERM not sent");
     }
 
     /// Waits for the process to exit, at most `limit`.
     fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let start = Instant::now();
         while start.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -3,16 +3,15 @@
 //! Page; a Page's deauthorize callback flags the Instagram channel, which `check` and
 //! `/metrics` show until a new token is configured.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wbots_chatwoot::fake::FakeChatwoot;
 use wbots_core::Secret;
-use wbots_meta::fake::FakeGraph;
+use wbots_fakes::chatwoot::FakeChatwoot;
+use wbots_fakes::meta::FakeGraph;
 
 mod support;
-use support::{Killed, first_line_async, free_port, serve_command};
+use support::{Killed, first_line_async, free_port, serve_command, wbots};
 
 const SECRET: &str = "meta-app-secret-0123";
 const METRICS_TOKEN: &str = "metrics-token-0123456";
@@ -65,19 +64,6 @@ inbox_id = {inbox}
     )
     .unwrap();
     path
-}
-
-fn wbots(args: &[&str], config: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wbots"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-    )
 }
 
 async fn fakes() -> (FakeGraph, FakeChatwoot, u64) {

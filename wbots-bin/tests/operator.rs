@@ -1,9 +1,10 @@
 //! `wbots setup`, `wbots check` and `wbots jobs` against the simulated Chatwoot and Graph API.
 
-use std::process::Command;
+use wbots_fakes::chatwoot::FakeChatwoot;
+use wbots_fakes::meta::FakeGraph;
 
-use wbots_chatwoot::fake::FakeChatwoot;
-use wbots_meta::fake::FakeGraph;
+mod support;
+use support::wbots;
 
 fn config(
     dir: &std::path::Path,
@@ -43,19 +44,6 @@ inbox_id = {inbox}
     )
     .unwrap();
     path
-}
-
-fn wbots(args: &[&str], config: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wbots"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,12 +15,13 @@ use wbots_core::{
 
 use crate::client::Client;
 use crate::config::{ChatwootConfig, REQUEST_TIMEOUT};
-use crate::media::{Downloader, same_origin_redirects};
+use crate::media::Downloader;
 use crate::webhook::{self, MARKER};
 use crate::wire::contacts::{self, ContactAttributes, ContactUpdate, Created, NewContact};
 use crate::wire::conversations::{self, Conversation, ConversationAttributes, NewConversation};
 use crate::wire::messages::{self, NewMessage, StatusUpdate};
 use crate::wire::numeric_id;
+use wbots_core::download::same_origin_redirects;
 
 /// A clock, so webhook time windows are testable.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;

@@ -5,8 +5,6 @@
 mod client;
 mod config;
 mod error;
-#[cfg(feature = "testkit")]
-pub mod fake;
 mod inbox;
 mod markdown;
 mod media;

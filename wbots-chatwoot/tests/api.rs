@@ -11,8 +11,13 @@ use wbots_core::{
     DeliveryErrorKind, DeliveryStatus, Direction, Inbox, Media, MessageChange, MessageUpdate,
     PostMessage, Profile, ReopenPolicy, Secret,
 };
-use wiremock::matchers::{body_partial_json, header, method, path, query_param};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wbots_fakes::wiremock::{ChatwootApi, json, refusal, retry_after, status};
+use wiremock::{MockServer, Request};
+
+/// Account 3, the account `inbox` talks to.
+fn api(server: &MockServer) -> ChatwootApi<'_> {
+    ChatwootApi::new(server, 3)
+}
 
 fn inbox(server: &MockServer) -> ChatwootInbox {
     ChatwootInbox::builder(ChatwootConfig::new(
@@ -92,35 +97,26 @@ fn multipart_fields(r: &Request) -> Value {
 #[tokio::test]
 async fn a_new_customer_becomes_a_contact_with_our_source_id() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/contacts/filter"))
-        .and(body_partial_json(json!({"payload": [{"attribute_key": "identifier", "filter_operator": "equal_to", "values": ["messenger:1122:psid-9"]}]})))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"meta": {"count": 0}, "payload": []})),
-        )
-        .expect(1)
-        .mount(&server)
+    let chatwoot = api(&server);
+    chatwoot.filter_contacts()
+        .body(json!({"payload": [{"attribute_key": "identifier", "filter_operator": "equal_to", "values": ["messenger:1122:psid-9"]}]}))
+        .json(200, json!({"meta": {"count": 0}, "payload": []}))
+        .once()
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/contacts"))
-        .and(body_partial_json(json!({
+    chatwoot.create_contact()
+        .body(json!({
             "inbox_id": 7, "name": "Ada Lovelace", "identifier": "messenger:1122:psid-9",
             "avatar_url": "https://cdn.example/ada.jpg",
             "additional_attributes": {"wbots_channel": "messenger", "wbots_account": "1122"}
-        })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": {"contact": {"id": 501, "name": "Ada Lovelace"}, "contact_inbox": {"source_id": "generated", "inbox": {"id": 7}}}})))
-        .expect(1)
-        .mount(&server)
+        }))
+        .json(200, json!({"payload": {"contact": {"id": 501, "name": "Ada Lovelace"}, "contact_inbox": {"source_id": "generated", "inbox": {"id": 7}}}}))
+        .once()
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/contacts/501/contact_inboxes"))
-        .and(body_partial_json(json!({"inbox_id": 7, "source_id": "wbots:messenger:1122:psid-9"})))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"source_id": "wbots:messenger:1122:psid-9"})),
-        )
-        .expect(1)
-        .mount(&server)
+    chatwoot
+        .link_contact_inbox(501)
+        .body(json!({"inbox_id": 7, "source_id": "wbots:messenger:1122:psid-9"}))
+        .json(200, json!({"source_id": "wbots:messenger:1122:psid-9"}))
+        .once()
         .await;
     let id = inbox(&server).upsert_contact(&contact_request()).await.unwrap();
     assert_eq!(id.as_str(), "501");
@@ -130,36 +126,22 @@ async fn a_new_customer_becomes_a_contact_with_our_source_id() {
 #[tokio::test]
 async fn an_existing_contact_is_found_renamed_and_not_duplicated() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/contacts/filter"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": [
+    let chatwoot = api(&server);
+    chatwoot.filter_contacts()
+        .json(200, json!({"payload": [
             {"id": 77, "name": "Someone Else", "identifier": "messenger:1122:psid-99", "thumbnail": ""},
             {"id": 42, "name": "Ada L.", "identifier": "messenger:1122:psid-9", "thumbnail": "https://cw/avatar.png"}
-        ]})))
-        .mount(&server)
+        ]}))
         .await;
-    Mock::given(method("PUT"))
-        .and(path("/api/v1/accounts/3/contacts/42"))
-        .and(body_partial_json(json!({"name": "Ada Lovelace"})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": {"id": 42}})))
-        .expect(1)
-        .mount(&server)
+    chatwoot
+        .update_contact(42)
+        .body(json!({"name": "Ada Lovelace"}))
+        .json(200, json!({"payload": {"id": 42}}))
+        .once()
         .await;
     // Linked already by an earlier attempt: Chatwoot says so, and that is fine.
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/contacts/42/contact_inboxes"))
-        .respond_with(
-            ResponseTemplate::new(422)
-                .set_body_json(json!({"message": "Source has already been taken"})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/contacts"))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&server)
-        .await;
+    chatwoot.link_contact_inbox(42).answers(refusal(422, "Source has already been taken")).await;
+    chatwoot.create_contact().answers(status(500)).never().await;
     assert_eq!(inbox(&server).upsert_contact(&contact_request()).await.unwrap().as_str(), "42");
     check_all_against_spec(&server).await;
 }
@@ -178,45 +160,27 @@ fn conversation_request(existing: Option<&str>, reopen: ReopenPolicy) -> Convers
 #[tokio::test]
 async fn conversations_are_reused_reopened_or_created_by_policy() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/conversations/10"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": 10, "status": "open", "inbox_id": 7})),
-        )
-        .mount(&server)
+    let chatwoot = api(&server);
+    chatwoot.conversation(10).json(200, json!({"id": 10, "status": "open", "inbox_id": 7})).await;
+    chatwoot
+        .conversation(11)
+        .json(200, json!({"id": 11, "status": "resolved", "inbox_id": 7}))
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/conversations/11"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": 11, "status": "resolved", "inbox_id": 7})),
-        )
-        .mount(&server)
+    chatwoot.conversation(12).json(404, json!({"error": "Resource could not be found"})).await;
+    chatwoot
+        .toggle_status(11)
+        .body(json!({"status": "open"}))
+        .json(200, json!({"payload": {"success": true}}))
+        .once()
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/conversations/12"))
-        .respond_with(
-            ResponseTemplate::new(404)
-                .set_body_json(json!({"error": "Resource could not be found"})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/conversations/11/toggle_status"))
-        .and(body_partial_json(json!({"status": "open"})))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"payload": {"success": true}})),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST")).and(path("/api/v1/accounts/3/conversations"))
-        .and(body_partial_json(json!({
+    chatwoot.create_conversation()
+        .body(json!({
             "source_id": "wbots:messenger:1122:psid-9", "inbox_id": 7, "contact_id": 42, "status": "open",
             "additional_attributes": {"wbots_channel": "messenger", "wbots_thread": "psid-9"}
-        })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 99, "status": "open"}))).expect(2).mount(&server).await;
+        }))
+        .json(200, json!({"id": 99, "status": "open"}))
+        .times(2)
+        .await;
 
     let cw = inbox(&server);
     assert_eq!(
@@ -254,14 +218,16 @@ async fn conversations_are_reused_reopened_or_created_by_policy() {
 #[tokio::test]
 async fn without_a_link_the_contacts_open_conversation_in_the_inbox_is_found() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/contacts/42/conversations"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": [
-            {"id": 5, "inbox_id": 8, "status": "open"},
-            {"id": 6, "inbox_id": 7, "status": "resolved"},
-            {"id": 9, "inbox_id": 7, "status": "pending"}
-        ]})))
-        .mount(&server)
+    api(&server)
+        .contact_conversations(42)
+        .json(
+            200,
+            json!({"payload": [
+                {"id": 5, "inbox_id": 8, "status": "open"},
+                {"id": 6, "inbox_id": 7, "status": "resolved"},
+                {"id": 9, "inbox_id": 7, "status": "pending"}
+            ]}),
+        )
         .await;
     let found = inbox(&server)
         .open_conversation(&conversation_request(None, ReopenPolicy::Reopen))
@@ -290,13 +256,15 @@ fn post(direction: Direction, media: Vec<Media>) -> PostMessage {
 #[tokio::test]
 async fn messages_carry_type_source_id_marker_and_reply() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/api/v1/accounts/3/conversations/99/messages"))
-        .and(body_partial_json(json!({
+    api(&server)
+        .create_message(99)
+        .body(json!({
             "content": "Is my order on its way?", "message_type": "incoming", "private": false, "source_id": "m_abc",
             "content_attributes": {"wbots": true, "in_reply_to": 1234, "original_sent_at": "2026-11-24T10:00:00Z"}
-        })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 3001, "content": "Is my order on its way?", "message_type": 0})))
-        .expect(1).mount(&server).await;
+        }))
+        .json(200, json!({"id": 3001, "content": "Is my order on its way?", "message_type": 0}))
+        .once()
+        .await;
     assert_eq!(
         inbox(&server).post_message(&post(Direction::Incoming, vec![])).await.unwrap().as_str(),
         "3001"
@@ -307,12 +275,7 @@ async fn messages_carry_type_source_id_marker_and_reply() {
 #[tokio::test]
 async fn files_are_uploaded_as_multipart_attachments() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/conversations/99/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 3002})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    api(&server).create_message(99).json(200, json!({"id": 3002})).once().await;
     let media = Media {
         bytes: bytes::Bytes::from_static(b"JPEGDATA"),
         content_type: "image/jpeg".into(),
@@ -333,34 +296,25 @@ async fn files_are_uploaded_as_multipart_attachments() {
 #[tokio::test]
 async fn status_updates_deletions_and_notes() {
     let server = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .and(path("/api/v1/accounts/3/conversations/99/messages/3001"))
-        .and(body_partial_json(
-            json!({"status": "failed", "external_error": "outside the 24-hour window"}),
-        ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 3001})))
-        .expect(1)
-        .mount(&server)
+    let chatwoot = api(&server);
+    chatwoot
+        .update_message(99, 3001)
+        .body(json!({"status": "failed", "external_error": "outside the 24-hour window"}))
+        .json(200, json!({"id": 3001}))
+        .once()
         .await;
-    Mock::given(method("PATCH"))
-        .and(path("/api/v1/accounts/3/conversations/99/messages/3002"))
-        .and(body_partial_json(json!({"status": "read"})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 3002})))
-        .expect(1)
-        .mount(&server)
+    chatwoot
+        .update_message(99, 3002)
+        .body(json!({"status": "read"}))
+        .json(200, json!({"id": 3002}))
+        .once()
         .await;
-    Mock::given(method("DELETE"))
-        .and(path("/api/v1/accounts/3/conversations/99/messages/3003"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 3003})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/conversations/99/messages"))
-        .and(body_partial_json(json!({"message_type": "outgoing", "private": true})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 3004})))
-        .expect(2)
-        .mount(&server)
+    chatwoot.delete_message(99, 3003).json(200, json!({"id": 3003})).once().await;
+    chatwoot
+        .create_message(99)
+        .body(json!({"message_type": "outgoing", "private": true}))
+        .json(200, json!({"id": 3004}))
+        .times(2)
         .await;
     let cw = inbox(&server);
     let update = |message: &str, change| MessageUpdate {
@@ -405,22 +359,13 @@ async fn a_retry_finds_what_an_earlier_attempt_posted() {
     let server = MockServer::start().await;
     let page: Vec<Value> =
         (0..20).map(|i| json!({"id": 200 + i, "source_id": format!("m_{i}")})).collect();
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/conversations/99/messages"))
-        .and(query_param("before", "200"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"payload": [{"id": 150, "source_id": "m_old"}]})),
-        )
-        .mount(&server)
+    let chatwoot = api(&server);
+    chatwoot
+        .list_messages(99)
+        .query("before", "200")
+        .json(200, json!({"payload": [{"id": 150, "source_id": "m_old"}]}))
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/conversations/99/messages"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"meta": {}, "payload": page})),
-        )
-        .mount(&server)
-        .await;
+    chatwoot.list_messages(99).json(200, json!({"meta": {}, "payload": page})).await;
     let cw = inbox(&server);
     assert_eq!(
         cw.find_message(&"99".into(), &"m_7".into()).await.unwrap().unwrap().as_str(),
@@ -438,28 +383,11 @@ async fn a_retry_finds_what_an_earlier_attempt_posted() {
 #[tokio::test]
 async fn failures_are_classified() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/conversations/1/messages"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "7"))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/conversations/2/messages"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/conversations/3/messages"))
-        .respond_with(
-            ResponseTemplate::new(401).set_body_json(json!({"errors": ["You need to sign in"]})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/conversations/4/messages"))
-        .respond_with(ResponseTemplate::new(404))
-        .mount(&server)
-        .await;
+    let chatwoot = api(&server);
+    chatwoot.create_message(1).answers(retry_after(429, 7)).await;
+    chatwoot.create_message(2).answers(status(503)).await;
+    chatwoot.create_message(3).answers(json(401, json!({"errors": ["You need to sign in"]}))).await;
+    chatwoot.create_message(4).answers(status(404)).await;
     let cw = inbox(&server);
     let attempt = |c: &str| {
         let mut p = post(Direction::Incoming, vec![]);
@@ -494,22 +422,21 @@ async fn failures_are_classified() {
 #[tokio::test]
 async fn setup_creates_and_updates_api_inboxes() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/api/v1/accounts/3/inboxes"))
-        .and(body_partial_json(json!({"name": "Messenger", "channel": {"type": "api", "webhook_url": "https://bridge.example/webhooks/chatwoot/tok"}})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 12, "name": "Messenger", "channel_type": "Channel::Api", "webhook_url": "https://bridge.example/webhooks/chatwoot/tok"})))
-        .expect(1).mount(&server).await;
-    Mock::given(method("PATCH")).and(path("/api/v1/accounts/3/inboxes/12"))
-        .and(body_partial_json(json!({"channel": {"webhook_url": "https://bridge.example/webhooks/chatwoot/new"}})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 12, "name": "Messenger", "channel_type": "Channel::Api", "webhook_url": "https://bridge.example/webhooks/chatwoot/new"})))
-        .expect(1).mount(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/inboxes"))
-        .and(header("api_access_token", "cw-token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"payload": [{"id": 12, "name": "Messenger"}]})),
-        )
-        .mount(&server)
+    let chatwoot = api(&server);
+    chatwoot.create_inbox()
+        .body(json!({"name": "Messenger", "channel": {"type": "api", "webhook_url": "https://bridge.example/webhooks/chatwoot/tok"}}))
+        .json(200, json!({"id": 12, "name": "Messenger", "channel_type": "Channel::Api", "webhook_url": "https://bridge.example/webhooks/chatwoot/tok"}))
+        .once()
+        .await;
+    chatwoot.update_inbox(12)
+        .body(json!({"channel": {"webhook_url": "https://bridge.example/webhooks/chatwoot/new"}}))
+        .json(200, json!({"id": 12, "name": "Messenger", "channel_type": "Channel::Api", "webhook_url": "https://bridge.example/webhooks/chatwoot/new"}))
+        .once()
+        .await;
+    chatwoot
+        .list_inboxes()
+        .header("api_access_token", "cw-token")
+        .json(200, json!({"payload": [{"id": 12, "name": "Messenger"}]}))
         .await;
     let cw = inbox(&server);
     let created = cw
@@ -540,20 +467,23 @@ async fn setup_creates_and_updates_api_inboxes() {
 async fn the_sweep_lists_conversations_by_activity_and_picks_chatwoots_own_failures() {
     let server = MockServer::start().await;
     let now = Utc::now().timestamp();
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/conversations"))
-        .and(query_param("inbox_id", "7"))
-        .and(query_param("status", "all"))
-        .and(query_param("page", "1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {
-            "meta": {"all_count": 2},
-            "payload": [
-                {"id": 42, "inbox_id": 7, "last_activity_at": now - 60},
-                {"id": 41, "inbox_id": 7, "last_activity_at": now - 3 * 86400},
-            ]
-        }})))
-        .expect(1)
-        .mount(&server)
+    let chatwoot = api(&server);
+    chatwoot
+        .list_conversations()
+        .query("inbox_id", "7")
+        .query("status", "all")
+        .query("page", "1")
+        .json(
+            200,
+            json!({"data": {
+                "meta": {"all_count": 2},
+                "payload": [
+                    {"id": 42, "inbox_id": 7, "last_activity_at": now - 60},
+                    {"id": 41, "inbox_id": 7, "last_activity_at": now - 3 * 86400},
+                ]
+            }}),
+        )
+        .once()
         .await;
     let user = json!({"id": 5, "type": "user"});
     let m = |id: u64, kind: u64, private: bool, status: &str, error: Option<&str>| {
@@ -561,9 +491,8 @@ async fn the_sweep_lists_conversations_by_activity_and_picks_chatwoots_own_failu
                "status": status, "content_attributes": {"external_error": error},
                "created_at": now - 30, "conversation_id": 42, "sender": user})
     };
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/conversations/42/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+    chatwoot.list_messages(42)
+        .json(200, json!({
             "meta": {"contact": {"id": 9, "identifier": "messenger:1122:psid-9", "type": "contact"}},
             "payload": [
                 m(1000, 1, false, "failed", Some("503 Service Unavailable")),
@@ -573,9 +502,8 @@ async fn the_sweep_lists_conversations_by_activity_and_picks_chatwoots_own_failu
                 m(1004, 0, false, "failed", Some("503 Service Unavailable")),
                 m(1005, 3, false, "failed", Some("Net::ReadTimeout with #<TCPSocket:(closed)>")),
             ]
-        })))
-        .expect(1)
-        .mount(&server)
+        }))
+        .once()
         .await;
     let found = inbox(&server)
         .undelivered(&["7".into()], Utc::now() - chrono::Duration::hours(24))

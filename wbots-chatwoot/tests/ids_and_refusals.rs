@@ -7,8 +7,8 @@ use wbots_core::{
     ChannelAddress, ChannelKind, ContactRequest, ConversationRequest, DeliveryErrorKind,
     DeliveryStatus, Inbox, MessageChange, MessageUpdate, Profile, ReopenPolicy, Secret,
 };
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wbots_fakes::wiremock::{ChatwootApi, Reply, Route, json, refusal};
+use wiremock::MockServer;
 
 fn inbox(server: &MockServer) -> ChatwootInbox {
     ChatwootInbox::builder(ChatwootConfig::new(
@@ -29,10 +29,13 @@ fn contact_request(inbox: &str) -> ContactRequest {
     }
 }
 
-fn no_contact_yet() -> Mock {
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/contacts/filter"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": []})))
+/// Account 3, the account `inbox` talks to.
+fn api(server: &MockServer) -> ChatwootApi<'_> {
+    ChatwootApi::new(server, 3)
+}
+
+fn no_contact_yet(server: &MockServer) -> Reply<'_> {
+    api(server).filter_contacts().json(200, json!({"payload": []}))
 }
 
 #[tokio::test]
@@ -52,11 +55,7 @@ async fn an_inbox_or_contact_id_that_is_not_a_number_is_an_error_never_id_0() {
         existing: None,
         reopen: ReopenPolicy::Reopen,
     };
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/contacts/c-501/conversations"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": []})))
-        .mount(&server)
-        .await;
+    api(&server).contact_conversations("c-501").json(200, json!({"payload": []})).await;
     let e = cw.open_conversation(&conversation).await.unwrap_err();
     assert!(e.message().contains("contact id \"c-501\""), "{}", e.message());
     // Nothing was created with a made-up id.
@@ -73,10 +72,7 @@ async fn an_inbox_or_contact_id_that_is_not_a_number_is_an_error_never_id_0() {
 #[tokio::test]
 async fn ids_are_escaped_as_one_path_segment() {
     let server = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&server)
-        .await;
+    Route::any_path(&server, "PATCH").answers(json(200, json!({}))).await;
     let update = MessageUpdate {
         conversation: "1/../../../profile".into(),
         message: "5?x=1".into(),
@@ -94,14 +90,14 @@ async fn ids_are_escaped_as_one_path_segment() {
 #[tokio::test]
 async fn an_identifier_taken_by_a_lost_attempt_means_look_again() {
     let server = MockServer::start().await;
-    no_contact_yet().mount(&server).await;
+    no_contact_yet(&server).await;
     // `render_record_invalid` in Chatwoot's `request_exception_handler.rb`.
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/contacts"))
-        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
-            "message": "Identifier has already been taken", "attributes": ["identifier"]
-        })))
-        .mount(&server)
+    api(&server)
+        .create_contact()
+        .json(
+            422,
+            json!({"message": "Identifier has already been taken", "attributes": ["identifier"]}),
+        )
         .await;
     let e = inbox(&server).upsert_contact(&contact_request("7")).await.unwrap_err();
     assert!(e.is_temporary(), "{e:?}");
@@ -111,36 +107,25 @@ async fn an_identifier_taken_by_a_lost_attempt_means_look_again() {
 #[tokio::test]
 async fn other_refusals_that_mention_taken_stay_refusals() {
     let server = MockServer::start().await;
-    no_contact_yet().mount(&server).await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/contacts"))
-        .respond_with(
-            ResponseTemplate::new(422)
-                .set_body_json(json!({"message": "Email has already been taken"})),
-        )
-        .mount(&server)
-        .await;
+    no_contact_yet(&server).await;
+    api(&server).create_contact().answers(refusal(422, "Email has already been taken")).await;
     let e = inbox(&server).upsert_contact(&contact_request("7")).await.unwrap_err();
     assert!(e.is_permanent(), "{e:?}");
     assert_eq!(e.kind(), DeliveryErrorKind::InvalidRequest);
 
     // A contact inbox refused for another reason is not "already linked".
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/contacts/filter"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": [
-            {"id": 42, "name": "Ada", "identifier": "messenger:1122:psid-9", "thumbnail": "x"}
-        ]})))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/accounts/3/contacts/42/contact_inboxes"))
-        .respond_with(
-            ResponseTemplate::new(422)
-                .set_body_json(json!({"message": "Inbox is not taken into account"})),
+    let chatwoot = api(&server);
+    chatwoot
+        .filter_contacts()
+        .json(
+            200,
+            json!({"payload": [
+                {"id": 42, "name": "Ada", "identifier": "messenger:1122:psid-9", "thumbnail": "x"}
+            ]}),
         )
-        .mount(&server)
         .await;
+    chatwoot.link_contact_inbox(42).answers(refusal(422, "Inbox is not taken into account")).await;
     let e = inbox(&server).upsert_contact(&contact_request("7")).await.unwrap_err();
     assert_eq!(e.kind(), DeliveryErrorKind::InvalidRequest);
 }

@@ -4,8 +4,8 @@
 
 use wbots_chatwoot::{ChatwootConfig, ChatwootInbox};
 use wbots_core::{AgentAttachment, AttachmentKind, DeliveryError, Inbox, Secret};
-use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wbots_fakes::wiremock::{ChatwootApi, Route, file, redirect, text};
+use wiremock::MockServer;
 
 const TOKEN: &str = "cw-secret-token";
 
@@ -31,10 +31,7 @@ fn attachment(url: &str) -> AgentAttachment {
 /// An internal service holding a secret, answering anything.
 async fn internal_service() -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("INTERNAL SECRET"))
-        .mount(&server)
-        .await;
+    Route::any_path(&server, "GET").answers(text(200, "INTERNAL SECRET")).await;
     server
 }
 
@@ -88,10 +85,9 @@ async fn a_redirect_from_chatwoot_to_an_internal_address_is_not_followed() {
         // A name is checked by what it resolves to.
         ("name", format!("http://localhost:{port}/admin/keys")),
     ] {
-        Mock::given(method("GET"))
-            .and(path(format!("/rails/active_storage/blobs/redirect/{name}/report.pdf")))
-            .respond_with(ResponseTemplate::new(302).insert_header("location", location.as_str()))
-            .mount(&chatwoot)
+        ChatwootApi::new(&chatwoot, 3)
+            .storage(format!("blobs/redirect/{name}/report.pdf"))
+            .answers(redirect(302, &location))
             .await;
     }
     let cw = inbox(&chatwoot);
@@ -119,23 +115,11 @@ async fn a_redirect_from_chatwoot_to_an_internal_address_is_not_followed() {
 async fn an_attachment_on_the_chatwoot_origin_still_downloads() {
     let chatwoot = MockServer::start().await;
     // ActiveStorage's redirect route may bounce within the origin first.
-    Mock::given(method("GET"))
-        .and(path("/rails/active_storage/blobs/redirect/abc/report.pdf"))
-        .respond_with(
-            ResponseTemplate::new(302)
-                .insert_header("location", "/rails/active_storage/disk/xyz/report.pdf"),
-        )
-        .mount(&chatwoot)
+    let api = ChatwootApi::new(&chatwoot, 3);
+    api.storage("blobs/redirect/abc/report.pdf")
+        .answers(redirect(302, "/rails/active_storage/disk/xyz/report.pdf"))
         .await;
-    Mock::given(method("GET"))
-        .and(path("/rails/active_storage/disk/xyz/report.pdf"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/pdf")
-                .set_body_bytes(b"%PDF-1.7".to_vec()),
-        )
-        .mount(&chatwoot)
-        .await;
+    api.storage("disk/xyz/report.pdf").answers(file("application/pdf", b"%PDF-1.7".to_vec())).await;
     let url = format!("{}/rails/active_storage/blobs/redirect/abc/report.pdf", chatwoot.uri());
     let media = inbox(&chatwoot).fetch_media(&attachment(&url), 1024).await.unwrap();
     assert_eq!(
@@ -155,11 +139,7 @@ async fn the_token_never_follows_a_redirect_to_another_host() {
     let chatwoot = MockServer::start().await;
     let elsewhere = internal_service().await;
     let stolen = format!("http://localhost:{}/steal", elsewhere.address().port());
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/inboxes"))
-        .respond_with(ResponseTemplate::new(307).insert_header("location", stolen.as_str()))
-        .mount(&chatwoot)
-        .await;
+    ChatwootApi::new(&chatwoot, 3).list_inboxes().answers(redirect(307, &stolen)).await;
     // The attack is real: a client with reqwest's default policy hands the token over.
     reqwest::Client::new()
         .get(format!("{}/api/v1/accounts/3/inboxes", chatwoot.uri()))
@@ -183,20 +163,12 @@ async fn the_token_never_follows_a_redirect_to_another_host() {
 async fn a_redirect_within_the_chatwoot_origin_keeps_working() {
     let chatwoot = MockServer::start().await;
     let moved = format!("{}/api/v1/accounts/3/inboxes?page=1", chatwoot.uri());
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/inboxes"))
-        .and(query_param_is_missing("page"))
-        .respond_with(ResponseTemplate::new(301).insert_header("location", moved.as_str()))
-        .mount(&chatwoot)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/accounts/3/inboxes"))
-        .and(query_param("page", "1"))
-        .and(header("api_access_token", TOKEN))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_string(r#"{"payload":[{"id":1},{"id":2}]}"#),
-        )
-        .mount(&chatwoot)
+    let api = ChatwootApi::new(&chatwoot, 3);
+    api.list_inboxes().without_query("page").answers(redirect(301, &moved)).await;
+    api.list_inboxes()
+        .query("page", "1")
+        .header("api_access_token", TOKEN)
+        .answers(text(200, r#"{"payload":[{"id":1},{"id":2}]}"#))
         .await;
     assert_eq!(inbox(&chatwoot).verify_token().await.unwrap(), 2);
 }
@@ -207,10 +179,9 @@ async fn a_redirect_within_the_chatwoot_origin_keeps_working() {
 async fn attachments_on_the_configured_frontend_url_download() {
     let api = MockServer::start().await;
     let frontend = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/rails/active_storage/blobs/redirect/abc/report.pdf"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(b"%PDF".to_vec()))
-        .mount(&frontend)
+    ChatwootApi::new(&frontend, 3)
+        .storage("blobs/redirect/abc/report.pdf")
+        .answers(file("", b"%PDF".to_vec()))
         .await;
     let frontend_url = format!("http://localhost:{}", frontend.address().port());
     let mut config = ChatwootConfig::new(api.uri().parse().unwrap(), Secret::new(TOKEN), 3);

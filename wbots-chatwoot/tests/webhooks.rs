@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use wbots_chatwoot::fake::FakeChatwoot;
 use wbots_chatwoot::{ChatwootConfig, ChatwootInbox, sign_webhook};
 use wbots_core::testkit::{InboxHarness, OwnedRequest};
 use wbots_core::{AgentEvent, AttachmentKind, ChannelAddress, ChannelKind, Inbox, Secret};
+use wbots_fakes::chatwoot::FakeChatwoot;
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()

@@ -5,6 +5,8 @@
 mod agent;
 mod build_error;
 mod channel;
+#[cfg(feature = "download")]
+pub mod download;
 pub mod engine;
 mod error;
 mod event;

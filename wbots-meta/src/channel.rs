@@ -16,12 +16,13 @@ use wbots_core::{
 
 use crate::config::{Login, MetaAccount, MetaConfig, Platform};
 use crate::errors::classify;
-use crate::media::{Downloader, same_origin_redirects};
+use crate::media::Downloader;
 use crate::rate_limit::{Class, Limits, RateLimiter};
 use crate::send_api::{
     self, ActionRequest, Attachment, AttachmentPayload, Envelope, OutMessage, ReactionPayload,
     Recipient, ReplyTo, SendAnswer, UploadAnswer, UploadRequest,
 };
+use wbots_core::download::same_origin_redirects;
 
 /// How long a fetched profile is reused. Profiles change rarely and the engine asks only
 /// when it meets a customer for the first time.

@@ -8,8 +8,6 @@ pub mod callbacks;
 mod channel;
 mod config;
 pub mod errors;
-#[cfg(feature = "testkit")]
-pub mod fake;
 mod media;
 mod proof;
 pub mod rate_limit;

@@ -15,7 +15,7 @@ use wbots_core::{
     ChannelAddress, ChannelKind, DeliveryStatus, EngineConfig, InboxId, MessageChange,
     ReopenPolicy, Secret,
 };
-use wbots_meta::fake::{FakeGraph, payload};
+use wbots_fakes::meta::{FakeGraph, payload};
 use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig, sign_body};
 
 const APP_SECRET: &str = "app-secret";

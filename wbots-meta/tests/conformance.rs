@@ -11,7 +11,7 @@ use wbots_core::testkit::{
     ChannelHarness, FakeAnswer, FakePlatform, OwnedRequest, PlatformAnswers,
 };
 use wbots_core::{ChannelAddress, ChannelKind, Secret};
-use wbots_meta::fake::{FakeGraph, payload};
+use wbots_fakes::meta::{FakeGraph, payload};
 use wbots_meta::{MetaAccount, MetaChannel, MetaConfig, sign_body};
 
 fn channel(graph: &url::Url) -> MetaChannel {

@@ -8,7 +8,7 @@ use wbots_core::{
     AttachmentKind, Channel, ChannelAddress, ChannelKind, DeliveryErrorKind, Media,
     MessagingWindow, OutboundPart, Secret, SendRequest,
 };
-use wbots_meta::fake::FakeGraph;
+use wbots_fakes::meta::FakeGraph;
 use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig, appsecret_proof};
 
 const APP_SECRET: &str = "app-secret";

@@ -5,9 +5,9 @@
 use wbots_core::{
     AttachmentKind, Channel, ChannelAddress, ChannelKind, DeliveryError, InboundAttachment, Secret,
 };
+use wbots_fakes::wiremock::{GraphApi, Route, file, redirect, text};
 use wbots_meta::{MetaAccount, MetaChannel, MetaConfig};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 const TOKEN: &str = "page-secret-token";
 
@@ -26,10 +26,7 @@ fn page() -> ChannelAddress {
 
 async fn internal_service() -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("INTERNAL SECRET"))
-        .mount(&server)
-        .await;
+    Route::any_path(&server, "GET").answers(text(200, "INTERNAL SECRET")).await;
     server
 }
 
@@ -77,13 +74,9 @@ async fn only_http_and_https_are_fetched() {
 async fn a_redirect_off_meta_hosts_is_not_followed() {
     let graph = MockServer::start().await;
     let internal = internal_service().await;
-    Mock::given(method("GET"))
-        .and(path("/media/photo.jpg"))
-        .respond_with(
-            ResponseTemplate::new(302)
-                .insert_header("location", format!("{}/admin/keys", internal.uri())),
-        )
-        .mount(&graph)
+    GraphApi::new(&graph)
+        .cdn("/media/photo.jpg")
+        .answers(redirect(302, &format!("{}/admin/keys", internal.uri())))
         .await;
     let e = refused(&channel(&graph), &format!("{}/media/photo.jpg", graph.uri())).await;
     assert_eq!(
@@ -100,20 +93,12 @@ async fn the_token_never_follows_a_redirect_to_another_host() {
     let graph = MockServer::start().await;
     let elsewhere = internal_service().await;
     let stolen = format!("http://localhost:{}/steal", elsewhere.address().port());
-    Mock::given(method("GET"))
-        .and(path("/v23.0/PSID1"))
-        .respond_with(ResponseTemplate::new(307).insert_header("location", stolen.as_str()))
-        .mount(&graph)
-        .await;
+    GraphApi::new(&graph).node("PSID1").answers(redirect(307, &stolen)).await;
     let e = channel(&graph).profile(&page(), &"PSID1".into()).await.unwrap_err();
     assert!(!e.message().contains(TOKEN), "{e}");
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
     // Nor does the media download carry the token anywhere.
-    Mock::given(method("GET"))
-        .and(path("/media/photo.jpg"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(b"JPEG".to_vec()))
-        .mount(&graph)
-        .await;
+    GraphApi::new(&graph).cdn("/media/photo.jpg").answers(file("", b"JPEG".to_vec())).await;
     let att = InboundAttachment::from_url(
         AttachmentKind::Image,
         format!("{}/media/photo.jpg", graph.uri()).parse().unwrap(),

@@ -6,9 +6,9 @@ use serde_json::Value;
 use wbots_core::{
     Channel, ChannelAddress, ChannelKind, MessagingWindow, OutboundPart, Secret, SendRequest,
 };
+use wbots_fakes::wiremock::Route;
 use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 fn collection(name: &str) -> Value {
     let raw =
@@ -71,10 +71,7 @@ async fn recorded_send_responses_give_the_message_id() {
         }
         for (_, response) in with_ids {
             let server = MockServer::start().await;
-            Mock::given(method("POST"))
-                .respond_with(ResponseTemplate::new(200).set_body_json(response.clone()))
-                .mount(&server)
-                .await;
+            Route::any_path(&server, "POST").json(200, response.clone()).await;
             let config = MetaConfig::new(Secret::new("s"), Secret::new("v"))
                 .with_graph_urls(server.uri().parse().unwrap());
             let account = match kind {

@@ -8,9 +8,11 @@ use wbots_core::{
     AttachmentKind, Channel, ChannelAddress, DeliveryErrorKind, InboundAttachment, Media,
     MessagingWindow, OutboundPart, Secret, SendRequest, SenderAction,
 };
+use wbots_fakes::wiremock::{
+    GraphApi, Route, accepted, action_accepted, file, graph_error, json, text,
+};
 use wbots_meta::{Login, MetaAccount, MetaChannel, MetaConfig, errors};
-use wiremock::matchers::{body_json, header, method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 fn channel(server: &MockServer) -> MetaChannel {
     let config = MetaConfig::new(Secret::new("app-secret"), Secret::new("verify"))
@@ -41,23 +43,21 @@ fn request(address: ChannelAddress, part: OutboundPart) -> SendRequest {
 }
 
 fn ok() -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .set_body_json(json!({"recipient_id": "PSID1", "message_id": "m_AG5Hz2U"}))
+    accepted("PSID1", "m_AG5Hz2U")
 }
 
 #[tokio::test]
 async fn text_goes_to_the_page_with_the_bearer_token_and_marker() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v23.0/PAGE1/messages"))
-        .and(header("authorization", "Bearer page-token"))
-        .and(body_json(json!({
+    GraphApi::new(&server)
+        .send("PAGE1")
+        .header("authorization", "Bearer page-token")
+        .exact_body(json!({
             "recipient": {"id": "PSID1"}, "messaging_type": "RESPONSE",
             "message": {"text": "Your order ships today", "metadata": "wbots:7:42:0"}
-        })))
-        .respond_with(ok())
-        .expect(1)
-        .mount(&server)
+        }))
+        .answers(ok())
+        .once()
         .await;
     let receipt = channel(&server)
         .send(&request(messenger(), OutboundPart::Text("Your order ships today".into())))
@@ -76,16 +76,15 @@ async fn text_goes_to_the_page_with_the_bearer_token_and_marker() {
 #[tokio::test]
 async fn human_agent_tag_and_reply_to() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v23.0/PAGE1/messages"))
-        .and(body_json(json!({
+    GraphApi::new(&server)
+        .send("PAGE1")
+        .exact_body(json!({
             "recipient": {"id": "PSID1"}, "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT",
             "reply_to": {"mid": "m_customer"},
             "message": {"text": "Sorry for the wait", "metadata": "wbots:7:42:0"}
-        })))
-        .respond_with(ok())
-        .expect(1)
-        .mount(&server)
+        }))
+        .answers(ok())
+        .once()
         .await;
     let mut r = request(messenger(), OutboundPart::Text("Sorry for the wait".into()));
     r.window = MessagingWindow::HumanAgent;
@@ -96,15 +95,14 @@ async fn human_agent_tag_and_reply_to() {
 #[tokio::test]
 async fn attachment_by_url() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v23.0/PAGE1/messages"))
-        .and(body_json(json!({
+    GraphApi::new(&server)
+        .send("PAGE1")
+        .exact_body(json!({
             "recipient": {"id": "PSID1"}, "messaging_type": "RESPONSE",
             "message": {"attachment": {"type": "image", "payload": {"url": "https://cdn.example/receipt.png", "is_reusable": true}}, "metadata": "wbots:7:42:0"}
-        })))
-        .respond_with(ok())
-        .expect(1)
-        .mount(&server)
+        }))
+        .answers(ok())
+        .once()
         .await;
     let part = OutboundPart::MediaUrl {
         kind: AttachmentKind::Image,
@@ -116,12 +114,7 @@ async fn attachment_by_url() {
 #[tokio::test]
 async fn upload_as_multipart_filedata() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v23.0/PAGE1/messages"))
-        .respond_with(ok())
-        .expect(1)
-        .mount(&server)
-        .await;
+    GraphApi::new(&server).send("PAGE1").answers(ok()).once().await;
     let media = Media {
         bytes: bytes::Bytes::from_static(b"%PDF-1.7 invoice"),
         content_type: "application/pdf".into(),
@@ -143,23 +136,17 @@ async fn upload_as_multipart_filedata() {
 #[tokio::test]
 async fn reactions_and_sender_actions() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/v23.0/PAGE1/messages"))
-        .and(body_json(json!({"recipient": {"id": "PSID1"}, "sender_action": "react", "payload": {"message_id": "m_t", "reaction": "😊"}})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID1"}))).expect(1).mount(&server).await;
-    Mock::given(method("POST")).and(path("/v23.0/PAGE1/messages"))
-        .and(body_json(json!({"recipient": {"id": "PSID1"}, "sender_action": "unreact", "payload": {"message_id": "m_t"}})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID1"}))).expect(1).mount(&server).await;
-    Mock::given(method("POST"))
-        .and(path("/v23.0/PAGE1/messages"))
-        .and(body_json(json!({"recipient": {"id": "PSID1"}, "sender_action": "typing_on"})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID1"})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let graph = GraphApi::new(&server);
+    let action = |node: &str, body| {
+        graph.send(node).exact_body(body).answers(action_accepted("PSID1")).once()
+    };
+    action("PAGE1", json!({"recipient": {"id": "PSID1"}, "sender_action": "react", "payload": {"message_id": "m_t", "reaction": "😊"}})).await;
+    action("PAGE1", json!({"recipient": {"id": "PSID1"}, "sender_action": "unreact", "payload": {"message_id": "m_t"}})).await;
+    action("PAGE1", json!({"recipient": {"id": "PSID1"}, "sender_action": "typing_on"})).await;
     // Instagram (Instagram Login) accepts only "love", on graph.instagram.com's path.
-    Mock::given(method("POST")).and(path("/v23.0/IG1/messages")).and(header("authorization", "Bearer ig-token"))
-        .and(body_json(json!({"recipient": {"id": "PSID1"}, "sender_action": "react", "payload": {"message_id": "m_t", "reaction": "love"}})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID1"}))).expect(1).mount(&server).await;
+    graph.send("IG1").header("authorization", "Bearer ig-token")
+        .exact_body(json!({"recipient": {"id": "PSID1"}, "sender_action": "react", "payload": {"message_id": "m_t", "reaction": "love"}}))
+        .answers(action_accepted("PSID1")).once().await;
     let ch = channel(&server);
     let react = |emoji: Option<&str>| OutboundPart::Reaction {
         target: "m_t".into(),
@@ -175,12 +162,11 @@ async fn reactions_and_sender_actions() {
 #[tokio::test]
 async fn instagram_through_facebook_login_sends_via_the_page() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v23.0/me/messages"))
-        .and(header("authorization", "Bearer page-token-2"))
-        .respond_with(ok())
-        .expect(1)
-        .mount(&server)
+    GraphApi::new(&server)
+        .send("me")
+        .header("authorization", "Bearer page-token-2")
+        .answers(ok())
+        .once()
         .await;
     let ig = ChannelAddress::new(wbots_core::ChannelKind::Instagram, "IG2");
     channel(&server).send(&request(ig, OutboundPart::Text("hi".into()))).await.unwrap();
@@ -323,9 +309,13 @@ async fn the_error_table_row_by_row() {
     assert!(errors::classify(400, br#"{"error":{"code":190}}"#, None).message().contains("renew"));
     // Through the channel: a 190 is permanent and a network failure temporary.
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/v23.0/PAGE1/messages"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {"code": 190, "message": "Invalid OAuth access token.", "fbtrace_id": "A1"}})))
-        .mount(&server).await;
+    GraphApi::new(&server)
+        .send("PAGE1")
+        .answers(graph_error(
+            400,
+            json!({"code": 190, "message": "Invalid OAuth access token.", "fbtrace_id": "A1"}),
+        ))
+        .await;
     let e = channel(&server)
         .send(&request(messenger(), OutboundPart::Text("x".into())))
         .await
@@ -350,21 +340,18 @@ async fn the_error_table_row_by_row() {
 #[tokio::test]
 async fn profiles_for_both_platforms_cached_and_failing_cleanly() {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).and(path("/v23.0/PSID1")).and(query_param("fields", "first_name,last_name,profile_pic"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"first_name": "Ada", "last_name": "Lovelace", "profile_pic": "https://cdn.example/ada.jpg", "id": "PSID1"})))
-        .expect(1).mount(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/v23.0/IGSID1"))
-        .and(query_param("fields", "name,username,profile_pic"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"name": null, "username": "grace.h", "profile_pic": null})),
-        )
-        .mount(&server)
+    let graph = GraphApi::new(&server);
+    graph.node("PSID1").query("fields", "first_name,last_name,profile_pic")
+        .json(200, json!({"first_name": "Ada", "last_name": "Lovelace", "profile_pic": "https://cdn.example/ada.jpg", "id": "PSID1"}))
+        .once().await;
+    graph
+        .node("IGSID1")
+        .query("fields", "name,username,profile_pic")
+        .json(200, json!({"name": null, "username": "grace.h", "profile_pic": null}))
         .await;
-    Mock::given(method("GET")).and(path("/v23.0/PHONEUSER"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {"code": 100, "error_subcode": 2018218, "message": "No profile available for this user."}})))
-        .mount(&server).await;
+    graph.node("PHONEUSER")
+        .answers(graph_error(400, json!({"code": 100, "error_subcode": 2018218, "message": "No profile available for this user."})))
+        .await;
     let ch = channel(&server);
     let p = ch.profile(&messenger(), &"PSID1".into()).await.unwrap();
     assert_eq!(
@@ -382,20 +369,9 @@ async fn profiles_for_both_platforms_cached_and_failing_cleanly() {
 #[tokio::test]
 async fn media_is_downloaded_within_the_cap_and_expired_urls_fail_for_good() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/cdn/photo.jpg"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "image/jpeg")
-                .set_body_bytes(vec![7u8; 1000]),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/cdn/expired"))
-        .respond_with(ResponseTemplate::new(403).set_body_string("URL signature expired"))
-        .mount(&server)
-        .await;
+    let graph = GraphApi::new(&server);
+    graph.cdn("/cdn/photo.jpg").answers(file("image/jpeg", vec![7u8; 1000])).await;
+    graph.cdn("/cdn/expired").answers(text(403, "URL signature expired")).await;
     let ch = channel(&server);
     let att = |p: &str| {
         InboundAttachment::from_url(
@@ -419,11 +395,7 @@ async fn media_is_downloaded_within_the_cap_and_expired_urls_fail_for_good() {
 #[tokio::test]
 async fn a_spent_media_budget_refuses_without_calling_meta() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v23.0/PAGE1/messages"))
-        .respond_with(ok())
-        .mount(&server)
-        .await;
+    GraphApi::new(&server).send("PAGE1").answers(ok()).await;
     let ch = channel(&server);
     let part = || OutboundPart::MediaUrl {
         kind: AttachmentKind::Video,
@@ -469,10 +441,7 @@ fn capabilities_are_declared_per_account() {
 #[tokio::test]
 async fn a_user_id_goes_into_the_graph_path_as_one_escaped_segment() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"first_name": "Ada"})))
-        .mount(&server)
-        .await;
+    Route::any_path(&server, "GET").answers(json(200, json!({"first_name": "Ada"}))).await;
     // An id that would otherwise climb to another node (`/v23.0/me/accounts`).
     let _ = channel(&server).profile(&messenger(), &"../me/accounts?x=1".into()).await;
     let requests = server.received_requests().await.unwrap();

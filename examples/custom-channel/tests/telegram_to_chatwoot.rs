@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use example_custom_channel::{SECRET_HEADER, TelegramChannel};
 use tokio_util::sync::CancellationToken;
-use wbots_chatwoot::fake::FakeChatwoot;
 use wbots_chatwoot::{ChatwootConfig, ChatwootInbox};
 use wbots_core::Secret;
 use wbots_core::router::{RouterOptions, router};
 use wbots_core::store::{MemoryStore, Store};
+use wbots_fakes::chatwoot::FakeChatwoot;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use example_embed_in_axum::{AppConfig, run};
 use tokio_util::sync::CancellationToken;
-use wbots_chatwoot::fake::FakeChatwoot;
 use wbots_core::Secret;
-use wbots_meta::fake::{FakeGraph, payload};
+use wbots_fakes::chatwoot::FakeChatwoot;
+use wbots_fakes::meta::{FakeGraph, payload};
 use wbots_meta::sign_body;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! The process harness the binary's tests share: a free port, the `wbots serve` command,
-//! the line it prints once listening, and a guard that kills the process on drop.
+//! the line it prints once listening, a one-shot command's outcome, SIGTERM, and a guard
+//! that kills the process on drop.
 //!
 //! Each test binary uses the part it needs (hence `dead_code` allowed here).
 #![allow(dead_code)]
@@ -34,10 +35,38 @@ pub(crate) fn first_line(stdout: ChildStdout) -> String {
     line
 }
 
+/// The URL in the listening line (`http://127.0.0.1:port`), `None` when `line` is not it.
+pub(crate) fn listening_url(line: &str) -> Option<&str> {
+    line.trim().strip_prefix("wbots listening on ")
+}
+
 /// [`first_line`] off the async runtime's threads.
 pub(crate) async fn first_line_async(child: &mut Child) -> String {
     let stdout = child.stdout.take().unwrap();
     tokio::task::spawn_blocking(move || first_line(stdout)).await.unwrap()
+}
+
+/// `wbots {args} --config {config}` run to its end: whether it succeeded, and its stdout
+/// then stderr.
+pub(crate) fn wbots(args: &[&str], config: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wbots"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+/// Sends SIGTERM, as a deploy or an init system stops the process; whether it was sent.
+pub(crate) fn terminate(child: &Child) -> bool {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// A running process, killed (and reaped) on drop.

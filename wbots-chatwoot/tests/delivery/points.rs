@@ -1,7 +1,7 @@
 //! One test per behaviour of issue #13's Chatwoot list, against the faithful fake.
 
-use wbots_chatwoot::fake::FakeAuthor;
 use wbots_core::{MessagingWindow, OutboundPart, SenderAction};
+use wbots_fakes::chatwoot::FakeAuthor;
 
 use crate::rig::{Endpoint, hours_ago_ms, now_ms, start, start_with};
 

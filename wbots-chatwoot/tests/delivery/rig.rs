@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{TimeZone, Utc};
-use wbots_chatwoot::fake::FakeChatwoot;
 use wbots_chatwoot::{ChatwootConfig, ChatwootInbox};
 use wbots_core::router::{RouterOptions, router};
 use wbots_core::store::{JobState, MemoryStore, Store};
@@ -18,6 +17,7 @@ use wbots_core::{
     Binding, Bridge, Capabilities, ChannelAddress, ChannelKind, EngineConfig, InboundEnvelope,
     InboundEvent, InboundMessage, ReopenPolicy, Secret, SendRequest,
 };
+use wbots_fakes::chatwoot::FakeChatwoot;
 
 pub(crate) fn page() -> ChannelAddress {
     ChannelAddress::new(ChannelKind::Messenger, "5550001")

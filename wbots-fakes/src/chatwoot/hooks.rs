@@ -16,10 +16,10 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use wbots_chatwoot::sign_webhook;
 use wbots_core::Secret;
 
 use super::{Shared, lock};
-use crate::webhook::sign_webhook;
 
 /// The default `WEBHOOK_TIMEOUT` (`config/installation_config.yml:82-86`).
 pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,4 +1,4 @@
-//! [`FakeGraph`] (feature `testkit`): a stateful stand-in for the Graph API on loopback —
+//! [`FakeGraph`]: a stateful stand-in for the Graph API on loopback —
 //! Send API, Attachment Upload API, profiles, `/me`, `subscribed_apps` and a CDN for
 //! media — and [`payload`] builders for the webhook bodies Meta sends. Used by the tests,
 //! `wbots sandbox` and the load harness.

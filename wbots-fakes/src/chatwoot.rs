@@ -1,4 +1,4 @@
-//! [`FakeChatwoot`] (feature `testkit`): a stateful stand-in for Chatwoot's Application API
+//! [`FakeChatwoot`]: a stateful stand-in for Chatwoot's Application API
 //! on loopback, for tests, `wbots sandbox` and the load harness.
 //!
 //! It keeps contacts, contact inboxes, conversations, messages (with uploaded files) and API

@@ -9,10 +9,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{SentMessage, Shared, Upload, World, lock, payload};
-use crate::proof::appsecret_proof;
-use crate::signature::sign_body;
 use wbots_core::Secret;
+use wbots_meta::{appsecret_proof, sign_body};
+
+use super::{SentMessage, Shared, Upload, World, lock, payload};
 
 /// "Max file size is 8 MB for images and 25 MB for all other file types" (S19; Instagram
 /// the same, S25/S26).

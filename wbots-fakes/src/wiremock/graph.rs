@@ -1,0 +1,59 @@
+//! The Graph API's endpoints the Meta adapter calls, and its answers
+//! (shared/reference/meta-platform.md §3 Send API, §4 user profile, §9).
+
+use std::fmt::Display;
+
+use ::wiremock::{MockServer, ResponseTemplate};
+use serde_json::{Value, json};
+
+use super::Route;
+
+/// The Graph API version in every path: `MetaConfig`'s default.
+const VERSION: &str = "v23.0";
+
+/// The Graph API on a [`MockServer`] (`MetaConfig::with_graph_urls(server.uri())`).
+#[derive(Clone, Copy, Debug)]
+pub struct GraphApi<'s> {
+    server: &'s MockServer,
+}
+
+impl<'s> GraphApi<'s> {
+    /// The Graph API served by `server`.
+    pub fn new(server: &'s MockServer) -> Self {
+        Self { server }
+    }
+
+    /// The Send API: `POST /{version}/{node}/messages` (`node`: a Page, an Instagram account
+    /// or `me`).
+    pub fn send(&self, node: &str) -> Route<'s> {
+        Route::new(self.server, "POST", format!("/{VERSION}/{node}/messages"))
+    }
+
+    /// A node read: `GET /{version}/{id}` (a customer's profile, `fields` in the query).
+    pub fn node(&self, id: impl Display) -> Route<'s> {
+        Route::new(self.server, "GET", format!("/{VERSION}/{id}"))
+    }
+
+    /// A file on Meta's CDN at `path` (attachment URLs point there).
+    pub fn cdn(&self, path: &str) -> Route<'s> {
+        Route::new(self.server, "GET", path)
+    }
+}
+
+/// The Send API accepting a message: 200 `{recipient_id, message_id}` (meta-platform.md §3.2;
+/// S17, S19).
+pub fn accepted(recipient: &str, message_id: &str) -> ResponseTemplate {
+    super::json(200, json!({"recipient_id": recipient, "message_id": message_id}))
+}
+
+/// The Send API accepting a sender action or a reaction: 200 `{recipient_id}`, no
+/// `message_id` (meta-platform.md §3.5; S24).
+pub fn action_accepted(recipient: &str) -> ResponseTemplate {
+    super::json(200, json!({"recipient_id": recipient}))
+}
+
+/// A Graph error: HTTP `status` with `{"error": error}` (`code`, `error_subcode`, `message`…;
+/// meta-platform.md §3.6; S21, S22).
+pub fn graph_error(status: u16, error: Value) -> ResponseTemplate {
+    super::json(status, json!({ "error": error }))
+}
