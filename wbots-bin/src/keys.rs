@@ -41,11 +41,26 @@ pub(crate) async fn rekey(config: &Config) -> anyhow::Result<ExitCode> {
 
 /// At start: stored channels need `store.secret_key` — without it their credentials could
 /// never be opened, so say so now rather than when one is served.
+///
+/// Runs before `serve` opens its store, and closes what it opened: SQLite's locks are POSIX
+/// locks, held per process, so a second store on the same file inside the serving process
+/// would drop them when it opens and closes the file (`SqliteStore::connect` checks the
+/// files' modes), and another process (`wbots jobs`) could then reset the write-ahead log
+/// under the server.
 pub(crate) async fn check_at_start(config: &Config) -> anyhow::Result<()> {
     if !config.store.secret_key.is_empty() {
         return Ok(());
     }
-    let stored = open(config.store.url.expose()).await?.channels().await?.len();
+    let url = config.store.url.expose();
+    let stored = if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(url).await.context("store.url")?;
+        store.migrate().await.context("store migrations")?;
+        let stored = store.channels().await;
+        store.close().await;
+        stored?.len()
+    } else {
+        open(url).await?.channels().await?.len()
+    };
     if stored > 0 {
         return Err(anyhow!(
             "the store holds {stored} connected channel(s) whose credentials are sealed, but store.secret_key is not set: set it (or WBOTS_STORE__SECRET_KEY) to the key they were sealed with"

@@ -66,6 +66,11 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `url`: `sqlite://wbots.db` (relative to
     /// the working directory), `sqlite:///var/lib/wbots/wbots.db`, or `sqlite::memory:`.
     /// Does not migrate.
+    ///
+    /// One store per file per process: clone it rather than connect again. SQLite's locks
+    /// are POSIX locks, held per process, and connecting checks the files' modes by opening
+    /// and closing them — which drops the locks the process's first store holds, so another
+    /// process could then reset the write-ahead log under it.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::open(url, false).await
     }
