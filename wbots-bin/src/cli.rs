@@ -35,6 +35,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: JobsAction,
     },
+    /// Print a fresh key for `store.secret_key` (base64, 32 bytes). Needs no configuration.
+    Keygen,
+    /// Reseal every stored channel's credentials with the first key of `store.secret_key`,
+    /// after which the other keys may be removed.
+    Rekey,
     /// Run the whole bridge against simulated Meta and Chatwoot servers and walk a scripted
     /// conversation through it. Needs no accounts and no configuration file.
     #[cfg(feature = "sandbox")]

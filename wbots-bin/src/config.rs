@@ -138,6 +138,9 @@ pub(crate) struct StoreConfig {
     /// `sqlite://wbots.db` (relative to the working directory) or `postgres://…`.
     #[serde(default = "default_store_url")]
     pub url: Secret,
+    /// The keys sealing connected channels' credentials (`store_keys.rs`).
+    #[serde(default, deserialize_with = "crate::store_keys::deserialize")]
+    pub secret_key: Vec<Secret>,
 }
 
 fn default_store_url() -> Secret {
@@ -146,7 +149,7 @@ fn default_store_url() -> Secret {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { url: default_store_url() }
+        Self { url: default_store_url(), secret_key: Vec::new() }
     }
 }
 
@@ -505,6 +508,8 @@ impl Config {
                 "expected sqlite://FILE or postgres://USER:PASSWORD@HOST/DB",
             ));
         }
+        crate::store_keys::key_ring(&self.store.secret_key)
+            .map_err(|e| invalid("store.secret_key", e.to_string()))?;
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
         }

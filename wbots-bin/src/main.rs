@@ -13,6 +13,7 @@ mod config;
 mod flags;
 mod http_server;
 mod jobs;
+mod keys;
 mod logging;
 mod metrics;
 mod request_log;
@@ -21,6 +22,7 @@ mod sandbox;
 mod serve;
 mod setup;
 mod store;
+mod store_keys;
 
 use std::process::ExitCode;
 
@@ -58,6 +60,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         logging::init(config::LogFormat::Text, "warn");
         return sandbox::run().await.map_err(anyhow::Error::msg);
     }
+    if let Command::Keygen = cli.command {
+        return Ok(keys::keygen());
+    }
     let config = load(&cli.config)?;
     logging::init(config.log.format, &config.log.level);
     match cli.command {
@@ -78,6 +83,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rekey => keys::rekey(&config).await,
+        Command::Keygen => Ok(ExitCode::SUCCESS),
         #[cfg(feature = "sandbox")]
         Command::Sandbox => Ok(ExitCode::SUCCESS),
     }

@@ -12,6 +12,9 @@ use crate::http_server::Limits;
 
 /// Runs the bridge until SIGINT or SIGTERM.
 pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
+    // Before the store is opened for serving: the check's own connections must be closed
+    // by then (see `keys::check_at_start`).
+    crate::keys::check_at_start(&config).await.map_err(|e| format!("{e:#}"))?;
     let store = crate::store::open_for_serving(config.store.url.expose()).await?;
     let metrics = crate::metrics::install()?;
     let bridge = crate::app::bridge(&config, store.clone())?;

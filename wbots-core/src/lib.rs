@@ -15,6 +15,7 @@ pub mod hmac_sha256;
 mod http_failures;
 mod ids;
 mod inbox;
+pub mod key_ring;
 mod media;
 mod outbound;
 mod profile;
@@ -48,6 +49,7 @@ pub use inbox::{
     ContactRequest, ConversationRequest, DeliveryStatus, Direction, Inbox, MessageChange,
     MessageUpdate, PostMessage, ReopenPolicy,
 };
+pub use key_ring::{KeyError, KeyRing, SealError};
 pub use media::{AgentAttachment, AttachmentKind, InboundAttachment, Media};
 pub use outbound::{
     MessagingWindow, OutboundPart, SendReceipt, SendRequest, SenderAction, split_text,

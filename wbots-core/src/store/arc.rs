@@ -10,12 +10,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::channels::{
+    ChannelChanges, ChannelError, ChannelStore, ConnectedChannel, Revision, SealedCredentials,
+    StoredChannel,
+};
 use super::{
     ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
     LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
-use crate::ids::JobId;
+use crate::ids::{ChannelAddress, JobId};
 
 #[deny(clippy::missing_trait_methods)]
 #[async_trait]
@@ -111,5 +115,40 @@ impl<T: LinkStore + ?Sized> LinkStore for Arc<T> {
         limit: usize,
     ) -> Result<Vec<Link>, StoreError> {
         (**self).links_with_prefix(prefix, limit).await
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl<T: ChannelStore + ?Sized> ChannelStore for Arc<T> {
+    async fn insert_channel(
+        &self,
+        channel: &ConnectedChannel,
+        credentials: &SealedCredentials,
+    ) -> Result<Revision, ChannelError> {
+        (**self).insert_channel(channel, credentials).await
+    }
+    async fn update_channel(
+        &self,
+        expected: Revision,
+        channel: &ConnectedChannel,
+        credentials: &SealedCredentials,
+    ) -> Result<Revision, ChannelError> {
+        (**self).update_channel(expected, channel, credentials).await
+    }
+    async fn remove_channel(&self, address: &ChannelAddress) -> Result<bool, ChannelError> {
+        (**self).remove_channel(address).await
+    }
+    async fn channel(
+        &self,
+        address: &ChannelAddress,
+    ) -> Result<Option<StoredChannel>, ChannelError> {
+        (**self).channel(address).await
+    }
+    async fn channels(&self) -> Result<Vec<StoredChannel>, ChannelError> {
+        (**self).channels().await
+    }
+    async fn channel_changes(&self, since: Revision) -> Result<ChannelChanges, ChannelError> {
+        (**self).channel_changes(since).await
     }
 }

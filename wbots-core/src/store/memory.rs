@@ -19,6 +19,9 @@ use crate::ids::JobId;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// The connected channels (`memory_channels`), apart: they share no transaction with
+    /// the queue.
+    pub(super) channels: Mutex<super::memory_channels::Channels>,
 }
 
 #[derive(Debug, Default)]

@@ -2,6 +2,9 @@
 //! between the two sides ([`LinkStore`], keyed by typed [`LinkKey`]s), and [`Store`], which
 //! is both plus what spans them (schema, readiness, data deletion).
 //!
+//! Beside them, the connected channels ([`ChannelStore`]; credentials sealed by
+//! [`SealedChannels`]).
+//!
 //! Stores: [`MemoryStore`] (tests, embedders who accept losing the queue on restart),
 //! `SqliteStore` (feature `sqlite`, the default) and `PostgresStore` (feature `postgres`,
 //! several replicas).
@@ -17,10 +20,18 @@ use crate::error::StoreError;
 use crate::ids::JobId;
 
 mod arc;
+mod channels;
 mod link_key;
 mod memory;
+mod memory_channels;
+mod sealed_channels;
+pub use channels::{
+    ChannelChange, ChannelChanges, ChannelError, ChannelStatus, ChannelStore, ChatwootTarget,
+    ConnectedChannel, Credentials, LoginKind, Revision, SealedCredentials, StoredChannel,
+};
 pub use link_key::{LinkKey, LinkPrefix, user_scope};
 pub use memory::MemoryStore;
+pub use sealed_channels::{ChannelRecord, Rekeyed, SealedChannels};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;

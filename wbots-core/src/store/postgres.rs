@@ -6,14 +6,22 @@
 //! and its lock is skipped too. A crashed replica's jobs are taken over when their lease
 //! expires.
 
+mod channels;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row, Transaction};
 
-use super::sql::{JOB_COLUMNS, claimed, db_err, lease_ms, limit_i64, link, ms, record};
+use super::sql::statements::{
+    APPLIED_MIGRATION, COMPLETE, DELETE_LINK, EXTEND_LEASE, FORGET_JOBS, FORGET_LINKS, GET_LINK,
+    JOB, JOB_ID_BY_KEY, JOBS_IN_STATE, LINKS_FROM, LINKS_IN_RANGE, PRUNE_DONE, PURGE_DEAD_ALL,
+    PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, SET_LINK, STATS, WEDGE,
+    claimed_columns,
+};
+use super::sql::{self, binds, db_err, lease_ms, limit_i64, ms, rows};
 use super::{
     ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
     LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
@@ -54,78 +62,77 @@ impl PostgresStore {
         &self.pool
     }
 
-    async fn held(tx: &mut Transaction<'_, Postgres>, lease: &Lease) -> Result<(), StoreError> {
-        let found = sqlx::query("SELECT 1 FROM jobs WHERE id = $1 AND state = 'running' AND lease_token = $2 FOR UPDATE")
-            .bind(lease.job.0)
-            .bind(&lease.token)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        found.map(|_| ()).ok_or(StoreError::LeaseLost(lease.job))
+    /// Runs one statement on the pool; how many rows it changed.
+    async fn execute(&self, query: binds::Q<'_, Postgres>) -> Result<u64, StoreError> {
+        Ok(query.execute(&self.pool).await.map_err(db_err)?.rows_affected())
     }
 }
 
-async fn apply(tx: &mut Transaction<'_, Postgres>, write: &LinkWrite) -> Result<(), StoreError> {
-    let q = match write {
-        LinkWrite::Insert(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO NOTHING")
-            .bind(l.key.kind().as_str())
-            .bind(l.key.as_str())
-            .bind(&l.value)
-            .bind(&l.scope),
-        LinkWrite::Set(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, scope = EXCLUDED.scope")
-            .bind(l.key.kind().as_str())
-            .bind(l.key.as_str())
-            .bind(&l.value)
-            .bind(&l.scope),
-        LinkWrite::Delete(key) => {
-            sqlx::query("DELETE FROM links WHERE kind = $1 AND key = $2").bind(key.kind().as_str()).bind(key.as_str())
-        }
-    };
-    q.execute(&mut **tx).await.map_err(db_err)?;
-    Ok(())
-}
+/// PostgreSQL's `INTEGER` is 4 bytes, and sqlx decodes strictly by type (see `sql::rows`).
+type Int = i32;
+
+/// The claim, PostgreSQL's own form. A job may run when it is the head of its ordering key
+/// (no active job before it). Queued jobs are walked in hand-out order through
+/// `jobs_ready` and each head check is one probe of `jobs_active`, so a claim costs about
+/// `limit` rows however long the backlog. A running job is always a head.
+///
+/// Unlike SQLite's, replicas claim at once here: `FOR UPDATE SKIP LOCKED` keeps them off
+/// each other's rows without waiting, and the outer `WHERE` re-checks readiness, so a row
+/// another replica claimed between this statement's snapshot and its lock is skipped. The
+/// token from `md5(random())` (PostgreSQL has no `randomblob`).
+const CLAIM: &str = concat!(
+    "WITH candidates AS (
+         (SELECT id, priority FROM jobs
+          WHERE state = 'running' AND lease_until < $1
+          ORDER BY id LIMIT $2)
+         UNION ALL
+         (SELECT j.id, j.priority FROM jobs j
+          WHERE j.state = 'queued' AND j.not_before <= $1
+            AND NOT EXISTS (SELECT 1 FROM jobs p
+                            WHERE p.ordering_key = j.ordering_key
+                              AND p.state IN ('queued', 'running') AND p.id < j.id)
+          ORDER BY j.priority DESC, j.id LIMIT $2)
+     ), ready AS (
+         SELECT id FROM candidates ORDER BY priority DESC, id LIMIT $2
+     ), locked AS (
+         SELECT id FROM jobs WHERE id IN (SELECT id FROM ready) FOR UPDATE SKIP LOCKED
+     )
+     UPDATE jobs SET state = 'running', lease_until = $3, claims = claims + 1,
+                     lease_token = md5(random()::text || clock_timestamp()::text || id::text)
+     WHERE id IN (SELECT id FROM locked)
+       AND ((state = 'queued' AND not_before <= $1) OR (state = 'running' AND lease_until < $1))
+     RETURNING ",
+    claimed_columns!()
+);
+
+/// Ids come from a sequence, so two transactions enqueueing for one conversation could
+/// commit in the other order than their ids, and a claim in between would take the later
+/// job as the head. Holding the conversation's lock until commit makes ids and commits
+/// follow one order. Taken in hash order, so batches never deadlock. (SQLite needs none:
+/// one writer commits in id order.)
+const LOCK_ORDERING_KEYS: &str = "SELECT pg_advisory_xact_lock(h) FROM (
+         SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h
+     ) AS ordered";
 
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::migration(e.to_string()).caused_by(e))
+        sql::migrate(&MIGRATOR, &self.pool).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
-        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| {
-                    StoreError::migration(format!("migrations not applied: {e}")).caused_by(e)
-                })?;
-        if applied.unwrap_or(0) < latest {
-            return Err(StoreError::migration(format!(
-                "migrations pending: at {}, need {latest}; run `wbots migrate`",
-                applied.unwrap_or(0)
-            )));
-        }
-        Ok(())
+        let applied = sqlx::query_scalar(APPLIED_MIGRATION).fetch_one(&self.pool).await;
+        sql::migrated(&MIGRATOR, applied)
     }
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
         // Deleted rows stay in the table files as dead tuples until (auto)vacuum reclaims
         // them; the README tells operators so.
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let links = sqlx::query("DELETE FROM links WHERE scope = $1")
-            .bind(scope)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let jobs = sqlx::query("DELETE FROM jobs WHERE scope = $1")
-            .bind(scope)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let links = sqlx::query(FORGET_LINKS).bind(scope).execute(&mut *tx).await;
+        let links = links.map_err(db_err)?.rows_affected();
+        let jobs = sqlx::query(FORGET_JOBS).bind(scope).execute(&mut *tx).await;
+        let jobs = jobs.map_err(db_err)?.rows_affected();
         tx.commit().await.map_err(db_err)?;
-        Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
+        Ok(Forgotten { links, jobs })
     }
 }
 
@@ -133,50 +140,23 @@ impl Store for PostgresStore {
 impl JobQueue for PostgresStore {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        // Ids come from a sequence, so two transactions enqueueing for one conversation
-        // could commit in the other order than their ids, and a claim in between would take
-        // the later job as the head. Holding the conversation's lock until commit makes ids
-        // and commits follow one order. Taken in hash order, so batches never deadlock.
         let keys: Vec<&str> = jobs.iter().map(|j| j.ordering_key.as_str()).collect();
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock(h) FROM (
-                 SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h
-             ) AS ordered",
-        )
-        .bind(&keys)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        sqlx::query(LOCK_ORDERING_KEYS).bind(&keys).execute(&mut *tx).await.map_err(db_err)?;
         let now = ms(Utc::now());
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let inserted: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO jobs (idempotency_key, ordering_key, scope, priority, payload, created_at, not_before)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            )
-            .bind(&job.idempotency_key)
-            .bind(&job.ordering_key)
-            .bind(&job.scope)
-            .bind(job.priority)
-            .bind(&job.payload)
-            .bind(now)
-            .bind(job.not_before.map(ms).unwrap_or(i64::MIN))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            match inserted {
-                Some(id) => out.push(Enqueued::New(JobId(id))),
-                None => {
-                    let id: i64 =
-                        sqlx::query_scalar("SELECT id FROM jobs WHERE idempotency_key = $1")
-                            .bind(&job.idempotency_key)
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(db_err)?;
-                    out.push(Enqueued::Duplicate(JobId(id)));
-                }
-            }
+            let inserted =
+                binds::new_job(job, now).fetch_optional(&mut *tx).await.map_err(db_err)?;
+            out.push(match inserted {
+                Some(row) => Enqueued::New(JobId(rows::first(&row)?)),
+                None => Enqueued::Duplicate(JobId(
+                    sqlx::query_scalar(JOB_ID_BY_KEY)
+                        .bind(&job.idempotency_key)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_err)?,
+                )),
+            });
         }
         tx.commit().await.map_err(db_err)?;
         Ok(out)
@@ -189,45 +169,14 @@ impl JobQueue for PostgresStore {
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now_ms = ms(now);
         let until = now_ms.saturating_add(lease_ms(lease_for));
-        let rows = sqlx::query(
-            // A job may run when it is the head of its ordering key (no active job before
-            // it). Queued jobs are walked in hand-out order through `jobs_ready` and each
-            // head check is one probe of `jobs_active`, so a claim costs about `limit` rows
-            // however long the backlog. A running job is always a head.
-            "WITH candidates AS (
-                 (SELECT id, priority FROM jobs
-                  WHERE state = 'running' AND lease_until < $1
-                  ORDER BY id LIMIT $2)
-                 UNION ALL
-                 (SELECT j.id, j.priority FROM jobs j
-                  WHERE j.state = 'queued' AND j.not_before <= $1
-                    AND NOT EXISTS (SELECT 1 FROM jobs p
-                                    WHERE p.ordering_key = j.ordering_key
-                                      AND p.state IN ('queued', 'running') AND p.id < j.id)
-                  ORDER BY j.priority DESC, j.id LIMIT $2)
-             ), ready AS (
-                 SELECT id FROM candidates ORDER BY priority DESC, id LIMIT $2
-             ), locked AS (
-                 SELECT id FROM jobs WHERE id IN (SELECT id FROM ready) FOR UPDATE SKIP LOCKED
-             )
-             UPDATE jobs SET state = 'running', lease_until = $3, claims = claims + 1, lease_token = md5(random()::text || clock_timestamp()::text || id::text)
-             WHERE id IN (SELECT id FROM locked)
-               AND ((state = 'queued' AND not_before <= $1) OR (state = 'running' AND lease_until < $1))
-             RETURNING id, lease_token, idempotency_key, ordering_key, scope, attempts, claims, payload, created_at, priority",
-        )
-        .bind(now_ms)
-        .bind(limit_i64(limit))
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            out.push(claimed::<_, i32>(row)?);
-        }
-        // RETURNING has no order; hand jobs out as the queue ranks them.
-        out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.lease.job.cmp(&b.1.lease.job)));
-        Ok(out.into_iter().map(|(_, j)| j).collect())
+        let rows = sqlx::query(CLAIM)
+            .bind(now_ms)
+            .bind(limit_i64(limit))
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows::claimed_in_queue_order::<_, Int>(&rows)
     }
     async fn extend_lease(
         &self,
@@ -235,34 +184,19 @@ impl JobQueue for PostgresStore {
         now: DateTime<Utc>,
         lease_for: Duration,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND state = 'running' AND lease_token = $2")
-            .bind(lease.job.0)
-            .bind(&lease.token)
-            .bind(ms(now).saturating_add(lease_ms(lease_for)))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
+        let until = ms(now).saturating_add(lease_ms(lease_for));
+        let done = self.execute(binds::lease(sqlx::query(EXTEND_LEASE), lease).bind(until)).await?;
+        sql::lease_held(done, lease)
     }
     async fn release_all_leases(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL WHERE state = 'running'",
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(done.rows_affected())
+        self.execute(sqlx::query(RELEASE_ALL_LEASES)).await
     }
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        Self::held(&mut tx, lease).await?;
-        sqlx::query("UPDATE jobs SET state = 'done', payload = NULL, lease_token = NULL, lease_until = NULL WHERE id = $1")
-            .bind(lease.job.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let done = binds::lease(sqlx::query(COMPLETE), lease).execute(&mut *tx).await;
+        sql::lease_held(done.map_err(db_err)?.rows_affected(), lease)?;
         for w in writes {
-            apply(&mut tx, w).await?;
+            binds::link_write(w).execute(&mut *tx).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
     }
@@ -272,141 +206,65 @@ impl JobQueue for PostgresStore {
         not_before: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', attempts = attempts + 1, last_error = $3, not_before = $4,
-                             lease_token = NULL, lease_until = NULL
-             WHERE id = $1 AND state = 'running' AND lease_token = $2",
-        )
-        .bind(lease.job.0)
-        .bind(&lease.token)
-        .bind(error)
-        .bind(ms(not_before))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
+        let q = binds::lease(sqlx::query(RETRY_LATER), lease).bind(error).bind(ms(not_before));
+        sql::lease_held(self.execute(q).await?, lease)
     }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'dead', attempts = attempts + 1, last_error = $3, lease_token = NULL, lease_until = NULL
-             WHERE id = $1 AND state = 'running' AND lease_token = $2",
-        )
-        .bind(lease.job.0)
-        .bind(&lease.token)
-        .bind(reason)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        if done.rows_affected() == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
+        let q = binds::lease(sqlx::query(WEDGE), lease).bind(reason);
+        sql::lease_held(self.execute(q).await?, lease)
     }
     async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, not_before = $2 WHERE id = $1 AND state = 'dead'")
-            .bind(job.0)
-            .bind(ms(now))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        if done.rows_affected() == 0 { Err(StoreError::NoSuchJob(job)) } else { Ok(()) }
+        let done = self.execute(sqlx::query(REQUEUE).bind(job.0).bind(ms(now))).await?;
+        sql::dead_job_found(done, job)
     }
     async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
-        let done = match job {
-            Some(id) => {
-                sqlx::query("DELETE FROM jobs WHERE state = 'dead' AND id = $1")
-                    .bind(id.0)
-                    .execute(&self.pool)
-                    .await
-            }
-            None => sqlx::query("DELETE FROM jobs WHERE state = 'dead'").execute(&self.pool).await,
-        }
-        .map_err(db_err)?;
-        Ok(done.rows_affected())
+        self.execute(match job {
+            Some(id) => sqlx::query(PURGE_DEAD_ONE).bind(id.0),
+            None => sqlx::query(PURGE_DEAD_ALL),
+        })
+        .await
     }
     async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND created_at < $1")
-            .bind(ms(before))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected())
+        self.execute(sqlx::query(PRUNE_DONE).bind(ms(before))).await
     }
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
-            .bind(job.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(record::<_, i32>).transpose()
+        let row = sqlx::query(JOB).bind(job.0).fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(rows::record::<_, Int>).transpose()
     }
     async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE state = $1 ORDER BY id LIMIT $2"
-        ))
-        .bind(state.as_str())
-        .bind(limit_i64(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        rows.iter().map(record::<_, i32>).collect()
-    }
-    async fn stats(&self) -> Result<QueueStats, StoreError> {
-        let rows = sqlx::query("SELECT state, count(*) AS n FROM jobs GROUP BY state")
+        let found = sqlx::query(JOBS_IN_STATE)
+            .bind(state.as_str())
+            .bind(limit_i64(limit))
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        let mut stats = QueueStats::default();
-        for row in rows {
-            let n = u64::try_from(row.try_get::<i64, _>("n").map_err(db_err)?).unwrap_or(0);
-            match JobState::parse(&row.try_get::<String, _>("state").map_err(db_err)?) {
-                Some(JobState::Queued) => stats.queued = n,
-                Some(JobState::Running) => stats.running = n,
-                Some(JobState::Done) => stats.done = n,
-                Some(JobState::Dead) => stats.dead = n,
-                None => {}
-            }
-        }
-        Ok(stats)
+        found.iter().map(rows::record::<_, Int>).collect()
+    }
+    async fn stats(&self) -> Result<QueueStats, StoreError> {
+        let found = sqlx::query(STATS).fetch_all(&self.pool).await.map_err(db_err)?;
+        rows::queue_stats(&found)
     }
 }
 
 #[async_trait]
 impl LinkStore for PostgresStore {
     async fn get_link(&self, key: &LinkKey) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT value FROM links WHERE kind = $1 AND key = $2")
-            .bind(key.kind().as_str())
-            .bind(key.as_str())
+        let row = binds::key(sqlx::query(GET_LINK), key)
             .fetch_optional(&self.pool)
             .await
-            .map_err(db_err)
+            .map_err(db_err)?;
+        row.as_ref().map(rows::first).transpose()
     }
     async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
-        // An upsert that touches nothing but returns the stored row: one round trip, and the
-        // winner of a race is whatever is stored.
-        sqlx::query_scalar(
-            "INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (kind, key) DO UPDATE SET value = links.value
-             RETURNING value",
-        )
-        .bind(link.key.kind().as_str())
-        .bind(link.key.as_str())
-        .bind(&link.value)
-        .bind(&link.scope)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_err)
+        let row =
+            binds::link(sqlx::query(PUT_LINK), link).fetch_one(&self.pool).await.map_err(db_err)?;
+        rows::first(&row)
     }
     async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        apply(&mut tx, &LinkWrite::Set(link.clone())).await?;
-        tx.commit().await.map_err(db_err)
+        self.execute(binds::link(sqlx::query(SET_LINK), link)).await.map(drop)
     }
     async fn delete_link(&self, key: &LinkKey) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM links WHERE kind = $1 AND key = $2")
-            .bind(key.kind().as_str())
-            .bind(key.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        Ok(self.execute(binds::key(sqlx::query(DELETE_LINK), key)).await? > 0)
     }
     async fn links_with_prefix(
         &self,
@@ -414,15 +272,11 @@ impl LinkStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<Link>, StoreError> {
         let (kind, prefix) = (range.kind(), range.as_str());
-        let pattern =
-            format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        let rows = sqlx::query("SELECT key, value, scope FROM links WHERE kind = $1 AND key LIKE $2 ORDER BY key LIMIT $3")
-            .bind(kind.as_str())
-            .bind(pattern)
-            .bind(limit_i64(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(|r| link(r, kind)).collect()
+        let query = match sql::prefix_end(prefix) {
+            Some(end) => sqlx::query(LINKS_IN_RANGE).bind(kind.as_str()).bind(prefix).bind(end),
+            None => sqlx::query(LINKS_FROM).bind(kind.as_str()).bind(prefix),
+        };
+        let found = query.bind(limit_i64(limit)).fetch_all(&self.pool).await.map_err(db_err)?;
+        found.iter().map(|r| rows::link(r, kind)).collect()
     }
 }

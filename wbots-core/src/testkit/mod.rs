@@ -11,6 +11,7 @@
 //! with a [`CheckFailure`] naming the check, the input and what was expected. The macros
 //! expand to plain `#[test]` functions that start their own runtime.
 
+pub mod channel_store_suite;
 pub mod channel_suite;
 mod check;
 mod credentials;

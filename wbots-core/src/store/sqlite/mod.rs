@@ -11,6 +11,7 @@
 //! request also empties the write-ahead log (`forget_scope`), so a forgotten person's id is
 //! in none of the store's files afterwards. The files are 0600 (see `files`).
 
+mod channels;
 mod files;
 mod group_commit;
 
@@ -23,11 +24,17 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, SqliteConnection};
+use sqlx::{Row, Sqlite, SqliteConnection};
 
 use self::group_commit::{GroupCommit, Lane};
 
-use super::sql::{JOB_COLUMNS, claimed, db_err, lease_ms, limit_i64, link, ms, record};
+use super::sql::statements::{
+    APPLIED_MIGRATION, COMPLETE, DELETE_LINK, EXTEND_LEASE, FORGET_JOBS, FORGET_LINKS, GET_LINK,
+    JOB, JOB_ID_BY_KEY, JOBS_IN_STATE, LINKS_FROM, LINKS_IN_RANGE, PRUNE_DONE, PURGE_DEAD_ALL,
+    PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, STATS, WEDGE,
+    claimed_columns,
+};
+use super::sql::{self, binds, db_err, lease_ms, limit_i64, ms, rows};
 use super::{
     ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
     LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
@@ -59,6 +66,11 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `url`: `sqlite://wbots.db` (relative to
     /// the working directory), `sqlite:///var/lib/wbots/wbots.db`, or `sqlite::memory:`.
     /// Does not migrate.
+    ///
+    /// One store per file per process: clone it rather than connect again. SQLite's locks
+    /// are POSIX locks, held per process, and connecting checks the files' modes by opening
+    /// and closing them — which drops the locks the process's first store holds, so another
+    /// process could then reset the write-ahead log under it.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::open(url, false).await
     }
@@ -145,104 +157,74 @@ impl SqliteStore {
     }
 }
 
-async fn apply(conn: &mut SqliteConnection, write: &LinkWrite) -> Result<(), StoreError> {
-    let q = match write {
-        LinkWrite::Insert(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING")
-            .bind(l.key.kind().as_str())
-            .bind(l.key.as_str())
-            .bind(&l.value)
-            .bind(&l.scope),
-        LinkWrite::Set(l) => sqlx::query("INSERT INTO links (kind, key, value, scope) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, scope = excluded.scope")
-            .bind(l.key.kind().as_str())
-            .bind(l.key.as_str())
-            .bind(&l.value)
-            .bind(&l.scope),
-        LinkWrite::Delete(key) => {
-            sqlx::query("DELETE FROM links WHERE kind = ? AND key = ?").bind(key.kind().as_str()).bind(key.as_str())
-        }
-    };
-    q.execute(&mut *conn).await.map_err(db_err)?;
-    Ok(())
-}
-
-/// A lease-guarded update changed nothing: the lease is no longer held.
-fn ok_if_changed(rows: u64, lease: &Lease) -> Result<(), StoreError> {
-    if rows == 0 { Err(StoreError::LeaseLost(lease.job)) } else { Ok(()) }
-}
+/// SQLite's integers are all 8 bytes (see `sql::rows`).
+type Int = i64;
 
 /// Claims up to `limit` queue heads in one statement.
 ///
 /// A job may run when it is the head of its ordering key (no active job before it). Queued
 /// jobs are walked in hand-out order through `jobs_ready` and each head check is one probe
 /// of `jobs_active`, so a claim costs about `limit` rows however long the backlog. Expired
-/// leases are taken over first (a running job is always a head). `INDEXED BY`: without
-/// ANALYZE statistics SQLite would pick `jobs_by_state` and sort the whole backlog instead.
+/// leases are taken over first (a running job is always a head).
+///
+/// SQLite's own form, unlike PostgreSQL's: `INDEXED BY`, because without ANALYZE
+/// statistics SQLite would pick `jobs_by_state` and sort the whole backlog instead; no row
+/// locks, because the one writer connection runs claims one at a time (`BEGIN IMMEDIATE`);
+/// the token from `randomblob`.
+const CLAIM: &str = concat!(
+    "UPDATE jobs SET state = 'running', lease_until = $3, claims = claims + 1,
+                     lease_token = lower(hex(randomblob(16)))
+     WHERE id IN (
+         SELECT id FROM (
+             SELECT id, priority FROM jobs WHERE state = 'running' AND lease_until < $1
+             UNION ALL
+             SELECT id, priority FROM (
+                 SELECT j.id, j.priority FROM jobs j INDEXED BY jobs_ready
+                 WHERE j.state = 'queued' AND j.not_before <= $1
+                   AND NOT EXISTS (SELECT 1 FROM jobs p
+                                   WHERE p.ordering_key = j.ordering_key
+                                     AND p.state IN ('queued', 'running') AND p.id < j.id)
+                 ORDER BY j.priority DESC, j.id
+                 LIMIT $2)
+         )
+         ORDER BY priority DESC, id
+         LIMIT $2)
+     RETURNING ",
+    claimed_columns!()
+);
+
 async fn claim_heads(
     conn: &mut SqliteConnection,
     now_ms: i64,
     until: i64,
     limit: usize,
 ) -> Result<Vec<ClaimedJob>, StoreError> {
-    let rows = sqlx::query(
-        "UPDATE jobs SET state = 'running', lease_until = ?3, claims = claims + 1,
-                         lease_token = lower(hex(randomblob(16)))
-         WHERE id IN (
-             SELECT id FROM (
-                 SELECT id, priority FROM jobs WHERE state = 'running' AND lease_until < ?1
-                 UNION ALL
-                 SELECT id, priority FROM (
-                     SELECT j.id, j.priority FROM jobs j INDEXED BY jobs_ready
-                     WHERE j.state = 'queued' AND j.not_before <= ?1
-                       AND NOT EXISTS (SELECT 1 FROM jobs p
-                                       WHERE p.ordering_key = j.ordering_key
-                                         AND p.state IN ('queued', 'running') AND p.id < j.id)
-                     ORDER BY j.priority DESC, j.id
-                     LIMIT ?2)
-             )
-             ORDER BY priority DESC, id
-             LIMIT ?2)
-         RETURNING id, priority, lease_token, idempotency_key, ordering_key, scope, attempts,
-                   claims, payload, created_at",
-    )
-    .bind(now_ms)
-    .bind(limit_i64(limit))
-    .bind(until)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        out.push(claimed::<_, i64>(row)?);
-    }
-    // RETURNING has no order; hand jobs out as the queue ranks them.
-    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.lease.job.cmp(&b.1.lease.job)));
-    Ok(out.into_iter().map(|(_, job)| job).collect())
+    let rows = sqlx::query(CLAIM)
+        .bind(now_ms)
+        .bind(limit_i64(limit))
+        .bind(until)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    rows::claimed_in_queue_order::<_, Int>(&rows)
+}
+
+/// Runs one write statement on the writer connection; how many rows it changed.
+async fn execute(
+    conn: &mut SqliteConnection,
+    query: binds::Q<'_, Sqlite>,
+) -> Result<u64, StoreError> {
+    Ok(query.execute(conn).await.map_err(db_err)?.rows_affected())
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
-            .run(&self.writer)
-            .await
-            .map_err(|e| StoreError::migration(e.to_string()).caused_by(e))
+        sql::migrate(&MIGRATOR, &self.writer).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
-        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.reader)
-                .await
-                .map_err(|e| {
-                    StoreError::migration(format!("migrations not applied: {e}")).caused_by(e)
-                })?;
-        if applied.unwrap_or(0) < latest {
-            return Err(StoreError::migration(format!(
-                "migrations pending: at {}, need {latest}; run `wbots migrate`",
-                applied.unwrap_or(0)
-            )));
-        }
-        Ok(())
+        let applied = sqlx::query_scalar(APPLIED_MIGRATION).fetch_one(&self.reader).await;
+        sql::migrated(&MIGRATOR, applied)
     }
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
         let scope = scope.to_owned();
@@ -250,22 +232,14 @@ impl Store for SqliteStore {
             .commits
             .write(move |conn| {
                 Box::pin(async move {
-                    let links = sqlx::query("DELETE FROM links WHERE scope = ?")
-                        .bind(&scope)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    let jobs = sqlx::query("DELETE FROM jobs WHERE scope = ?")
-                        .bind(&scope)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    Ok(Forgotten { links: links.rows_affected(), jobs: jobs.rows_affected() })
+                    let links = execute(conn, sqlx::query(FORGET_LINKS).bind(&scope)).await?;
+                    let jobs = execute(conn, sqlx::query(FORGET_JOBS).bind(&scope)).await?;
+                    Ok(Forgotten { links, jobs })
                 })
             })
             .await?;
-        // The rows are zeroed in the pages the transaction wrote, but older copies of those
-        // pages are still in the write-ahead log until it is emptied.
+        // SQLite only: the rows are zeroed in the pages the transaction wrote, but older
+        // copies of those pages are still in the write-ahead log until it is emptied.
         self.empty_the_wal().await?;
         Ok(forgotten)
     }
@@ -275,40 +249,32 @@ impl Store for SqliteStore {
 impl JobQueue for SqliteStore {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
         let jobs = jobs.to_vec();
-        self.commits.write_in(Lane::Urgent, move |conn| Box::pin(async move {
-        let now = ms(Utc::now());
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in &jobs {
-            let inserted: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO jobs (idempotency_key, ordering_key, scope, priority, payload, created_at, not_before)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            )
-            .bind(&job.idempotency_key)
-            .bind(&job.ordering_key)
-            .bind(&job.scope)
-            .bind(job.priority)
-            .bind(&job.payload)
-            .bind(now)
-            .bind(job.not_before.map(ms).unwrap_or(i64::MIN))
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-            match inserted {
-                Some(id) => out.push(Enqueued::New(JobId(id))),
-                None => {
-                    let id: i64 =
-                        sqlx::query_scalar("SELECT id FROM jobs WHERE idempotency_key = ?")
-                            .bind(&job.idempotency_key)
-                            .fetch_one(&mut *conn)
+        // No lock needed for order (PostgreSQL takes one): one writer, one commit order.
+        self.commits
+            .write_in(Lane::Urgent, move |conn| {
+                Box::pin(async move {
+                    let now = ms(Utc::now());
+                    let mut out = Vec::with_capacity(jobs.len());
+                    for job in &jobs {
+                        let inserted = binds::new_job(job, now)
+                            .fetch_optional(&mut *conn)
                             .await
                             .map_err(db_err)?;
-                    out.push(Enqueued::Duplicate(JobId(id)));
-                }
-            }
-        }
-        Ok(out)
-        })).await
+                        out.push(match inserted {
+                            Some(row) => Enqueued::New(JobId(rows::first(&row)?)),
+                            None => Enqueued::Duplicate(JobId(
+                                sqlx::query_scalar(JOB_ID_BY_KEY)
+                                    .bind(&job.idempotency_key)
+                                    .fetch_one(&mut *conn)
+                                    .await
+                                    .map_err(db_err)?,
+                            )),
+                        });
+                    }
+                    Ok(out)
+                })
+            })
+            .await
     }
     async fn claim(
         &self,
@@ -328,31 +294,18 @@ impl JobQueue for SqliteStore {
     ) -> Result<(), StoreError> {
         let lease = lease.clone();
         let until = ms(now).saturating_add(lease_ms(lease_for));
-        self.commits.write(move |conn| Box::pin(async move {
-            let done = sqlx::query("UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'running' AND lease_token = ?")
-                .bind(until)
-                .bind(lease.job.0)
-                .bind(&lease.token)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            ok_if_changed(done.rows_affected(), &lease)
-        })).await
-    }
-    async fn release_all_leases(&self) -> Result<u64, StoreError> {
         self.commits
             .write(move |conn| {
                 Box::pin(async move {
-                    let done = sqlx::query(
-                        "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL
-                         WHERE state = 'running'",
-                    )
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                    Ok(done.rows_affected())
+                    let q = binds::lease(sqlx::query(EXTEND_LEASE), &lease).bind(until);
+                    sql::lease_held(execute(conn, q).await?, &lease)
                 })
             })
+            .await
+    }
+    async fn release_all_leases(&self) -> Result<u64, StoreError> {
+        self.commits
+            .write(move |conn| Box::pin(execute(conn, sqlx::query(RELEASE_ALL_LEASES))))
             .await
     }
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
@@ -361,18 +314,10 @@ impl JobQueue for SqliteStore {
             .write(move |conn| {
                 Box::pin(async move {
                     // Guarded by the lease: a lost lease changes nothing (see group_commit).
-                    let done = sqlx::query(
-                        "UPDATE jobs SET state = 'done', payload = NULL, lease_token = NULL, lease_until = NULL
-                         WHERE id = ? AND state = 'running' AND lease_token = ?",
-                    )
-                    .bind(lease.job.0)
-                    .bind(&lease.token)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                    ok_if_changed(done.rows_affected(), &lease)?;
+                    let done = execute(conn, binds::lease(sqlx::query(COMPLETE), &lease)).await?;
+                    sql::lease_held(done, &lease)?;
                     for w in &writes {
-                        apply(conn, w).await?;
+                        execute(conn, binds::link_write(w)).await?;
                     }
                     Ok(())
                 })
@@ -386,175 +331,113 @@ impl JobQueue for SqliteStore {
         error: &str,
     ) -> Result<(), StoreError> {
         let (lease, error) = (lease.clone(), error.to_owned());
-        self.commits.write(move |conn| Box::pin(async move {
-            let done = sqlx::query(
-                "UPDATE jobs SET state = 'queued', attempts = attempts + 1, last_error = ?, not_before = ?,
-                                 lease_token = NULL, lease_until = NULL
-                 WHERE id = ? AND state = 'running' AND lease_token = ?",
-            )
-            .bind(&error)
-            .bind(ms(not_before))
-            .bind(lease.job.0)
-            .bind(&lease.token)
-            .execute(&mut *conn)
+        self.commits
+            .write(move |conn| {
+                Box::pin(async move {
+                    let q = binds::lease(sqlx::query(RETRY_LATER), &lease)
+                        .bind(&error)
+                        .bind(ms(not_before));
+                    sql::lease_held(execute(conn, q).await?, &lease)
+                })
+            })
             .await
-            .map_err(db_err)?;
-            ok_if_changed(done.rows_affected(), &lease)
-        })).await
     }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         let (lease, reason) = (lease.clone(), reason.to_owned());
-        self.commits.write(move |conn| Box::pin(async move {
-            let done = sqlx::query(
-                "UPDATE jobs SET state = 'dead', attempts = attempts + 1, last_error = ?, lease_token = NULL, lease_until = NULL
-                 WHERE id = ? AND state = 'running' AND lease_token = ?",
-            )
-            .bind(&reason)
-            .bind(lease.job.0)
-            .bind(&lease.token)
-            .execute(&mut *conn)
+        self.commits
+            .write(move |conn| {
+                Box::pin(async move {
+                    let q = binds::lease(sqlx::query(WEDGE), &lease).bind(&reason);
+                    sql::lease_held(execute(conn, q).await?, &lease)
+                })
+            })
             .await
-            .map_err(db_err)?;
-            ok_if_changed(done.rows_affected(), &lease)
-        })).await
     }
     async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.commits.write(move |conn| Box::pin(async move {
-            let done = sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, not_before = ? WHERE id = ? AND state = 'dead'")
-                .bind(ms(now))
-                .bind(job.0)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            if done.rows_affected() == 0 { Err(StoreError::NoSuchJob(job)) } else { Ok(()) }
-        })).await
+        self.commits
+            .write(move |conn| {
+                Box::pin(async move {
+                    let q = sqlx::query(REQUEUE).bind(job.0).bind(ms(now));
+                    sql::dead_job_found(execute(conn, q).await?, job)
+                })
+            })
+            .await
     }
     async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
         self.commits
             .write(move |conn| {
                 Box::pin(async move {
-                    let done = match job {
-                        Some(id) => {
-                            sqlx::query("DELETE FROM jobs WHERE state = 'dead' AND id = ?")
-                                .bind(id.0)
-                                .execute(&mut *conn)
-                                .await
-                        }
-                        None => {
-                            sqlx::query("DELETE FROM jobs WHERE state = 'dead'")
-                                .execute(&mut *conn)
-                                .await
-                        }
-                    }
-                    .map_err(db_err)?;
-                    Ok(done.rows_affected())
+                    let q = match job {
+                        Some(id) => sqlx::query(PURGE_DEAD_ONE).bind(id.0),
+                        None => sqlx::query(PURGE_DEAD_ALL),
+                    };
+                    execute(conn, q).await
                 })
             })
             .await
     }
     async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    let done =
-                        sqlx::query("DELETE FROM jobs WHERE state = 'done' AND created_at < ?")
-                            .bind(ms(before))
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(db_err)?;
-                    Ok(done.rows_affected())
-                })
-            })
+            .write(move |conn| Box::pin(execute(conn, sqlx::query(PRUNE_DONE).bind(ms(before)))))
             .await
     }
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
-            .bind(job.0)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(record::<_, i64>).transpose()
+        let row =
+            sqlx::query(JOB).bind(job.0).fetch_optional(&self.reader).await.map_err(db_err)?;
+        row.as_ref().map(rows::record::<_, Int>).transpose()
     }
     async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE state = ? ORDER BY id LIMIT ?"
-        ))
-        .bind(state.as_str())
-        .bind(limit_i64(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db_err)?;
-        rows.iter().map(record::<_, i64>).collect()
-    }
-    async fn stats(&self) -> Result<QueueStats, StoreError> {
-        let rows = sqlx::query("SELECT state, count(*) AS n FROM jobs GROUP BY state")
+        let found = sqlx::query(JOBS_IN_STATE)
+            .bind(state.as_str())
+            .bind(limit_i64(limit))
             .fetch_all(&self.reader)
             .await
             .map_err(db_err)?;
-        let mut stats = QueueStats::default();
-        for row in rows {
-            let n = u64::try_from(row.try_get::<i64, _>("n").map_err(db_err)?).unwrap_or(0);
-            match JobState::parse(&row.try_get::<String, _>("state").map_err(db_err)?) {
-                Some(JobState::Queued) => stats.queued = n,
-                Some(JobState::Running) => stats.running = n,
-                Some(JobState::Done) => stats.done = n,
-                Some(JobState::Dead) => stats.dead = n,
-                None => {}
-            }
-        }
-        Ok(stats)
+        found.iter().map(rows::record::<_, Int>).collect()
+    }
+    async fn stats(&self) -> Result<QueueStats, StoreError> {
+        let found = sqlx::query(STATS).fetch_all(&self.reader).await.map_err(db_err)?;
+        rows::queue_stats(&found)
     }
 }
 
 #[async_trait]
 impl LinkStore for SqliteStore {
     async fn get_link(&self, key: &LinkKey) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT value FROM links WHERE kind = ? AND key = ?")
-            .bind(key.kind().as_str())
-            .bind(key.as_str())
+        let row = binds::key(sqlx::query(GET_LINK), key)
             .fetch_optional(&self.reader)
             .await
-            .map_err(db_err)
+            .map_err(db_err)?;
+        row.as_ref().map(rows::first).transpose()
     }
     async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
         let link = link.clone();
         self.commits
             .write(move |conn| {
                 Box::pin(async move {
-                    // The no-op update makes RETURNING yield the stored row when the key exists: the
-                    // winner of a race, in one statement.
-                    sqlx::query_scalar(
-                        "INSERT INTO links (kind, key, value, scope) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (kind, key) DO UPDATE SET value = links.value
-                 RETURNING value",
-                    )
-                    .bind(link.key.kind().as_str())
-                    .bind(link.key.as_str())
-                    .bind(&link.value)
-                    .bind(&link.scope)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)
+                    let row = binds::link(sqlx::query(PUT_LINK), &link)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    rows::first(&row)
                 })
             })
             .await
     }
     async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
         let write = LinkWrite::Set(link.clone());
-        self.commits.write(move |conn| Box::pin(async move { apply(conn, &write).await })).await
+        self.commits
+            .write(move |conn| {
+                Box::pin(async move { execute(conn, binds::link_write(&write)).await.map(drop) })
+            })
+            .await
     }
     async fn delete_link(&self, key: &LinkKey) -> Result<bool, StoreError> {
         let key = key.clone();
         self.commits
             .write(move |conn| {
                 Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM links WHERE kind = ? AND key = ?")
-                        .bind(key.kind().as_str())
-                        .bind(key.as_str())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    Ok(done.rows_affected() > 0)
+                    Ok(execute(conn, binds::key(sqlx::query(DELETE_LINK), &key)).await? > 0)
                 })
             })
             .await
@@ -565,19 +448,11 @@ impl LinkStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Link>, StoreError> {
         let (kind, prefix) = (range.kind(), range.as_str());
-        // substr compares bytes exactly (no LIKE case folding or wildcards); the range
-        // condition lets the primary key narrow the scan first.
-        let rows = sqlx::query(
-            "SELECT key, value, scope FROM links
-             WHERE kind = ?1 AND key >= ?2 AND substr(key, 1, length(?2)) = ?2
-             ORDER BY key LIMIT ?3",
-        )
-        .bind(kind.as_str())
-        .bind(prefix)
-        .bind(limit_i64(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db_err)?;
-        rows.iter().map(|r| link(r, kind)).collect()
+        let query = match sql::prefix_end(prefix) {
+            Some(end) => sqlx::query(LINKS_IN_RANGE).bind(kind.as_str()).bind(prefix).bind(end),
+            None => sqlx::query(LINKS_FROM).bind(kind.as_str()).bind(prefix),
+        };
+        let found = query.bind(limit_i64(limit)).fetch_all(&self.reader).await.map_err(db_err)?;
+        found.iter().map(|r| rows::link(r, kind)).collect()
     }
 }

@@ -1,49 +1,13 @@
-//! What the SQL stores (SQLite, PostgreSQL) share: time and limit encoding, the error
-//! classification, and decoding job and link rows. Only the SQL text and the integer width
-//! of a column (`I`: `i64` in SQLite, `i32` in PostgreSQL) differ between them.
+//! Decoding the rows the [`statements`](super::statements) return, for either database.
+//! Only the integer width of a column differs (`I`: `i64` in SQLite, `i32` for
+//! PostgreSQL's `INTEGER`).
 
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{ClaimedJob, JobRecord, JobState, Lease, Link, LinkKey, LinkKind};
+use super::{db_err, from_ms};
 use crate::error::StoreError;
 use crate::ids::JobId;
-
-/// A time as stored: ms since the epoch.
-pub(super) fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-/// A stored time; out of range reads as the earliest time (ready at once).
-pub(super) fn from_ms(v: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(v).unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-/// A lease length in ms, saturating (a `Duration::MAX` lease must not overflow).
-pub(super) fn lease_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// A row limit as bound.
-pub(super) fn limit_i64(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-/// Sorts a database failure into "may work later" or "the data is wrong", keeping it as
-/// the source.
-pub(super) fn db_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StoreError::corrupt(e.to_string()).caused_by(e),
-        _ => StoreError::unavailable(e.to_string()).caused_by(e),
-    }
-}
-
-/// The columns [`record`] reads.
-pub(super) const JOB_COLUMNS: &str = "id, state, idempotency_key, ordering_key, attempts, last_error, payload, created_at, not_before";
+use crate::store::{ClaimedJob, JobRecord, JobState, Lease, Link, LinkKey, LinkKind, QueueStats};
 
 fn get<'r, R, T>(row: &'r R, column: &str) -> Result<T, StoreError>
 where
@@ -63,8 +27,8 @@ where
     Ok(get::<R, I>(row, column)?.try_into().unwrap_or(0))
 }
 
-/// A job row (selected with [`JOB_COLUMNS`]) as an operator sees it.
-pub(super) fn record<'r, R, I>(row: &'r R) -> Result<JobRecord, StoreError>
+/// A job row (the statements' `job_columns!`) as an operator sees it.
+pub(in crate::store) fn record<'r, R, I>(row: &'r R) -> Result<JobRecord, StoreError>
 where
     R: Row,
     for<'c> &'c str: ColumnIndex<R>,
@@ -88,9 +52,9 @@ where
     })
 }
 
-/// A claimed job row (`id, lease_token, idempotency_key, ordering_key, scope, attempts,
-/// claims, payload, created_at`; `claims` counts this claim) and its priority.
-pub(super) fn claimed<'r, R, I>(row: &'r R) -> Result<(I, ClaimedJob), StoreError>
+/// A claimed job row (the statements' `claimed_columns!`; `claims` counts this claim) and
+/// its priority.
+pub(in crate::store) fn claimed<'r, R, I>(row: &'r R) -> Result<(I, ClaimedJob), StoreError>
 where
     R: Row,
     for<'c> &'c str: ColumnIndex<R>,
@@ -115,7 +79,7 @@ where
 }
 
 /// A link row (`key, value, scope`) of `kind`.
-pub(super) fn link<'r, R>(row: &'r R, kind: LinkKind) -> Result<Link, StoreError>
+pub(in crate::store) fn link<'r, R>(row: &'r R, kind: LinkKind) -> Result<Link, StoreError>
 where
     R: Row,
     for<'c> &'c str: ColumnIndex<R>,
@@ -127,4 +91,54 @@ where
         value: get(row, "value")?,
         scope: get(row, "scope")?,
     })
+}
+
+/// The rows of [`STATS`](super::statements::STATS) as counts.
+pub(in crate::store) fn queue_stats<'r, R>(rows: &'r [R]) -> Result<QueueStats, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let mut stats = QueueStats::default();
+    for row in rows {
+        let n = u64::try_from(get::<R, i64>(row, "n")?).unwrap_or(0);
+        match JobState::parse(&get::<R, String>(row, "state")?) {
+            Some(JobState::Queued) => stats.queued = n,
+            Some(JobState::Running) => stats.running = n,
+            Some(JobState::Done) => stats.done = n,
+            Some(JobState::Dead) => stats.dead = n,
+            None => {}
+        }
+    }
+    Ok(stats)
+}
+
+/// Claimed rows decoded, in the order the queue hands jobs out (priority, then FIFO):
+/// `RETURNING` has no order.
+pub(in crate::store) fn claimed_in_queue_order<'r, R, I>(
+    rows: &'r [R],
+) -> Result<Vec<ClaimedJob>, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    I: Decode<'r, R::Database> + Type<R::Database> + TryInto<u32> + Ord,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let mut out = rows.iter().map(claimed::<R, I>).collect::<Result<Vec<_>, _>>()?;
+    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.lease.job.cmp(&b.1.lease.job)));
+    Ok(out.into_iter().map(|(_, job)| job).collect())
+}
+
+/// The one value a statement returns in its first column (`RETURNING value`, `SELECT id`).
+pub(in crate::store) fn first<'r, R, T>(row: &'r R) -> Result<T, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.try_get(0).map_err(db_err)
 }
