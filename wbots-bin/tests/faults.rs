@@ -756,7 +756,18 @@ async fn agents_write_through_outages(outage: Outage) {
             match outage {
                 Outage::Deploy => process.stop(),
                 Outage::Crash => {
+                    // Killed while Meta has accepted a send and not yet answered it: the
+                    // window this test is about, made certain rather than left to timing.
+                    f.graph.hold_send_answers(true);
+                    let before = f.graph.sent().len();
+                    let waiting = Instant::now();
+                    while f.graph.sent().len() == before
+                        && waiting.elapsed() < Duration::from_secs(10)
+                    {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
                     process.kill();
+                    f.graph.hold_send_answers(false);
                     cut += running_sends(&db).await;
                 }
             }

@@ -92,6 +92,8 @@ pub(crate) type Failure = (u16, Value, Vec<(String, String)>);
 #[derive(Default)]
 pub(crate) struct World {
     pub sent: Vec<SentMessage>,
+    /// True while answers to sends are held back (`hold_send_answers`).
+    pub hold_answers: tokio::sync::watch::Sender<bool>,
     /// Graph calls received, refused ones included.
     pub calls: u64,
     pub uploads: Vec<Upload>,
@@ -201,6 +203,13 @@ impl FakeGraph {
         w.media.insert(name.to_owned(), (content_type.to_owned(), bytes));
         let base = w.base.clone();
         Url::parse(&format!("{base}/media/{name}")).unwrap_or_else(|_| self.url.clone())
+    }
+
+    /// While `hold` is true, each send is accepted (recorded, and echoed as usual) but its
+    /// answer is held back until `hold` turns false: the moment a bridge is killed after Meta
+    /// accepted a send and before it heard so. A test device, not a behaviour of Meta's.
+    pub fn hold_send_answers(&self, hold: bool) {
+        lock(&self.world).hold_answers.send_replace(hold);
     }
 
     /// Answers the next `n` sends with HTTP `status`, `Retry-After: 1` and this Graph error

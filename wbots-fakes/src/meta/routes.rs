@@ -301,6 +301,9 @@ pub(super) async fn messages(
         // Meta echoes shortly after accepting the send, from elsewhere.
         tokio::spawn(deliver_until_acknowledged(url, secret, body));
     }
+    let mut held = lock(&world).hold_answers.subscribe();
+    // Returns at once unless a test holds answers; an error means the fake is shutting down.
+    let _ = held.wait_for(|hold| !hold).await;
     axum::Json(answer).into_response()
 }
 
