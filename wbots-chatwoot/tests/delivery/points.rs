@@ -150,7 +150,7 @@ async fn agent_opened_conversations_are_routed_or_marked_failed() {
     rig.settle().await;
     let m = rig.chatwoot.message(id).unwrap();
     assert_eq!(m.status, "failed");
-    assert!(m.external_error.unwrap().contains("no Messenger or Instagram identity"));
+    assert!(m.external_error.unwrap().contains("has no Messenger identity known to the bridge"));
     assert_eq!(rig.channel.sent().len(), 1);
 }
 

@@ -153,9 +153,10 @@ async fn route(
         None => match hint {
             Some(h) => h.clone(),
             None => {
-                return Ok(Route::Nowhere(
-                    "wbots cannot send this: the conversation's contact has no Messenger or Instagram identity known to the bridge. Reply in a conversation the customer started, or one opened for a contact the bridge created.".into(),
-                ));
+                return Ok(Route::Nowhere(format!(
+                    "wbots cannot send this: the conversation's contact has no {} identity known to the bridge. Reply in a conversation the customer started, or one opened for a contact the bridge created.",
+                    cx.routes.platform_names()
+                )));
             }
         },
     };

@@ -128,6 +128,23 @@ impl Routes {
         self.by_address.values().map(|r| &r.binding)
     }
 
+    /// The human names of the bound accounts' platforms ("Messenger or Instagram"), each
+    /// once, in a stable order: for messages to agents.
+    pub(crate) fn platform_names(&self) -> String {
+        let mut names: Vec<String> = self
+            .by_address
+            .iter()
+            .map(|(address, r)| r.channel.platform_name(&address.kind))
+            .collect();
+        names.sort();
+        names.dedup();
+        match names.split_last() {
+            None => "any platform".to_owned(),
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        }
+    }
+
     /// The route of a bound account, if it is bound.
     pub(crate) fn get(&self, address: &ChannelAddress) -> Option<&Route> {
         self.by_address.get(address)
