@@ -1,7 +1,7 @@
-//! Meta's webhook bodies → core events: the policy over the shapes in [`crate::wire`].
+//! Meta's webhook bodies → core events: the policy over the shapes in `src/wire/`.
 //!
 //! Which side of an exchange is the business, which events the bridge acts on, and the ids
-//! it derives where Meta gives none. Reading is tolerant (see [`crate::wire`]): a new field
+//! it derives where Meta gives none. Reading is tolerant (see `src/wire/`): a new field
 //! or a value of an unexpected type never turns a delivery into a 400 that makes Meta retry
 //! for an hour; only a body that is not a JSON object with an `object` string and an
 //! `entry` array is [`WebhookError::Malformed`].
