@@ -30,6 +30,7 @@ mod execute;
 mod flags;
 mod forget;
 mod inbound;
+mod inbox_space;
 mod ingest;
 mod job;
 mod links;
