@@ -143,7 +143,7 @@ impl Routes {
     /// Checks and indexes the routes.
     ///
     /// # Errors
-    /// [`Error::Config`] when two channels or two inbox adapters share a name, the inbox
+    /// [`Error::Config`] when two channels or inbox adapters share a name, the inbox
     /// adapters' id spaces clash (see [`inbox_space`]), a binding names an account no
     /// channel serves or an inbox no adapter serves, or an account is bound twice.
     pub(crate) fn new(
@@ -158,6 +158,13 @@ impl Routes {
             }
         }
         let inboxes = inbox_space::check_adapters(inbox_list)?;
+        // Both are served at `/webhooks/{name}`.
+        if let Some(clash) = inboxes.iter().find(|i| channels.contains_key(i.name())) {
+            return Err(Error::Config(format!(
+                "a channel and an inbox adapter are both named {:?}",
+                clash.name()
+            )));
+        }
         let mut by_address = HashMap::new();
         for binding in bindings {
             let channel = channel_list
