@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Utc;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use wbots_core::router::{RouterOptions, router};
@@ -15,9 +17,11 @@ use wbots_core::testkit::{
     RecordingChannel, RecordingInbox, SIGNATURE_HEADER, StoredMessage, test_signature,
 };
 use wbots_core::{
-    AgentEnvelope, AgentEvent, AgentMessage, Author, Binding, Bridge, Channel, ChannelAddress,
-    ChannelKind, ConversationId, EngineConfig, Error, InboundEnvelope, InboundEvent,
-    InboundMessage, Inbox, InboxId, OutboundPart, ReopenPolicy,
+    AgentEnvelope, AgentEvent, AgentMessage, Author, Binding, Bridge, Capabilities, Channel,
+    ChannelAddress, ChannelKind, ConversationId, DeliveryError, EngineConfig, Error,
+    InboundAttachment, InboundEnvelope, InboundEvent, InboundMessage, Inbox, InboxId, Media,
+    OutboundPart, PlatformUserId, Profile, RawRequest, ReopenPolicy, SendReceipt, SendRequest,
+    WebhookError,
 };
 
 /// The secrets each account signs its webhooks with.
@@ -337,4 +341,117 @@ async fn an_invalid_route_set_is_refused_and_the_old_one_keeps_serving() {
     rig.bridge.run_until_idle().await;
     assert_eq!(texts(&rig.account_a.messages()), ["still here"]);
     assert!(rig.account_b.inboxes_called().is_empty());
+}
+
+/// A channel whose profile lookups (the first step of bringing a new customer in) wait
+/// until the test lets them through: a job held in flight.
+#[derive(Debug)]
+struct HeldChannel {
+    inner: RecordingChannel,
+    entered: Semaphore,
+    release: Semaphore,
+}
+
+#[async_trait]
+impl Channel for HeldChannel {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self, address: &ChannelAddress) -> Capabilities {
+        self.inner.capabilities(address)
+    }
+    fn accounts(&self) -> Vec<ChannelAddress> {
+        self.inner.accounts()
+    }
+    fn handshake(&self, request: &RawRequest<'_>) -> Result<String, WebhookError> {
+        self.inner.handshake(request)
+    }
+    fn verify(&self, request: &RawRequest<'_>) -> Result<(), WebhookError> {
+        self.inner.verify(request)
+    }
+    fn parse(&self, request: &RawRequest<'_>) -> Result<Vec<InboundEnvelope>, WebhookError> {
+        self.inner.parse(request)
+    }
+    async fn send(&self, request: &SendRequest) -> Result<SendReceipt, DeliveryError> {
+        self.inner.send(request).await
+    }
+    async fn profile(
+        &self,
+        address: &ChannelAddress,
+        user: &PlatformUserId,
+    ) -> Result<Profile, DeliveryError> {
+        self.entered.add_permits(1);
+        if let Ok(permit) = self.release.acquire().await {
+            permit.forget();
+        }
+        self.inner.profile(address, user).await
+    }
+    async fn fetch_media(
+        &self,
+        address: &ChannelAddress,
+        attachment: &InboundAttachment,
+        max_bytes: u64,
+    ) -> Result<Media, DeliveryError> {
+        self.inner.fetch_media(address, attachment, max_bytes).await
+    }
+}
+
+#[tokio::test]
+async fn a_job_running_during_a_change_finishes_with_the_routes_it_started_with() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let channel = Arc::new(HeldChannel {
+        inner: RecordingChannel::new("page-b", vec![page("b")]),
+        entered: Semaphore::new(0),
+        release: Semaphore::new(0),
+    });
+    let account_a = Arc::new(RecordingInbox::account("account-a", SECRET_A).bare_ids());
+    let account_b = Arc::new(RecordingInbox::account("account-b", SECRET_B));
+    let bridge = Bridge::builder(store.clone(), account_a.clone())
+        .with_inbox(account_b.clone())
+        .with_channel(channel.clone())
+        .with_binding(binding(page("b"), "1@account-b"))
+        .with_config(EngineConfig::default().with_poll_interval(Duration::from_millis(5)))
+        .build()
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let workers = tokio::spawn({
+        let (bridge, shutdown) = (bridge.clone(), shutdown.clone());
+        async move { bridge.run(shutdown).await }
+    });
+    let event = InboundEnvelope::new(
+        page("b"),
+        InboundEvent::Message(InboundMessage {
+            id: "mid-1".into(),
+            thread: "bob".into(),
+            sender: "bob".into(),
+            sent_at: Utc::now(),
+            text: Some("in flight".into()),
+            attachments: Vec::new(),
+            reply_to: None,
+            context: None,
+        }),
+    );
+    let request = channel.inner.request(&[event]);
+    bridge.ingest_channel("page-b", &request.as_raw()).await.unwrap();
+    // The job is running, inside the channel.
+    channel.entered.acquire().await.unwrap().forget();
+
+    // The business is removed meanwhile: the job keeps the routes it started with.
+    bridge.replace_routes(Vec::new(), vec![account_a.clone()], Vec::new()).unwrap();
+    assert!(bridge.bindings().is_empty());
+    channel.release.add_permits(1);
+    until("the job in flight finishes", || texts(&account_b.messages()) == ["in flight"]).await;
+    let settled = tokio::time::timeout(Duration::from_secs(30), async {
+        while store.stats().await.unwrap().running > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(settled.is_ok());
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.done, stats.dead), (1, 0), "{stats:?}");
+    assert!(account_a.messages().is_empty());
+
+    shutdown.cancel();
+    workers.await.unwrap();
 }
