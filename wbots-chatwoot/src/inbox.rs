@@ -23,12 +23,17 @@ use crate::wire::messages::{self, NewMessage, StatusUpdate};
 use crate::wire::numeric_id;
 use wbots_core::download::same_origin_redirects;
 
+/// The name of the bridge's first Chatwoot account: its webhook path, `/webhooks/chatwoot`.
+const DEFAULT_NAME: &str = "chatwoot";
+
 /// A clock, so webhook time windows are testable.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// The Chatwoot inbox adapter.
 #[derive(Clone)]
 pub struct ChatwootInbox {
+    /// `None`: the bridge's one account, `chatwoot` with bare inbox ids.
+    name: Option<String>,
     client: Client,
     media: Downloader,
     config: ChatwootConfig,
@@ -38,6 +43,7 @@ pub struct ChatwootInbox {
 impl fmt::Debug for ChatwootInbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChatwootInbox")
+            .field("name", &self.name())
             .field("client", &self.client)
             .field("config", &self.config)
             .finish()
@@ -46,6 +52,7 @@ impl fmt::Debug for ChatwootInbox {
 
 /// Builds a [`ChatwootInbox`].
 pub struct ChatwootInboxBuilder {
+    name: Option<String>,
     config: ChatwootConfig,
     http: Option<reqwest::Client>,
     clock: Clock,
@@ -68,6 +75,17 @@ impl ChatwootInboxBuilder {
         self
     }
 
+    /// Names the adapter of one more Chatwoot account beside the bridge's first (possibly
+    /// on another installation): its webhook is served at `/webhooks/{name}` (and
+    /// `/webhooks/{name}/{token}`), and the engine knows its inbox `42` as `42@{name}`
+    /// (its [`Inbox::id_space`]), so ids of two installations never meet in stored keys.
+    /// `name` is `a-z 0-9 . _ -` and must not change while links exist. Without it the
+    /// adapter is `chatwoot` with bare inbox ids, as a bridge with one account always was.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Uses this clock for the webhook signature's time window.
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -76,6 +94,19 @@ impl ChatwootInboxBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<ChatwootInbox, BuildError> {
+        if let Some(name) = &self.name {
+            let usable = !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+                });
+            if !usable || name == DEFAULT_NAME {
+                return Err(BuildError::new(
+                    "chatwoot.name",
+                    "must be a-z 0-9 . _ - (at most 64), and not \"chatwoot\"",
+                ));
+            }
+        }
         if self.config.api_access_token.is_empty() {
             return Err(BuildError::new("chatwoot.api_access_token", "must not be empty"));
         }
@@ -96,14 +127,14 @@ impl ChatwootInboxBuilder {
             self.config.account_id,
             self.config.api_access_token.clone(),
         )?;
-        Ok(ChatwootInbox { client, media, config: self.config, clock: self.clock })
+        Ok(ChatwootInbox { name: self.name, client, media, config: self.config, clock: self.clock })
     }
 }
 
 impl ChatwootInbox {
     /// Starts building an inbox adapter.
     pub fn builder(config: ChatwootConfig) -> ChatwootInboxBuilder {
-        ChatwootInboxBuilder { config, http: None, clock: Arc::new(Utc::now) }
+        ChatwootInboxBuilder { name: None, config, http: None, clock: Arc::new(Utc::now) }
     }
 
     /// The API client, for setup and checks.
@@ -187,7 +218,11 @@ impl ChatwootInbox {
 #[async_trait]
 impl Inbox for ChatwootInbox {
     fn name(&self) -> &str {
-        "chatwoot"
+        self.name.as_deref().unwrap_or(DEFAULT_NAME)
+    }
+
+    fn id_space(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     fn verify(&self, request: &RawRequest<'_>) -> Result<(), WebhookError> {

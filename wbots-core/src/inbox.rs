@@ -157,7 +157,23 @@ pub struct MessageUpdate {
 #[async_trait]
 pub trait Inbox: Send + Sync + std::fmt::Debug + 'static {
     /// A stable lowercase name: the webhook path (`/webhooks/{name}`), logs, metrics.
+    /// Unique among the inbox adapters of one bridge.
     fn name(&self) -> &str;
+
+    /// Where this adapter's inbox ids live when a bridge holds several adapters (several
+    /// Chatwoot accounts, possibly on several installations, whose ids may collide).
+    ///
+    /// `None` (the default): the engine knows its inboxes by their bare ids (`42`), as a
+    /// bridge with one inbox adapter always has, so the keys it stored stay valid. At most
+    /// one adapter of a bridge answers `None`.
+    ///
+    /// `Some(space)`: the engine knows its inbox `42` as `42@{space}` — in bindings, links,
+    /// job keys and send markers — and translates at the boundary, so the adapter itself
+    /// only ever sees and reports its own bare ids. `space` is `A-Z a-z 0-9 . _ -`, unique
+    /// per bridge, and must never change while links exist (it is in their keys).
+    fn id_space(&self) -> Option<&str> {
+        None
+    }
 
     /// Authenticates a webhook delivery. [`WebhookError::Unauthorized`] when it fails.
     fn verify(&self, request: &RawRequest<'_>) -> Result<(), WebhookError>;

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /webhooks/{channel}` | the channel's subscription handshake |
 //! | `POST /webhooks/{channel}` | platform events |
-//! | `POST /webhooks/{inbox}` and `/webhooks/{inbox}/{token}` | agent events |
+//! | `POST /webhooks/{inbox}` and `/webhooks/{inbox}/{token}` | agent events, for the inbox adapter named `inbox` (one per Chatwoot account): only that adapter's secret or token is checked |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the store is reachable and migrated |
 //!
@@ -85,10 +85,24 @@ const UNKNOWN_SOURCE: &str = "unknown";
 /// little to fill the logs.
 const LOGGED_NAME_CHARS: usize = 32;
 
-/// Whether `name` is a channel or the inbox. Checked before anything about the request is
-/// logged or counted: anything else is an arbitrary string from the internet.
-fn serves(bridge: &Bridge, name: &str) -> bool {
-    name == bridge.inbox().name() || bridge.channel(name).is_some()
+/// What a webhook name is. Decided before anything about the request is logged or
+/// counted: anything else is an arbitrary string from the internet.
+enum Served {
+    Channel,
+    /// An inbox adapter: the request is verified by that adapter alone.
+    Inbox,
+    Nothing,
+}
+
+/// What `name` names among the routes served now.
+fn serves(bridge: &Bridge, name: &str) -> Served {
+    if bridge.inboxes().iter().any(|i| i.name() == name) {
+        Served::Inbox
+    } else if bridge.channel(name).is_some() {
+        Served::Channel
+    } else {
+        Served::Nothing
+    }
 }
 
 /// The answer to a name the bridge does not serve: 404 that does not echo the name, one
@@ -131,7 +145,7 @@ async fn handshake(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if !serves(&bridge, &name) {
+    if matches!(serves(&bridge, &name), Served::Nothing) {
         return unknown_name(&name);
     }
     let query = query.unwrap_or_default();
@@ -179,17 +193,19 @@ async fn ingest(
     body: &[u8],
     token: Option<&str>,
 ) -> Response {
-    if !serves(bridge, name) {
+    let served = serves(bridge, name);
+    if matches!(served, Served::Nothing) {
         return unknown_name(name);
     }
     let request = RawRequest { method: &Method::POST, query, headers, body, path_token: token };
-    let outcome = if name == bridge.inbox().name() {
-        bridge.ingest_inbox(&request).await
-    } else if token.is_some() {
-        // Path tokens are the inbox's fallback authentication only.
-        Err(WebhookError::NotFound(format!("no inbox {name:?}")))
-    } else {
-        bridge.ingest_channel(name, &request).await
+    let outcome = match served {
+        // The routes may have changed since `serves`: then this answers 404 too.
+        Served::Inbox => bridge.ingest_inbox_named(name, &request).await,
+        // Path tokens are the inboxes' fallback authentication only.
+        Served::Channel if token.is_some() => {
+            Err(WebhookError::NotFound(format!("no inbox {name:?}")))
+        }
+        _ => bridge.ingest_channel(name, &request).await,
     };
     record(name, &outcome);
     match outcome {

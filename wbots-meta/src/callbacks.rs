@@ -262,11 +262,12 @@ async fn deauthorize(State(state): State<DeletionState>, Form(form): Form<Callba
         let mut flagged: Vec<ChannelAddress> = state
             .bridge
             .bindings()
+            .into_iter()
             .filter(|b| b.address.account.as_str() == page)
             .map(|b| b.address.clone())
             .collect();
         for name in state.bridge.channel_names() {
-            if let Some(channel) = state.bridge.channel(name) {
+            if let Some(channel) = state.bridge.channel(&name) {
                 flagged.extend(channel.accounts_behind(page));
             }
         }

@@ -6,7 +6,9 @@
 //! many of them arrive, the message is sent once. Only a retry of a message the bridge
 //! itself failed gets a key of its own (one per failure).
 
-use tracing::{debug, info};
+use std::sync::Arc;
+
+use tracing::{debug, info, warn};
 
 use super::context::Context;
 use super::ingest::{IngestReport, PRIORITY_MESSAGE, PRIORITY_TYPING, serialise};
@@ -15,6 +17,7 @@ use super::links::user_scope;
 use crate::agent::{AgentEnvelope, AgentEvent, AgentMessage, ThreadRef};
 use crate::error::{StoreError, WebhookError};
 use crate::ids::{ConversationId, InboxId};
+use crate::inbox::Inbox;
 use crate::store::NewJob;
 
 /// Where an agent event goes, or why it cannot go anywhere.
@@ -28,9 +31,11 @@ fn first_send_key(inbox: &InboxId, message: &crate::ids::InboxMessageId) -> Stri
     format!("out/{inbox}/{message}")
 }
 
-/// The jobs a batch of agent events makes. Counts what is skipped in `report`.
+/// The jobs a batch of agent events from `adapter` (its webhook or its sweep) makes.
+/// Counts what is skipped in `report`.
 pub(crate) async fn jobs(
     cx: &Context,
+    adapter: &Arc<dyn Inbox>,
     envelopes: Vec<AgentEnvelope>,
     report: &mut IngestReport,
 ) -> Result<Vec<NewJob>, WebhookError> {
@@ -38,6 +43,15 @@ pub(crate) async fn jobs(
     let mut jobs = Vec::new();
     for envelope in envelopes {
         let inbox = envelope.inbox;
+        // One account's webhook secret must not drive another account's customers: an
+        // event naming an inbox of another adapter is not this adapter's to report.
+        let ignored = matches!(envelope.event, AgentEvent::Ignored { .. });
+        if !ignored && !cx.routes.inbox_of(&inbox).is_some_and(|a| Arc::ptr_eq(a, adapter)) {
+            warn!(%inbox, adapter = adapter.name(), "agent event for an inbox its adapter does not serve; skipped");
+            metrics::counter!("wbots_events_skipped_total", "reason" => "unrouted").increment(1);
+            report.unrouted += 1;
+            continue;
+        }
         let hint = envelope.contact_thread;
         let (key, message, confirm) = match envelope.event {
             AgentEvent::Ignored { kind, reason } => {

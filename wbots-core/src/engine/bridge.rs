@@ -4,12 +4,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::clock::{Clock, SystemClock};
 use super::config::EngineConfig;
-use super::context::{Context, Routes};
+use super::context::{Engine, Routes};
 use super::flags::{self, FlagOrigin};
 use super::forget::{self, ForgetReport};
 use super::ingest::{self, IngestReport};
@@ -22,30 +21,36 @@ use crate::request::RawRequest;
 use crate::store::Store;
 
 /// The bridge: routes, store, adapters and workers. Cheap to clone (an `Arc` inside).
+///
+/// Its routes — channels, inbox adapters (one per Chatwoot account) and bindings — can be
+/// replaced while it runs ([`Bridge::replace_routes`]); each job and webhook works on the
+/// routes of the moment it started.
 #[derive(Clone)]
 pub struct Bridge {
-    cx: Arc<Context>,
+    engine: Arc<Engine>,
 }
 
 impl fmt::Debug for Bridge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let routes = self.engine.routes();
         f.debug_struct("Bridge")
-            .field("store", &self.cx.store)
-            .field("inbox", &self.cx.inbox.name())
-            .field("channels", &self.channel_names().collect::<Vec<_>>())
-            .field("bindings", &self.bindings().map(|b| &b.address).collect::<Vec<_>>())
-            .field("clock", &self.cx.clock)
-            .field("config", &self.cx.config)
+            .field("store", &self.engine.store)
+            .field("inboxes", &routes.inboxes().iter().map(|i| i.name()).collect::<Vec<_>>())
+            .field("channels", &routes.channels().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("bindings", &routes.bindings().map(|b| &b.address).collect::<Vec<_>>())
+            .field("clock", &self.engine.clock)
+            .field("config", &self.engine.config)
             .finish()
     }
 }
 
 impl Bridge {
-    /// Starts building a bridge over a store and an inbox.
+    /// Starts building a bridge over a store and an inbox adapter (one Chatwoot account);
+    /// [`BridgeBuilder::with_inbox`] adds more.
     pub fn builder(store: Arc<dyn Store>, inbox: Arc<dyn Inbox>) -> BridgeBuilder {
         BridgeBuilder {
             store,
-            inbox,
+            inboxes: vec![inbox],
             channels: Vec::new(),
             bindings: Vec::new(),
             config: EngineConfig::default(),
@@ -55,37 +60,65 @@ impl Bridge {
 
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.cx.store
+        &self.engine.store
     }
 
-    /// The inbox adapter.
-    pub fn inbox(&self) -> &Arc<dyn Inbox> {
-        &self.cx.inbox
+    /// The first inbox adapter: the only one of a bridge over one Chatwoot account.
+    pub fn inbox(&self) -> Arc<dyn Inbox> {
+        // `Routes::new` refuses an empty list.
+        self.engine.routes().inboxes()[0].clone()
+    }
+
+    /// Every inbox adapter, in the order given.
+    pub fn inboxes(&self) -> Vec<Arc<dyn Inbox>> {
+        self.engine.routes().inboxes().to_vec()
     }
 
     /// A channel by its name (its webhook path segment).
-    pub fn channel(&self, name: &str) -> Option<&Arc<dyn Channel>> {
-        self.cx.routes.channel(name)
+    pub fn channel(&self, name: &str) -> Option<Arc<dyn Channel>> {
+        self.engine.routes().channel(name).cloned()
     }
 
     /// The registered channels' names.
-    pub fn channel_names(&self) -> impl Iterator<Item = &str> {
-        self.cx.routes.channels().map(|(name, _)| name)
+    pub fn channel_names(&self) -> Vec<String> {
+        self.engine.routes().channels().map(|(name, _)| name.to_owned()).collect()
     }
 
     /// The bindings, one per bridged business account.
-    pub fn bindings(&self) -> impl Iterator<Item = &Binding> {
-        self.cx.routes.bindings()
+    pub fn bindings(&self) -> Vec<Binding> {
+        self.engine.routes().bindings().cloned().collect()
+    }
+
+    /// Serves these channels, inbox adapters and bindings from now on, in place of the
+    /// current ones, without a restart. Checked like [`BridgeBuilder::build`]; a set that
+    /// fails the checks is refused and the current one kept.
+    ///
+    /// Jobs already running finish with the routes they started with; later jobs and
+    /// webhooks see the new ones. A job stored for an account no longer bound fails for
+    /// good ("no longer configured"), as after a restart. Channels added here are not
+    /// [`prepare`](crate::Channel::prepare)d: the caller does that first if they need it.
+    ///
+    /// # Errors
+    /// [`Error::Config`], as [`BridgeBuilder::build`].
+    pub fn replace_routes(
+        &self,
+        channels: Vec<Arc<dyn Channel>>,
+        inboxes: Vec<Arc<dyn Inbox>>,
+        bindings: Vec<Binding>,
+    ) -> Result<(), Error> {
+        let routes = Routes::new(channels, inboxes, bindings)?;
+        self.engine.replace_routes(routes);
+        Ok(())
     }
 
     /// The engine settings.
     pub fn config(&self) -> &EngineConfig {
-        &self.cx.config
+        &self.engine.config
     }
 
     /// The clock the engine reads the time from.
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.cx.clock
+        &self.engine.clock
     }
 
     /// Answers a channel's subscription handshake (Meta's GET challenge).
@@ -94,7 +127,7 @@ impl Bridge {
         channel: &str,
         request: &RawRequest<'_>,
     ) -> Result<String, WebhookError> {
-        ingest::handshake(&self.cx, channel, request)
+        ingest::handshake(&self.engine.context(), channel, request)
     }
 
     /// Ingests a platform webhook delivery for `channel`: verify, parse, enqueue all events
@@ -107,27 +140,44 @@ impl Bridge {
         channel: &str,
         request: &RawRequest<'_>,
     ) -> Result<IngestReport, WebhookError> {
-        ingest::channel_webhook(&self.cx, channel, request).await
+        ingest::channel_webhook(&self.engine.context(), channel, request).await
     }
 
-    /// Ingests an inbox webhook delivery (agent events), like [`Bridge::ingest_channel`].
+    /// Ingests an inbox webhook delivery (agent events) for the first inbox adapter, like
+    /// [`Bridge::ingest_channel`]: the single-account case.
     pub async fn ingest_inbox(
         &self,
         request: &RawRequest<'_>,
     ) -> Result<IngestReport, WebhookError> {
-        ingest::inbox_webhook(&self.cx, request).await
+        let cx = self.engine.context();
+        let inbox = cx.routes.inboxes()[0].name().to_owned();
+        ingest::inbox_webhook(&cx, &inbox, request).await
+    }
+
+    /// Ingests an inbox webhook delivery addressed to the inbox adapter named `inbox` (its
+    /// webhook path): only that adapter authenticates it, with its own token or secret.
+    ///
+    /// # Errors
+    /// [`WebhookError::NotFound`] when no adapter has that name; otherwise as
+    /// [`Bridge::ingest_channel`].
+    pub async fn ingest_inbox_named(
+        &self,
+        inbox: &str,
+        request: &RawRequest<'_>,
+    ) -> Result<IngestReport, WebhookError> {
+        ingest::inbox_webhook(&self.engine.context(), inbox, request).await
     }
 
     /// Runs the workers until `shutdown` is cancelled, then stops claiming and waits for the
     /// jobs in flight to finish (their leases would otherwise have to expire first).
     pub async fn run(&self, shutdown: CancellationToken) {
-        worker::run(self.cx.clone(), shutdown).await;
+        worker::run(self.engine.clone(), shutdown).await;
     }
 
     /// Runs every job that is ready now, one claim round after another, until none is left
     /// ready. For tests, examples and operator commands; services use [`Bridge::run`].
     pub async fn run_until_idle(&self) {
-        worker::run_until_idle(&self.cx).await;
+        worker::run_until_idle(&self.engine).await;
     }
 
     /// Enqueues a sweep now, whatever the schedule: for tests and operator commands.
@@ -135,7 +185,12 @@ impl Bridge {
     /// # Errors
     /// The store's, when it cannot take the job.
     pub async fn sweep_now(&self) -> Result<(), WebhookError> {
-        sweep::enqueue(&self.cx, &format!("now/{}", uuid::Uuid::new_v4())).await
+        let cx = self.engine.context();
+        let key = format!("now/{}", uuid::Uuid::new_v4());
+        for inbox in cx.routes.inboxes() {
+            sweep::enqueue(&cx, inbox.name(), &key).await?;
+        }
+        Ok(())
     }
 
     /// Removes everything the bridge keeps about `user` under every bound account: links
@@ -145,7 +200,7 @@ impl Bridge {
     /// delivered again afterwards would be imported again; Meta redelivers only webhooks
     /// that were never acknowledged.
     pub async fn forget_customer(&self, user: &PlatformUserId) -> Result<ForgetReport, StoreError> {
-        forget::customer(&self.cx, user).await
+        forget::customer(&self.engine.context(), user).await
     }
 
     /// Flags `address`: its sends fail at once until it is reconnected.
@@ -155,7 +210,7 @@ impl Bridge {
         origin: FlagOrigin,
         reason: &str,
     ) -> Result<(), StoreError> {
-        flags::flag(&self.cx, address, origin, reason).await
+        flags::flag(&self.engine.context(), address, origin, reason).await
     }
 
     /// Why `address` is flagged, if it is. A flag set under another credential than the one
@@ -164,20 +219,20 @@ impl Bridge {
         &self,
         address: &ChannelAddress,
     ) -> Result<Option<String>, StoreError> {
-        flags::current(&self.cx, address).await
+        flags::current(&self.engine.context(), address).await
     }
 
     /// Reads every bound channel's flag once, clearing those a new credential replaced,
     /// so the store (and `/metrics`, which reads it) shows the truth from the start.
     pub async fn refresh_channel_flags(&self) {
-        flags::refresh(&self.cx).await;
+        flags::refresh(&self.engine.context()).await;
     }
 }
 
 /// Builds a [`Bridge`]; [`BridgeBuilder::build`] checks that every binding has a channel.
 pub struct BridgeBuilder {
     store: Arc<dyn Store>,
-    inbox: Arc<dyn Inbox>,
+    inboxes: Vec<Arc<dyn Inbox>>,
     channels: Vec<Arc<dyn Channel>>,
     bindings: Vec<Binding>,
     config: EngineConfig,
@@ -197,6 +252,14 @@ impl BridgeBuilder {
     /// Registers a channel; its webhook is served at `/webhooks/{name}`.
     pub fn with_channel(mut self, channel: Arc<dyn Channel>) -> Self {
         self.channels.push(channel);
+        self
+    }
+
+    /// Adds an inbox adapter (another Chatwoot account); its webhook is served at
+    /// `/webhooks/{name}`. With several, each but one has an id space
+    /// ([`Inbox::id_space`]) so their inbox ids cannot collide.
+    pub fn with_inbox(mut self, inbox: Arc<dyn Inbox>) -> Self {
+        self.inboxes.push(inbox);
         self
     }
 
@@ -222,20 +285,12 @@ impl BridgeBuilder {
     /// Checks the routes and builds the bridge.
     ///
     /// # Errors
-    /// [`Error::Config`] when two channels share a name, a binding names an account no
-    /// channel serves, or an account is bound twice.
+    /// [`Error::Config`] when two channels or two inbox adapters share a name, inbox
+    /// adapters' id spaces clash, a binding names an account no channel serves or an inbox
+    /// no adapter serves, or an account is bound twice.
     pub fn build(self) -> Result<Bridge, Error> {
-        let routes = Routes::new(self.channels, self.bindings)?;
+        let routes = Routes::new(self.channels, self.inboxes, self.bindings)?;
         self.config.validate()?;
-        Ok(Bridge {
-            cx: Arc::new(Context {
-                store: self.store,
-                inbox: self.inbox,
-                routes,
-                clock: self.clock,
-                config: self.config,
-                work: Notify::new(),
-            }),
-        })
+        Ok(Bridge { engine: Arc::new(Engine::new(self.store, routes, self.clock, self.config)) })
     }
 }

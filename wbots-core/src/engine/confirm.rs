@@ -19,7 +19,8 @@ pub(crate) async fn handle(
     if cx.links().inbox_message(&target.inbox, &message).await?.is_none() {
         return Ok(Vec::new());
     }
-    cx.inbox
+    cx.routes
+        .require_inbox(&target.inbox)?
         .update_message(&MessageUpdate {
             conversation,
             message,

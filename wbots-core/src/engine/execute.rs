@@ -66,9 +66,9 @@ async fn dispatch(
             confirm::handle(cx, &target, conversation, message).await
         }
         Job::Typing { target, on } => outbound::typing::handle(cx, target, on).await,
-        Job::Sweep => sweep::handle(cx).await,
-        Job::Unroutable { inbox: _, conversation, message, reason } => {
-            unroutable::handle(cx, conversation, message, reason).await
+        Job::Sweep { inbox } => sweep::handle(cx, inbox.as_deref()).await,
+        Job::Unroutable { inbox, conversation, message, reason } => {
+            unroutable::handle(cx, &inbox, conversation, message, reason).await
         }
     }
 }

@@ -100,15 +100,22 @@ pub(crate) async fn channel_webhook(
     Ok(report)
 }
 
-/// An inbox webhook delivery (agent events), like [`channel_webhook`].
+/// An inbox webhook delivery (agent events) addressed to the adapter named `inbox`, like
+/// [`channel_webhook`]. Only that adapter verifies it (its own token or secret; no other
+/// adapter's is tried), and only its own inboxes' events are taken.
 pub(crate) async fn inbox_webhook(
     cx: &Context,
+    inbox: &str,
     request: &RawRequest<'_>,
 ) -> Result<IngestReport, WebhookError> {
-    cx.inbox.verify(request)?;
-    let envelopes = cx.inbox.parse(request)?;
+    let adapter = cx
+        .routes
+        .inbox_named(inbox)
+        .ok_or_else(|| WebhookError::NotFound(format!("no inbox {inbox:?}")))?;
+    adapter.verify(request)?;
+    let envelopes = adapter.parse(request)?;
     let mut report = IngestReport::default();
-    let jobs = agent_jobs::jobs(cx, envelopes, &mut report).await?;
+    let jobs = agent_jobs::jobs(cx, adapter, envelopes, &mut report).await?;
     cx.enqueue(jobs, &mut report).await?;
     Ok(report)
 }

@@ -22,8 +22,12 @@ pub(crate) enum Job {
     ConfirmSent { target: Target, conversation: ConversationId, message: InboxMessageId },
     /// An agent started or stopped typing.
     Typing { target: Target, on: bool },
-    /// Look for agent messages the inbox could not hand to the bridge.
-    Sweep,
+    /// Look for agent messages an inbox adapter could not hand to the bridge. `inbox` is
+    /// the adapter's name; absent in sweeps stored before a bridge had several.
+    Sweep {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inbox: Option<String>,
+    },
     /// An agent message the bridge cannot route to any customer: mark it failed with why.
     Unroutable {
         inbox: InboxId,
@@ -48,7 +52,7 @@ impl Job {
             Self::Outbound { .. } => "outbound",
             Self::Typing { .. } => "typing",
             Self::ConfirmSent { .. } => "confirm_sent",
-            Self::Sweep => "sweep",
+            Self::Sweep { .. } => "sweep",
             Self::Unroutable { .. } => "unroutable",
         }
     }
@@ -92,5 +96,23 @@ impl std::fmt::Display for JobError {
             Self::Panicked => write!(f, "the job's handler panicked (a bug in the bridge)"),
             Self::Deferred { reason, .. } => write!(f, "waiting: {reason}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_stored_before_several_inboxes_still_decodes() {
+        let old: Job = serde_json::from_str(r#"{"job":"sweep"}"#).unwrap();
+        assert_eq!(old, Job::Sweep { inbox: None });
+        let named = Job::Sweep { inbox: Some("chatwoot-eu".into()) };
+        let stored = serde_json::to_string(&named).unwrap();
+        assert_eq!(serde_json::from_str::<Job>(&stored).unwrap(), named);
+        assert_eq!(
+            serde_json::to_string(&Job::Sweep { inbox: None }).unwrap(),
+            r#"{"job":"sweep"}"#
+        );
     }
 }

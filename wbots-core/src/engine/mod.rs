@@ -12,7 +12,8 @@
 //! the queue.
 //!
 //! Reading order: `bridge.rs` (the public face) → `context.rs` (what every handler may
-//! use) → `ingest.rs` → `agent_jobs.rs` (webhooks → jobs) → `job.rs` (the work items) →
+//! use, and the routes that can change while the bridge runs) → `inbox_space.rs` (inbox
+//! ids of several inbox adapters) → `ingest.rs` → `agent_jobs.rs` (webhooks → jobs) → `job.rs` (the work items) →
 //! `worker.rs` (the claim loop) → `execute.rs` (one job: heartbeat, panics, settling) →
 //! `inbound/mod.rs`, `inbound/render.rs`, `inbound/posting.rs`, then the other inbound
 //! files → `outbound/plan.rs` → `outbound/mod.rs` → `outbound/failure.rs` → the small jobs
@@ -30,6 +31,7 @@ mod execute;
 mod flags;
 mod forget;
 mod inbound;
+mod inbox_space;
 mod ingest;
 mod job;
 mod links;

@@ -3,18 +3,20 @@
 
 use super::context::Context;
 use super::job::JobError;
-use crate::ids::{ConversationId, InboxMessageId};
+use crate::ids::{ConversationId, InboxId, InboxMessageId};
 use crate::inbox::{DeliveryStatus, MessageChange, MessageUpdate};
 use crate::store::LinkWrite;
 
 /// Marks the message failed with `reason`.
 pub(crate) async fn handle(
     cx: &Context,
+    inbox: &InboxId,
     conversation: ConversationId,
     message: InboxMessageId,
     reason: String,
 ) -> Result<Vec<LinkWrite>, JobError> {
-    cx.inbox
+    cx.routes
+        .require_inbox(inbox)?
         .update_message(&MessageUpdate {
             conversation,
             message,

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::context::Context;
+use super::context::Engine;
 use super::{execute, flags, sweep};
 
 /// How often finished jobs past the retention are removed. Pruning is cheap and idempotent,
@@ -20,22 +20,22 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs the workers until `shutdown` is cancelled, then stops claiming and waits for the
 /// jobs in flight to finish (their leases would otherwise have to expire first).
-pub(crate) async fn run(cx: Arc<Context>, shutdown: CancellationToken) {
-    let config = &cx.config;
+pub(crate) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
+    let config = &engine.config;
     // One permit per job in flight: the bound on parallelism across conversations.
     let slots = Arc::new(Semaphore::new(config.workers));
     let mut running = JoinSet::new();
     info!(workers = config.workers, "bridge workers started");
-    for (_, channel) in cx.routes.channels() {
+    for (_, channel) in engine.routes().channels() {
         channel.prepare().await;
     }
-    flags::refresh(&cx).await;
+    flags::refresh(&engine.context()).await;
     // In a set, so that dropping this future (instead of cancelling `shutdown`) stops the
     // pruner too rather than leaving it behind.
     let mut pruner = JoinSet::new();
-    pruner.spawn(prune_until(cx.clone(), shutdown.clone()));
+    pruner.spawn(prune_until(engine.clone(), shutdown.clone()));
     // A sweep at start finds what Chatwoot could not deliver while the bridge was away.
-    sweep::schedule(&cx, &format!("start/{}", uuid::Uuid::new_v4())).await;
+    sweep::schedule(&engine.context(), &format!("start/{}", uuid::Uuid::new_v4())).await;
     let mut next_sweep = config.sweep_every.map(|e| Instant::now() + e);
     loop {
         // The sweep's period came: enqueue this period's sweep. One idempotency key per
@@ -43,6 +43,8 @@ pub(crate) async fn run(cx: Arc<Context>, shutdown: CancellationToken) {
         if let (Some(at), Some(every)) = (next_sweep, config.sweep_every) {
             if Instant::now() >= at {
                 next_sweep = Some(at + every);
+                // The routes of the moment: adapters added since are swept too.
+                let cx = engine.context();
                 let period = cx.now().timestamp() / every.as_secs().max(1) as i64;
                 sweep::schedule(&cx, &format!("every/{}/{period}", every.as_secs())).await;
             }
@@ -69,7 +71,7 @@ pub(crate) async fn run(cx: Arc<Context>, shutdown: CancellationToken) {
         }
         // Claim at most as many jobs as there are free slots, each leased to this process:
         // the store hands out only the head job of each conversation, so order holds.
-        let claimed = match cx.store.claim(cx.now(), config.lease, free).await {
+        let claimed = match engine.store.claim(engine.clock.now(), config.lease, free).await {
             Ok(jobs) => jobs,
             // The store is down: nothing to do but wait a poll interval and try again; the
             // jobs stay safely queued.
@@ -86,16 +88,17 @@ pub(crate) async fn run(cx: Arc<Context>, shutdown: CancellationToken) {
         if claimed.is_empty() {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = cx.work.notified() => {}
+                _ = engine.work.notified() => {}
                 _ = tokio::time::sleep(config.poll_interval) => {}
             }
             continue;
         }
-        // Run each claimed job in its own task holding a slot. When it ends, the next job
-        // of its conversation may be claimable: wake the loop.
+        // Run each claimed job in its own task holding a slot, with the routes of the
+        // moment it starts. When it ends, the next job of its conversation may be
+        // claimable: wake the loop.
         for job in claimed {
             let Ok(permit) = slots.clone().acquire_owned().await else { break };
-            let cx = cx.clone();
+            let cx = engine.context();
             running.spawn(async move {
                 execute::run_job(&cx, job).await;
                 drop(permit);
@@ -119,9 +122,10 @@ pub(crate) async fn run(cx: Arc<Context>, shutdown: CancellationToken) {
 
 /// Runs every job that is ready now, one claim round after another, until none is left
 /// ready.
-pub(crate) async fn run_until_idle(cx: &Arc<Context>) {
+pub(crate) async fn run_until_idle(engine: &Arc<Engine>) {
     loop {
-        let claimed = match cx.store.claim(cx.now(), cx.config.lease, cx.config.workers).await {
+        let (now, config) = (engine.clock.now(), &engine.config);
+        let claimed = match engine.store.claim(now, config.lease, config.workers).await {
             Ok(jobs) => jobs,
             Err(e) => {
                 warn!(error = %e, "claiming jobs failed");
@@ -133,7 +137,7 @@ pub(crate) async fn run_until_idle(cx: &Arc<Context>) {
         }
         let mut set = JoinSet::new();
         for job in claimed {
-            let cx = cx.clone();
+            let cx = engine.context();
             set.spawn(async move { execute::run_job(&cx, job).await });
         }
         while let Some(ended) = set.join_next().await {
@@ -144,7 +148,7 @@ pub(crate) async fn run_until_idle(cx: &Arc<Context>) {
 
 /// Removes finished jobs past the retention at start and then every [`PRUNE_EVERY`],
 /// until `shutdown`.
-async fn prune_until(cx: Arc<Context>, shutdown: CancellationToken) {
+async fn prune_until(cx: Arc<Engine>, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(PRUNE_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -154,7 +158,7 @@ async fn prune_until(cx: Arc<Context>, shutdown: CancellationToken) {
         }
         let before = chrono::Duration::from_std(cx.config.retention)
             .ok()
-            .and_then(|r| cx.now().checked_sub_signed(r))
+            .and_then(|r| cx.clock.now().checked_sub_signed(r))
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         match cx.store.prune_done(before).await {
             Ok(0) => {}

@@ -244,11 +244,14 @@ struct InboxState {
     conversations: HashMap<ConversationId, (ChannelAddress, ThreadId, bool)>,
     messages: Vec<StoredMessage>,
     permanent: HashSet<String>,
+    inboxes_called: Vec<InboxId>,
 }
 
-/// An inbox double.
+/// An inbox double: one account of the inbox system.
 #[derive(Debug)]
 pub struct RecordingInbox {
+    name: String,
+    id_space: Option<String>,
     secret: Secret,
     faults: Faults,
     state: Mutex<InboxState>,
@@ -264,10 +267,35 @@ impl RecordingInbox {
     /// An empty inbox that never fails.
     pub fn new() -> Self {
         Self {
+            name: "recording".to_owned(),
+            id_space: None,
             secret: Secret::new("inbox-secret"),
             faults: Faults::none(),
             state: Mutex::default(),
         }
+    }
+
+    /// Another account of the inbox system beside the first: named `name` (its webhook at
+    /// `/webhooks/{name}`), signing with `secret`, its inbox ids in the id space `name`.
+    pub fn account(name: &str, secret: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            id_space: Some(name.to_owned()),
+            secret: Secret::new(secret),
+            ..Self::new()
+        }
+    }
+
+    /// Keeps bare inbox ids (no id space), as the first account of a bridge does.
+    pub fn bare_ids(mut self) -> Self {
+        self.id_space = None;
+        self
+    }
+
+    /// The inbox ids this account was called with (contacts, conversations, posts), in
+    /// order: the adapter's own ids, as the inbox system knows them.
+    pub fn inboxes_called(&self) -> Vec<InboxId> {
+        lock(&self.state).inboxes_called.clone()
     }
 
     /// Injects failures into `post_message`.
@@ -360,7 +388,11 @@ impl RecordingInbox {
 #[async_trait]
 impl Inbox for RecordingInbox {
     fn name(&self) -> &str {
-        "recording"
+        &self.name
+    }
+
+    fn id_space(&self) -> Option<&str> {
+        self.id_space.as_deref()
     }
 
     fn verify(&self, request: &RawRequest<'_>) -> Result<(), WebhookError> {
@@ -373,6 +405,7 @@ impl Inbox for RecordingInbox {
 
     async fn upsert_contact(&self, request: &ContactRequest) -> Result<ContactId, DeliveryError> {
         let mut s = lock(&self.state);
+        s.inboxes_called.push(request.inbox.clone());
         let key = (request.address.clone(), request.user.clone());
         if let Some(id) = s.contacts.get(&key) {
             return Ok(id.clone());
@@ -388,6 +421,7 @@ impl Inbox for RecordingInbox {
         request: &ConversationRequest,
     ) -> Result<ConversationId, DeliveryError> {
         let mut s = lock(&self.state);
+        s.inboxes_called.push(request.inbox.clone());
         if let Some(existing) = &request.existing {
             if let Some((_, _, resolved)) = s.conversations.get_mut(existing) {
                 if !*resolved || request.reopen == ReopenPolicy::Reopen {
@@ -423,6 +457,7 @@ impl Inbox for RecordingInbox {
         fail(if fault == Fault::After { Fault::None } else { fault }, "post")?;
         let id = {
             let mut s = lock(&self.state);
+            s.inboxes_called.push(message.inbox.clone());
             let text = message.text.clone().unwrap_or_default();
             if s.permanent.iter().any(|n| text.contains(n.as_str())) {
                 return Err(DeliveryError::permanent(

@@ -33,8 +33,7 @@ impl Inbound<'_> {
             }
         };
         let contact = self
-            .cx
-            .inbox
+            .inbox()?
             .upsert_contact(&ContactRequest {
                 inbox: route.binding.inbox.clone(),
                 address: address.clone(),
@@ -66,8 +65,7 @@ impl Inbound<'_> {
         let user = PlatformUserId::new(thread.as_str());
         let contact = self.ensure_contact(&user).await?;
         let conversation = self
-            .cx
-            .inbox
+            .inbox()?
             .open_conversation(&ConversationRequest {
                 inbox: binding.inbox.clone(),
                 address: address.clone(),

@@ -18,8 +18,7 @@ impl Inbound<'_> {
             debug!(%id, "change to a message the bridge never posted; skipped");
             return Ok(Vec::new());
         };
-        self.cx
-            .inbox
+        self.inbox()?
             .update_message(&MessageUpdate {
                 conversation: link.conversation,
                 message: link.message,

@@ -17,13 +17,15 @@ mod reactions;
 mod receipts;
 mod render;
 
+use std::sync::Arc;
+
 use super::context::{Context, Route};
 use super::job::JobError;
 use super::links::Links;
 use crate::error::{DeliveryError, DeliveryErrorKind};
 use crate::event::{InboundEnvelope, InboundEvent};
 use crate::ids::ChannelAddress;
-use crate::inbox::MessageChange;
+use crate::inbox::{Inbox, MessageChange};
 use crate::store::{ClaimedJob, LinkWrite};
 
 /// Runs one inbound job.
@@ -64,6 +66,11 @@ impl Inbound<'_> {
     /// fails the job for good.
     fn route(&self) -> Result<&Route, JobError> {
         self.cx.routes.require(self.address)
+    }
+
+    /// The inbox adapter (the Chatwoot account) the account's conversations live in.
+    fn inbox(&self) -> Result<&Arc<dyn Inbox>, JobError> {
+        Ok(&self.route()?.inbox)
     }
 
     fn links(&self) -> Links<'_> {

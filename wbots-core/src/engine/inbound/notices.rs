@@ -19,7 +19,7 @@ impl Inbound<'_> {
             debug!(kind = %notice.kind, "notice for a thread without a conversation; skipped");
             return Ok(Vec::new());
         };
-        self.cx.inbox.post_note(&conversation, &notice.text).await?;
+        self.inbox()?.post_note(&conversation, &notice.text).await?;
         Ok(Vec::new())
     }
 

@@ -111,7 +111,7 @@ impl Inbound<'_> {
         &self,
         post: Post<'_>,
     ) -> Result<(ConversationId, InboxMessageId), JobError> {
-        let inbox = &self.cx.inbox;
+        let inbox = self.inbox()?;
         let conversation = self.ensure_conversation(post.thread).await?;
         if self.claimed.may_have_run_before() {
             if let Some(existing) = inbox.find_message(&conversation, post.id).await? {

@@ -26,7 +26,7 @@ impl Inbound<'_> {
         }
         // A customer has one reaction per message: a new one replaces the old.
         if let Some(previous) = links.reaction(address, &r.thread, &r.target).await? {
-            cx.inbox
+            self.inbox()?
                 .update_message(&MessageUpdate {
                     conversation: previous.conversation,
                     message: previous.message,
@@ -52,10 +52,10 @@ impl Inbound<'_> {
         let binding = &self.route()?.binding;
         let source_id =
             PlatformMessageId::new(format!("reaction:{}:{}", r.target, r.at.timestamp_millis()));
-        let message = match cx.inbox.find_message(&conversation, &source_id).await? {
+        let message = match self.inbox()?.find_message(&conversation, &source_id).await? {
             Some(m) => m,
             None => {
-                cx.inbox
+                self.inbox()?
                     .post_message(&PostMessage {
                         inbox: binding.inbox.clone(),
                         conversation: conversation.clone(),

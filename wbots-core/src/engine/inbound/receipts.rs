@@ -61,8 +61,7 @@ impl Inbound<'_> {
         unread: &UnreadLink,
         status: DeliveryStatus,
     ) -> Result<(), JobError> {
-        self.cx
-            .inbox
+        self.inbox()?
             .update_message(&MessageUpdate {
                 conversation: unread.conversation.clone(),
                 message: unread.message.clone(),

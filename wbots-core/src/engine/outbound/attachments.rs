@@ -4,7 +4,7 @@
 
 use crate::channel::Capabilities;
 use crate::engine::context::Context;
-use crate::engine::job::JobError;
+use crate::engine::job::{JobError, Target};
 use crate::error::{DeliveryError, DeliveryErrorKind};
 use crate::media::AgentAttachment;
 use crate::outbound::OutboundPart;
@@ -43,6 +43,7 @@ pub(super) fn check_sizes(
 /// the platform takes files by URL only.
 pub(super) async fn attachment_part(
     cx: &Context,
+    target: &Target,
     caps: &Capabilities,
     att: &AgentAttachment,
 ) -> Result<OutboundPart, JobError> {
@@ -50,7 +51,7 @@ pub(super) async fn attachment_part(
         return Ok(OutboundPart::MediaUrl { kind: att.kind.clone(), url: att.url.clone() });
     }
     let limit = caps.max_bytes_for(&att.kind).min(cx.config.max_media_bytes);
-    Ok(OutboundPart::Media(cx.inbox.fetch_media(att, limit).await?))
+    Ok(OutboundPart::Media(cx.routes.require_inbox(&target.inbox)?.fetch_media(att, limit).await?))
 }
 
 #[cfg(test)]

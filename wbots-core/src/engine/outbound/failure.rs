@@ -38,7 +38,12 @@ pub(crate) async fn report(
             error: Some(shown.clone()),
         },
     };
-    if let Err(e) = cx.inbox.update_message(&update).await {
+    // The account may have been removed from the routes since: nobody left to tell.
+    let Some(inbox) = cx.routes.inbox_of(&target.inbox) else {
+        warn!(inbox = %target.inbox, "the message's inbox is no longer configured; not marked failed");
+        return;
+    };
+    if let Err(e) = inbox.update_message(&update).await {
         warn!(error = %e, "could not mark the message failed in the inbox");
     }
     if error.is_some_and(|e| {
@@ -51,7 +56,7 @@ pub(crate) async fn report(
             "wbots could not send this message: the platform refused the access token of {} ({shown}). Renew the token in the bridge's configuration, then press retry on the message.",
             target.address
         );
-        if let Err(e) = cx.inbox.post_note(&message.conversation, &note).await {
+        if let Err(e) = inbox.post_note(&message.conversation, &note).await {
             warn!(error = %e, "could not post the token warning to the conversation");
         }
     }

@@ -115,7 +115,7 @@ pub(crate) async fn handle(
             Content::Text(text) => OutboundPart::Text(text),
             Content::Attachment(i) => {
                 let Some(att) = message.attachments.get(i) else { continue };
-                attachments::attachment_part(cx, &caps, att).await?
+                attachments::attachment_part(cx, &target, &caps, att).await?
             }
         };
         let marker =
@@ -173,7 +173,8 @@ pub(crate) async fn handle(
     }
     if links.failed_outbound(&target.inbox, &message.id).await?.is_some() {
         // An agent's retry succeeded: clear the failure shown on the message.
-        cx.inbox
+        cx.routes
+            .require_inbox(&target.inbox)?
             .update_message(&MessageUpdate {
                 conversation: message.conversation.clone(),
                 message: message.id.clone(),
