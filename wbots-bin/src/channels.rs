@@ -99,10 +99,13 @@ fn new_channel(
         KindArg::Messenger => ChannelKindConfig::Messenger,
         KindArg::Instagram => ChannelKindConfig::Instagram,
     };
-    let address = app::address(kind, &add.id);
-    if add.id.trim().is_empty() {
-        bail!("--id must not be empty");
+    // Meta's ids are digits; anything beyond letters, digits, `_`, `-` and `.` would make
+    // the account's keys (`kind:account/…`) overlap another's.
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if add.id.is_empty() || !add.id.chars().all(plain) {
+        bail!("--id must be a Page or Instagram account id (digits), not {:?}", add.id);
     }
+    let address = app::address(kind, &add.id);
     if let Some(clash) = config.channels.iter().find(|c| app::address(c.kind, &c.id) == address) {
         bail!(
             "{address} is configured statically in [[channels]] (inbox {}): remove it from the configuration first, or leave it there",

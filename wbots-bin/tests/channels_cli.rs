@@ -303,6 +303,21 @@ fn a_clash_with_a_static_channel_and_a_missing_key_are_clear_errors() {
     assert!(err.contains("messenger:STATICPAGE is configured statically in [[channels]]"), "{err}");
     assert_no_token(&err);
 
+    let bad_id = [
+        "channels",
+        "add",
+        "--kind",
+        "messenger",
+        "--id",
+        "12/34",
+        "--access-token",
+        META_TOKEN,
+        "--inbox-id",
+        "3",
+    ];
+    let (ok, _, err) = wbots(&with_key, &bad_id, "");
+    assert!(!ok && err.contains("--id must be a Page or Instagram account id"), "{err}");
+
     let without_key = config(dir.path(), None);
     for args in [&add[..], &["channels", "list"], &["channels", "remove", "1"]] {
         let (ok, out, err) = wbots(&without_key, args, "");
