@@ -37,6 +37,12 @@ pub(crate) enum Command {
     },
     /// Print a fresh key for `store.secret_key` (base64, 32 bytes). Needs no configuration.
     Keygen,
+    /// Manage the channels connected in the store (beside the static `[[channels]]`).
+    Channels {
+        /// What to do.
+        #[command(subcommand)]
+        action: ChannelsAction,
+    },
     /// Reseal every stored channel's credentials with the first key of `store.secret_key`,
     /// after which the other keys may be removed.
     Rekey,
@@ -71,4 +77,97 @@ pub(crate) enum JobsAction {
         #[arg(long, conflicts_with = "ids")]
         all: bool,
     },
+}
+
+/// `wbots channels …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChannelsAction {
+    /// List the connected channels (stored and configured): status, token expiry, inbox,
+    /// who connected them and when. Never prints a token.
+    List {
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect a Page or Instagram account: its token is sealed with `store.secret_key`.
+    ///
+    /// Tokens are read from standard input rather than the command line (where `ps` and the
+    /// shell history see them) with `--access-token -` or `--access-token-stdin`, and
+    /// `--chatwoot-token-stdin`: one token per line, the Meta token first.
+    Add(AddChannel),
+    /// Disconnect a channel: marks it disconnected and deletes its credentials.
+    Remove {
+        /// The Page or Instagram account id.
+        id: String,
+        /// Which platform, when the id is connected on both.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        /// Also forget what the bridge keeps about its customers: the links (contacts,
+        /// conversations, messages) and jobs of that account.
+        #[arg(long)]
+        forget: bool,
+    },
+}
+
+/// `wbots channels add …`
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("token").required(true).args(["access_token", "access_token_stdin"])))]
+pub(crate) struct AddChannel {
+    /// `messenger` or `instagram`.
+    #[arg(long, value_enum)]
+    pub kind: KindArg,
+    /// The Page id or Instagram account id (Meta's `entry.id`).
+    #[arg(long)]
+    pub id: String,
+    /// The Meta token (Page token, or Instagram token); `-` reads it from standard input.
+    #[arg(long, value_name = "TOKEN")]
+    pub access_token: Option<String>,
+    /// Read the Meta token from standard input (same as `--access-token -`).
+    #[arg(long)]
+    pub access_token_stdin: bool,
+    /// The Chatwoot API-channel inbox its conversations go to.
+    #[arg(long)]
+    pub inbox_id: u64,
+    /// How the business logged in (Instagram only): `facebook` (through its Page) or
+    /// `instagram` (Instagram Login).
+    #[arg(long, value_enum)]
+    pub login: Option<LoginArg>,
+    /// Instagram through Facebook Login: the Page it is linked to.
+    #[arg(long)]
+    pub page_id: Option<String>,
+    /// The Chatwoot account, if not `chatwoot.account_id`.
+    #[arg(long)]
+    pub chatwoot_account: Option<u64>,
+    /// The Chatwoot installation, if not `chatwoot.url` (needs `--chatwoot-token-stdin`).
+    #[arg(long, requires = "chatwoot_token_stdin")]
+    pub chatwoot_url: Option<url::Url>,
+    /// Read the Chatwoot API token for this channel's account from standard input (after
+    /// the Meta token when both come from there).
+    #[arg(long)]
+    pub chatwoot_token_stdin: bool,
+    /// Who connects it (shown by `list`).
+    #[arg(long, default_value = "command line")]
+    pub connected_by: String,
+    /// When the Meta token expires (RFC 3339), if it does: Instagram-Login tokens last 60
+    /// days.
+    #[arg(long)]
+    pub token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A channel's platform on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum KindArg {
+    /// A Facebook Page.
+    Messenger,
+    /// An Instagram professional account.
+    Instagram,
+}
+
+/// How the business logged in, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LoginArg {
+    /// Facebook Login (a Page token).
+    Facebook,
+    /// Instagram Login (an Instagram token).
+    Instagram,
 }

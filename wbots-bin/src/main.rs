@@ -6,6 +6,9 @@
 // waits for the library crates being reshaped beside this change).
 
 mod app;
+mod channels;
+mod channels_forget;
+mod channels_list;
 mod check;
 mod check_chatwoot;
 mod cli;
@@ -82,6 +85,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Channels { action } => {
+            channels::run(&config, action, &mut std::io::stdin().lock(), &mut std::io::stdout())
+                .await
         }
         Command::Rekey => keys::rekey(&config).await,
         Command::Keygen => Ok(ExitCode::SUCCESS),

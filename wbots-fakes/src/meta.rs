@@ -1,6 +1,7 @@
 //! [`FakeGraph`]: a stateful stand-in for the Graph API on loopback —
-//! Send API, Attachment Upload API, profiles, `/me`, `subscribed_apps` and a CDN for
-//! media — and [`payload`] builders for the webhook bodies Meta sends. Used by the tests,
+//! Send API, Attachment Upload API, profiles, `/me`, `subscribed_apps` (subscribe, read,
+//! unsubscribe), a connection's token endpoints (`debug_token`, Instagram Login's
+//! `refresh_access_token`; rules in `lifecycle.rs`) and a CDN for media — and [`payload`] builders for the webhook bodies Meta sends. Used by the tests,
 //! `wbots sandbox` and the load harness.
 //!
 //! It keeps Meta's documented rules (each cited where it is enforced, in `routes.rs`):
@@ -17,12 +18,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use url::Url;
 use wbots_core::Secret;
 
+mod lifecycle;
 pub mod payload;
 mod routes;
+
+pub use lifecycle::IG_TOKEN_SECONDS;
 
 /// One request the fake accepted on `/{version}/{node}/messages`.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +91,13 @@ pub(crate) struct Page {
     pub instagram: Option<String>,
 }
 
+/// An Instagram-Login token the fake issued: when, and until when it is valid.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IgToken {
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A queued failure: HTTP status, Graph error body, extra headers.
 pub(crate) type Failure = (u16, Value, Vec<(String, String)>);
 
@@ -112,6 +124,16 @@ pub(crate) struct World {
     pub subscriptions: HashMap<String, Vec<String>>,
     /// `attachment_id` → (Page, platform).
     pub attachments: HashMap<String, (String, Option<String>)>,
+    /// The app's id and secret: `debug_token`'s app token.
+    pub app: Option<(String, Secret)>,
+    /// Instagram-Login tokens issued, refreshed ones included.
+    pub instagram_tokens: HashMap<String, IgToken>,
+    /// Expiry dates of other tokens (`debug_token`), when they have one.
+    pub expiries: HashMap<String, DateTime<Utc>>,
+    /// Nodes unsubscribed, in order.
+    pub unsubscribed: Vec<String>,
+    /// Tokens refreshed, in order (the old ones).
+    pub refreshed: Vec<String>,
 }
 
 impl World {
@@ -156,8 +178,10 @@ impl FakeGraph {
             .route("/{version}/{node}/message_attachments", post(routes::message_attachments))
             .route(
                 "/{version}/{node}/subscribed_apps",
-                get(routes::subscribed_apps).post(routes::subscribe),
+                get(routes::subscribed_apps).post(routes::subscribe).delete(lifecycle::unsubscribe),
             )
+            .route("/{version}/debug_token", get(lifecycle::debug_token))
+            .route("/refresh_access_token", get(lifecycle::refresh_access_token))
             .route("/{version}/{node}", get(routes::node))
             .route("/media/{name}", get(routes::media))
             .with_state(world.clone());
@@ -259,6 +283,45 @@ impl FakeGraph {
                 instagram: instagram.map(str::to_owned),
             },
         );
+    }
+
+    /// The app's id and secret, whose app token (`{app-id}|{app-secret}`) `debug_token`
+    /// takes (meta-login.md §1.5, S2).
+    pub fn set_app(&self, app_id: &str, app_secret: Secret) {
+        lock(&self.world).app = Some((app_id.to_owned(), app_secret));
+    }
+
+    /// An Instagram-Login long-lived token issued at `issued_at`, valid for about 60 days
+    /// from then ([`IG_TOKEN_SECONDS`]; meta-login.md §5.4).
+    pub fn add_instagram_login_token(&self, token: &str, issued_at: DateTime<Utc>) {
+        let expires_at = issued_at + chrono::Duration::seconds(IG_TOKEN_SECONDS);
+        lock(&self.world)
+            .instagram_tokens
+            .insert(token.to_owned(), IgToken { issued_at, expires_at });
+    }
+
+    /// Whether `token` is an Instagram-Login token the fake issued that has not expired nor
+    /// been revoked.
+    pub fn instagram_token_valid(&self, token: &str) -> bool {
+        let w = lock(&self.world);
+        !w.revoked.contains(token)
+            && w.instagram_tokens.get(token).is_some_and(|t| t.expires_at > Utc::now())
+    }
+
+    /// Gives `token` an expiry date (`debug_token` reports it; past it, the token reads
+    /// expired).
+    pub fn set_token_expiry(&self, token: &str, at: DateTime<Utc>) {
+        lock(&self.world).expiries.insert(token.to_owned(), at);
+    }
+
+    /// The nodes unsubscribed with `DELETE /{node}/subscribed_apps`, in order.
+    pub fn unsubscribed(&self) -> Vec<String> {
+        lock(&self.world).unsubscribed.clone()
+    }
+
+    /// The Instagram-Login tokens refreshed, in order (the tokens given, not the new ones).
+    pub fn refreshed_tokens(&self) -> Vec<String> {
+        lock(&self.world).refreshed.clone()
     }
 
     /// An Instagram customer (IGSID): sends to them follow Instagram's rules.

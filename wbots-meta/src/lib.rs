@@ -8,6 +8,7 @@ pub mod callbacks;
 mod channel;
 mod config;
 pub mod errors;
+pub mod lifecycle;
 mod media;
 mod platform;
 mod proof;
@@ -20,6 +21,7 @@ mod wire;
 
 pub use channel::{MetaChannel, MetaChannelBuilder};
 pub use config::{Login, MetaAccount, MetaConfig};
+pub use lifecycle::{MetaConnections, RefreshedToken, TokenState};
 pub use platform::{INSTAGRAM, MESSENGER, Platform};
 pub use proof::appsecret_proof;
 pub use signature::sign_body;

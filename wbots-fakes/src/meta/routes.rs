@@ -43,7 +43,7 @@ const PAGE_FIELDS: &[&str] = &[
 type Q = Query<HashMap<String, String>>;
 
 /// A Graph error answer (S21, S22 shape).
-fn graph_error(status: u16, code: i64, subcode: Option<i64>, message: &str) -> Response {
+pub(super) fn graph_error(status: u16, code: i64, subcode: Option<i64>, message: &str) -> Response {
     let mut error = json!({ "message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AFakeTrace" });
     if let Some(s) = subcode {
         error["error_subcode"] = json!(s);
@@ -69,7 +69,7 @@ fn too_large() -> Response {
 /// `appsecret_proof` (S34: "API calls from the server require an appsecret_proof
 /// argument" / "Invalid appsecret_proof provided in the API argument", code 100).
 #[allow(clippy::result_large_err)]
-fn authorize(
+pub(super) fn authorize(
     w: &mut World,
     headers: &HeaderMap,
     query: &HashMap<String, String>,

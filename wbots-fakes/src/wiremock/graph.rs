@@ -34,6 +34,23 @@ impl<'s> GraphApi<'s> {
         Route::new(self.server, "GET", format!("/{VERSION}/{id}"))
     }
 
+    /// Unsubscribing a node from the app: `DELETE /{version}/{node}/subscribed_apps`
+    /// (meta-login.md §4.2).
+    pub fn unsubscribe(&self, node: &str) -> Route<'s> {
+        Route::new(self.server, "DELETE", format!("/{VERSION}/{node}/subscribed_apps"))
+    }
+
+    /// Refreshing an Instagram-Login token: `GET /refresh_access_token`, unversioned, on
+    /// graph.instagram.com (meta-login.md §5.5).
+    pub fn refresh_access_token(&self) -> Route<'s> {
+        Route::new(self.server, "GET", "/refresh_access_token")
+    }
+
+    /// Inspecting a token: `GET /{version}/debug_token` (meta-login.md §1.5).
+    pub fn debug_token(&self) -> Route<'s> {
+        Route::new(self.server, "GET", format!("/{VERSION}/debug_token"))
+    }
+
     /// A file on Meta's CDN at `path` (attachment URLs point there).
     pub fn cdn(&self, path: &str) -> Route<'s> {
         Route::new(self.server, "GET", path)

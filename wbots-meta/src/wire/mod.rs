@@ -12,9 +12,11 @@ mod graph_error;
 mod item;
 mod lenient;
 mod message;
+mod tokens;
 
 pub(crate) use delivery::Delivery;
 pub(crate) use events::{Handover, PolicyEnforcement};
 pub(crate) use graph_error::ErrorDocument;
 pub(crate) use item::{Event, Item};
 pub(crate) use message::{Attachment, Message, Postback, Referral};
+pub(crate) use tokens::{DebugTokenAnswer, RefreshAnswer};
