@@ -10,13 +10,11 @@ use serde_json::Value;
 use url::Url;
 use wbots_core::{
     AttachmentKind, BuildError, Capabilities, Channel, ChannelAddress, ChannelKind, DeliveryError,
-    DeliveryErrorKind, HttpFailures, InboundAttachment, InboundEnvelope, Media, MessagingWindow,
-    OutboundPart, PlatformUserId, Profile, RawRequest, SendReceipt, SendRequest, SenderAction,
-    WebhookError,
+    DeliveryErrorKind, InboundAttachment, InboundEnvelope, Media, MessagingWindow, OutboundPart,
+    PlatformUserId, Profile, RawRequest, SendReceipt, SendRequest, SenderAction, WebhookError,
 };
 
 use crate::config::{Login, MetaAccount, MetaConfig};
-use crate::errors::GraphFailures;
 use crate::media::Downloader;
 use crate::platform::Platform;
 use crate::rate_limit::{Class, Limits, RateLimiter};
@@ -172,18 +170,9 @@ impl MetaChannel {
             (Platform::Instagram, Login::Instagram) => &self.config.instagram_graph_url,
             _ => &self.config.graph_url,
         };
-        let mut url = base.clone();
-        url.path_segments_mut()
-            .map_err(|()| {
-                DeliveryError::permanent(
-                    DeliveryErrorKind::InvalidRequest,
-                    "bad Graph URL: it cannot have a path",
-                )
-            })?
-            .pop_if_empty()
-            .push(&self.config.graph_version)
-            .extend(segments);
-        Ok(url)
+        let mut path = vec![self.config.graph_version.as_str()];
+        path.extend_from_slice(segments);
+        crate::graph_call::endpoint(base, &path)
     }
 
     fn messages_url(&self, account: &MetaAccount) -> Result<Url, DeliveryError> {
@@ -312,19 +301,7 @@ impl MetaChannel {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<Value, DeliveryError> {
-        let response = request.send().await.map_err(|e| GraphFailures.unreachable(e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| GraphFailures.unreachable(e))?;
-        if status.is_success() {
-            // An unreadable success reads as an empty answer: for a send it was accepted
-            // (`Channel::send`'s contract), and each caller says what a missing field means.
-            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            if value.get("error").is_none() {
-                return Ok(value);
-            }
-        }
-        Err(GraphFailures.refused(status, &headers, &body))
+        crate::graph_call::call(request).await
     }
 }
 

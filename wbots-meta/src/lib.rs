@@ -8,6 +8,7 @@ pub mod callbacks;
 mod channel;
 mod config;
 pub mod errors;
+mod graph_call;
 pub mod lifecycle;
 mod media;
 mod platform;

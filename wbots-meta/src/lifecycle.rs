@@ -14,12 +14,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use serde::Deserialize as _;
-use serde_json::Value;
-use url::Url;
-use wbots_core::{BuildError, DeliveryError, DeliveryErrorKind, HttpFailures, Secret};
+use wbots_core::{BuildError, DeliveryError, DeliveryErrorKind, Secret};
 
 use crate::config::{Login, MetaConfig};
-use crate::errors::GraphFailures;
+use crate::graph_call::{call, endpoint};
 use crate::wire::{DebugTokenAnswer, RefreshAnswer};
 
 /// Timeout of one request.
@@ -198,36 +196,4 @@ impl MetaConnections {
             .unwrap_or_else(|| "Meta reports the token as no longer valid".to_owned());
         Ok(TokenState::Revoked { reason })
     }
-}
-
-/// `base` with `segments` appended, each escaped: an id holding `/` or `?` stays one
-/// segment instead of naming another Graph node.
-fn endpoint(base: &Url, segments: &[&str]) -> Result<Url, DeliveryError> {
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .map_err(|()| {
-            DeliveryError::permanent(
-                DeliveryErrorKind::InvalidRequest,
-                "bad Graph URL: it cannot have a path",
-            )
-        })?
-        .pop_if_empty()
-        .extend(segments);
-    Ok(url)
-}
-
-/// Sends a Graph request; its JSON answer, or the failure as [`GraphFailures`] reads it (an
-/// error document in a 200 is a failure too).
-async fn call(request: reqwest::RequestBuilder) -> Result<Value, DeliveryError> {
-    let response = request.send().await.map_err(|e| GraphFailures.unreachable(e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(|e| GraphFailures.unreachable(e))?;
-    if status.is_success() {
-        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        if value.get("error").is_none() {
-            return Ok(value);
-        }
-    }
-    Err(GraphFailures.refused(status, &headers, &body))
 }
