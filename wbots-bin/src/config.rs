@@ -608,10 +608,10 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const MINIMAL: &str = r#"
+    pub(crate) const MINIMAL: &str = r#"
 [meta]
 app_secret = "s3cr3t-0123456789"
 verify_token = "verify-0123456789"
@@ -630,7 +630,7 @@ inbox_id = 7
 "#;
 
     #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
-    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    pub(crate) fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut result = None;
         figment::Jail::expect_with(|jail| {
             jail.create_file("wbots.toml", toml)?;

@@ -47,39 +47,13 @@ pub(crate) fn key_ring(keys: &[Secret]) -> Result<Option<Arc<KeyRing>>, KeyError
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::config::{Config, ConfigError};
 
-    const BASE: &str = r#"
-[meta]
-app_secret = "s3cr3t-0123456789"
-verify_token = "verify-0123456789"
-[chatwoot]
-url = "https://chat.example.com"
-api_access_token = "cw-token"
-account_id = 1
-webhook_token = "path-token-0123456789"
-[[channels]]
-kind = "messenger"
-id = "1234567890"
-access_token = "EAAB"
-inbox_id = 7
-"#;
-
-    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
+    /// The minimal configuration with a `[store]` table (or nothing) in front.
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the error type
     fn load(store: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut result = None;
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("wbots.toml", &format!("{store}\n{BASE}"))?;
-            for (k, v) in env {
-                jail.set_env(k, v);
-            }
-            result = Some(Config::load(Path::new("wbots.toml"), Config::env()));
-            Ok(())
-        });
-        result.unwrap_or_else(|| Err(ConfigError::Load("jail did not run".into())))
+        crate::config::tests::load(&format!("{store}\n{}", crate::config::tests::MINIMAL), env)
     }
 
     fn ids(config: &Config) -> Vec<String> {
