@@ -5,7 +5,7 @@
 //!
 //! These work on any account, configured or stored: the caller passes the token (a channel
 //! store's credentials), so a [`MetaConnections`] holds no account. Failures are
-//! [`DeliveryError`]s classified by [`GraphFailures`] like every Graph call: a refused token
+//! [`DeliveryError`]s classified by [`GraphFailures`](crate::errors::GraphFailures) like every Graph call: a refused token
 //! (190) is a permanent `Unauthorized`, a rate limit or an outage a temporary error for the
 //! job queue to retry.
 
