@@ -148,7 +148,7 @@ fn new_channel(
         connected_by: add.connected_by.clone(),
         connected_at: Utc::now(),
     };
-    Ok((channel, Credentials { access_token, chatwoot_token }))
+    Ok((channel, Credentials { access_token, chatwoot_token, chatwoot_webhook_token: None }))
 }
 
 /// One token, from one line of standard input (surrounding white space dropped).

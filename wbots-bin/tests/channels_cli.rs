@@ -252,6 +252,7 @@ async fn tokens_from_stdin_are_sealed_and_not_in_the_store_files() {
         Credentials {
             access_token: Secret::new(META_TOKEN),
             chatwoot_token: Some(Secret::new(CW_TOKEN)),
+            chatwoot_webhook_token: None,
         }
     );
     let messenger = ChannelAddress::new(ChannelKind::new("messenger"), "999");

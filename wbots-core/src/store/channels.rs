@@ -145,6 +145,10 @@ pub struct Credentials {
     pub access_token: Secret,
     /// The Chatwoot API token for the channel's account, if not the bridge's.
     pub chatwoot_token: Option<Secret>,
+    /// The path token of the webhook Chatwoot calls for the channel's account
+    /// (`/webhooks/{account}/{token}`), if not the bridge's: with its own API token an
+    /// account has its own webhook, and one business's token never opens another's.
+    pub chatwoot_webhook_token: Option<Secret>,
 }
 
 /// [`Credentials`] sealed by a [`KeyRing`](crate::KeyRing), as a store keeps them: opaque

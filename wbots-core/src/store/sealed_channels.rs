@@ -44,6 +44,8 @@ struct Plain {
     access_token: String,
     #[serde(default)]
     chatwoot_token: Option<String>,
+    #[serde(default)]
+    chatwoot_webhook_token: Option<String>,
 }
 
 /// The connected channels of a [`ChannelStore`], credentials sealed with a [`KeyRing`].
@@ -190,6 +192,7 @@ impl<S: ChannelStore> SealedChannels<S> {
         let plain = serde_json::json!({
             "access_token": credentials.access_token.expose(),
             "chatwoot_token": credentials.chatwoot_token.as_ref().map(Secret::expose),
+            "chatwoot_webhook_token": credentials.chatwoot_webhook_token.as_ref().map(Secret::expose),
         });
         self.keys
             .seal(plain.to_string().as_bytes(), context(address).as_bytes())
@@ -211,6 +214,7 @@ impl<S: ChannelStore> SealedChannels<S> {
             credentials: Credentials {
                 access_token: Secret::new(plain.access_token),
                 chatwoot_token: plain.chatwoot_token.map(Secret::new),
+                chatwoot_webhook_token: plain.chatwoot_webhook_token.map(Secret::new),
             },
             channel: stored.channel,
             revision: stored.revision,

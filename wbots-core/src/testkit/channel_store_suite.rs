@@ -47,6 +47,7 @@ pub fn credentials(tag: &str) -> Credentials {
     Credentials {
         access_token: Secret::new(format!("EAAB-meta-token-{tag}-0123456789")),
         chatwoot_token: Some(Secret::new(format!("cw-token-{tag}-0123456789"))),
+        chatwoot_webhook_token: Some(Secret::new(format!("cw-hook-{tag}-0123456789"))),
     }
 }
 
@@ -80,7 +81,8 @@ pub async fn a_channel_round_trips_with_its_credentials_sealed(
         ..channel("instagram", "2002")
     };
     let creds = credentials("full");
-    let bare_creds = Credentials { chatwoot_token: None, ..credentials("bare") };
+    let bare_creds =
+        Credentials { chatwoot_token: None, chatwoot_webhook_token: None, ..credentials("bare") };
     let first = vault.add(&full, &creds).await?;
     let second = vault.add(&bare, &bare_creds).await?;
     assert!(second > first, "revisions increase: {first} then {second}");
