@@ -12,6 +12,7 @@ use super::context::{Engine, Routes};
 use super::flags::{self, FlagOrigin};
 use super::forget::{self, ForgetReport};
 use super::ingest::{self, IngestReport};
+use super::upkeep::{self, ChannelUpkeep};
 use super::{Binding, sweep, worker};
 use crate::channel::Channel;
 use crate::error::{Error, StoreError, WebhookError};
@@ -55,6 +56,7 @@ impl Bridge {
             bindings: Vec::new(),
             config: EngineConfig::default(),
             clock: Arc::new(SystemClock),
+            upkeep: None,
         }
     }
 
@@ -193,6 +195,16 @@ impl Bridge {
         Ok(())
     }
 
+    /// Enqueues an upkeep of `address` now, whatever the schedule (a registered
+    /// [`ChannelUpkeep`] runs it): for tests and operator commands.
+    ///
+    /// # Errors
+    /// The store's, when it cannot take the job.
+    pub async fn upkeep_now(&self, address: &ChannelAddress) -> Result<(), WebhookError> {
+        let key = format!("now/{}", uuid::Uuid::new_v4());
+        upkeep::enqueue(&self.engine.context(), address, &key).await
+    }
+
     /// Removes everything the bridge keeps about `user` under every bound account: links
     /// (contact, conversation, messages, receipts) and jobs in any state, finished ones with
     /// their idempotency keys (which name the user's thread). Answers once the store holds
@@ -237,6 +249,7 @@ pub struct BridgeBuilder {
     bindings: Vec<Binding>,
     config: EngineConfig,
     clock: Arc<dyn Clock>,
+    upkeep: Option<Arc<dyn ChannelUpkeep>>,
 }
 
 impl fmt::Debug for BridgeBuilder {
@@ -282,6 +295,13 @@ impl BridgeBuilder {
         self
     }
 
+    /// Registers what looks after the channels' credentials: an upkeep job per account runs
+    /// at start and every [`EngineConfig::upkeep_every`] (see [`ChannelUpkeep`]).
+    pub fn with_upkeep(mut self, upkeep: Arc<dyn ChannelUpkeep>) -> Self {
+        self.upkeep = Some(upkeep);
+        self
+    }
+
     /// Checks the routes and builds the bridge.
     ///
     /// # Errors
@@ -291,6 +311,7 @@ impl BridgeBuilder {
     pub fn build(self) -> Result<Bridge, Error> {
         let routes = Routes::new(self.channels, self.inboxes, self.bindings)?;
         self.config.validate()?;
-        Ok(Bridge { engine: Arc::new(Engine::new(self.store, routes, self.clock, self.config)) })
+        let engine = Engine::new(self.store, routes, self.clock, self.config, self.upkeep);
+        Ok(Bridge { engine: Arc::new(engine) })
     }
 }
