@@ -71,8 +71,11 @@ pub(crate) fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, S
     if let Some(app) = &config.meta.app_id {
         engine = engine.with_own_app_id(app.clone());
     }
+    let upkeep_every = Duration::from_secs(config.upkeep.every_seconds);
+    engine = engine.with_upkeep_every(Some(upkeep_every).filter(|d| !d.is_zero()));
     let mut builder =
         Bridge::builder(store, Arc::new(inbox)).with_channel(Arc::new(meta)).with_config(engine);
+    builder = builder.with_upkeep(Arc::new(crate::upkeep::MetaUpkeep::new(config)?));
     for ch in &config.channels {
         builder = builder.with_binding(Binding {
             address: address(ch.kind, &ch.id),

@@ -9,8 +9,10 @@ mod app;
 mod channels;
 mod channels_forget;
 mod channels_list;
+mod channels_remove;
 mod check;
 mod check_chatwoot;
+mod check_stored;
 mod cli;
 mod config;
 mod flags;
@@ -26,6 +28,7 @@ mod serve;
 mod setup;
 mod store;
 mod store_keys;
+mod upkeep;
 
 use std::process::ExitCode;
 
