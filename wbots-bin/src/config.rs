@@ -891,4 +891,20 @@ inbox_id = 7
         assert!(err.starts_with("chatwoot.api_access_token"), "{err}");
         assert!(!err.contains("cw-token"), "{err}");
     }
+
+    #[test]
+    fn upkeep_keys_have_defaults_env_overrides_and_bounds() {
+        let c = load(MINIMAL, &[]).unwrap();
+        assert_eq!((c.upkeep.every_seconds, c.upkeep.refresh_days_left), (21_600, 10));
+        let c = load(
+            MINIMAL,
+            &[("WBOTS_UPKEEP__EVERY_SECONDS", "0"), ("WBOTS_UPKEEP__REFRESH_DAYS_LEFT", "20")],
+        )
+        .unwrap();
+        assert_eq!((c.upkeep.every_seconds, c.upkeep.refresh_days_left), (0, 20));
+        let err = load(&format!("[upkeep]\nrefresh_days_left = 60\n{MINIMAL}"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("upkeep.refresh_days_left"), "{err}");
+    }
 }

@@ -16,7 +16,8 @@
 //! where an agent would otherwise write a reply that cannot go. Older conversations are
 //! left alone: a note there would reach nobody who is waiting. The notes are inbound
 //! `Notice` jobs of those threads, so each lands in order with the conversation's other
-//! events and is posted once, however often the upkeep job runs again.
+//! events and is posted once, however often the upkeep job runs again. An account the
+//! routes do not serve (stored, not bound) gets no note: it has no inbox to post to.
 
 use std::fmt;
 
@@ -198,6 +199,11 @@ async fn notes(
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<Vec<NewJob>, JobError> {
+    // An account the routes do not serve (stored, not bound yet) has no inbox to post to:
+    // its note jobs could only fail.
+    let Some(route) = cx.routes.get(address) else {
+        return Ok(Vec::new());
+    };
     let prefix = LinkPrefix::last_inbound(address);
     let since = (cx.now() - NOTE_WITHIN).timestamp_millis();
     let mut recent: Vec<(i64, ThreadId)> = cx
@@ -213,11 +219,7 @@ async fn notes(
         .collect();
     recent.sort_by_key(|r| std::cmp::Reverse(r.0));
     recent.truncate(MAX_NOTES);
-    let platform = cx
-        .routes
-        .get(address)
-        .map(|r| r.channel.platform_name(&address.kind))
-        .unwrap_or_else(|| "platform".to_owned());
+    let platform = route.channel.platform_name(&address.kind);
     let text = format!(
         "wbots: the {platform} account {address} must be reconnected: {reason}. Until then, messages to its customers fail; reconnect the account, then press retry on the failed messages."
     );
