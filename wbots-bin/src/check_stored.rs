@@ -1,8 +1,12 @@
 //! `wbots check`, the stored channels: each one's status (flagged with its reason) and its
 //! token's expiry with the days left. Reads the descriptions only: no key, no token.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use wbots_core::store::{ChannelStatus, ConnectedChannel};
+use wbots_core::store::{
+    ChannelStatus, ChannelStore, ConnectedChannel, SqliteStore, StoredChannel,
+};
 
 use crate::config::Config;
 
@@ -14,22 +18,36 @@ pub(crate) struct Findings {
     pub problems: Vec<String>,
 }
 
-/// Reads the stored channels of `config`'s store; a store that cannot be read is a problem.
+/// Reads the stored channels of `config`'s store, without migrating it. A store that
+/// cannot be read is a warning, as for the flags: a fresh installation has no store yet.
 pub(crate) async fn findings(config: &Config, now: DateTime<Utc>) -> Findings {
     let mut found = Findings::default();
-    let stored = match crate::channels::open(config.store.url.expose()).await {
-        Ok(stores) => stores.channels.channels().await.map_err(anyhow::Error::from),
-        Err(e) => Err(e),
-    };
-    match stored {
+    match stored(config.store.url.expose()).await {
         Ok(stored) => {
             for s in stored {
                 describe(&s.channel, now, config.upkeep.refresh_days_left, &mut found);
             }
         }
-        Err(e) => found.problems.push(format!("store: the stored channels: {e:#}")),
+        Err(e) => found.warnings.push(format!("store: stored channels not read ({e})")),
     }
     found
+}
+
+/// The stored channels at `url` (descriptions and sealed credentials only).
+async fn stored(url: &str) -> Result<Vec<StoredChannel>, String> {
+    let store: Arc<dyn ChannelStore> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(url).await.map_err(|e| e.to_string())?)
+    } else {
+        #[cfg(feature = "postgres")]
+        {
+            Arc::new(
+                wbots_core::store::PostgresStore::connect(url).await.map_err(|e| e.to_string())?,
+            )
+        }
+        #[cfg(not(feature = "postgres"))]
+        return Err("this wbots cannot open the store store.url names".to_owned());
+    };
+    store.channels().await.map_err(|e| e.to_string())
 }
 
 /// One stored channel's line.
