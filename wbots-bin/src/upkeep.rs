@@ -199,7 +199,18 @@ impl MetaUpkeep {
         if !self.checks_pages {
             return Ok(UpkeepOutcome::Healthy);
         }
-        Ok(match self.meta.check_token(token, now).await? {
+        let state = match self.meta.check_token(token, now).await {
+            Ok(state) => state,
+            // The check itself is refused (the app token: `meta.app_id` or `app_secret`
+            // wrong): nothing is known of the Page token, and retrying will not help. Said
+            // each period, not dead-lettered each period.
+            Err(e) if e.is_permanent() => {
+                warn!(error = %e, "Page tokens cannot be checked: Meta refused the app's own token (meta.app_id, meta.app_secret)");
+                return Ok(UpkeepOutcome::Healthy);
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(match state {
             TokenState::Valid { .. } => UpkeepOutcome::Healthy,
             TokenState::Expired { .. } => {
                 UpkeepOutcome::NeedsReconnect { reason: "the Page token expired".to_owned() }
