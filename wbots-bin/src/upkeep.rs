@@ -270,3 +270,6 @@ fn store_failed(e: ChannelError) -> DeliveryError {
         other => unavailable(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests;
