@@ -36,6 +36,7 @@ mod ingest;
 mod job;
 mod links;
 mod outbound;
+mod route_refresh;
 mod sweep;
 mod unroutable;
 mod worker;
@@ -47,6 +48,7 @@ pub use config::EngineConfig;
 pub use flags::FlagOrigin;
 pub use forget::ForgetReport;
 pub use ingest::IngestReport;
+pub use route_refresh::RouteRefresh;
 
 use crate::ids::{ChannelAddress, InboxId};
 use crate::inbox::ReopenPolicy;
