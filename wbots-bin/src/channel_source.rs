@@ -374,3 +374,96 @@ async fn reload(config: &Config, bridge: &Bridge, channels: &Channels) -> Result
     bridge.refresh_channel_flags().await;
     Ok(stored.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use wbots_core::store::{ChatwootTarget, Credentials};
+    use wbots_core::{ChannelKind, Secret};
+
+    use super::*;
+    use crate::config::tests::{MINIMAL, load};
+
+    fn stored(id: &str, target: ChatwootTarget, own_token: bool) -> ChannelRecord {
+        ChannelRecord {
+            channel: ConnectedChannel {
+                address: ChannelAddress::new(ChannelKind::new("messenger"), id),
+                page_id: None,
+                login: LoginKind::Facebook,
+                chatwoot: target,
+                status: ChannelStatus::Active,
+                token_expires_at: None,
+                connected_by: "ops".into(),
+                connected_at: Utc::now(),
+            },
+            credentials: Credentials {
+                access_token: Secret::new(format!("token-{id}")),
+                chatwoot_token: own_token.then(|| Secret::new(format!("cw-{id}"))),
+                chatwoot_webhook_token: own_token.then(|| Secret::new(format!("hook-{id}"))),
+            },
+            revision: Revision::default(),
+        }
+    }
+
+    fn target(url: Option<&str>, account: Option<u64>, inbox: u64) -> ChatwootTarget {
+        ChatwootTarget {
+            url: url.map(|u| Url::parse(u).unwrap()),
+            account_id: account,
+            inbox_id: inbox,
+        }
+    }
+
+    fn bound(set: &RouteSet) -> Vec<(String, String)> {
+        set.bindings.iter().map(|b| (b.address.to_string(), b.inbox.to_string())).collect()
+    }
+
+    #[test]
+    fn each_stored_channel_is_routed_to_its_own_account_and_inbox() {
+        let config = load(MINIMAL, &[]).unwrap();
+        let set = routes(
+            &config,
+            &[
+                // The bridge's own account: its adapter, bare ids.
+                stored("10", target(None, None, 8), false),
+                // Another account of the same installation, with its own token.
+                stored("11", target(None, Some(3), 9), true),
+                // Another installation (its host in the adapter's name).
+                stored("12", target(Some("https://other.example.org:8443/"), Some(3), 9), true),
+                // The same installation given explicitly is not another one.
+                stored("13", target(Some("https://chat.example.com/"), None, 4), false),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            bound(&set),
+            [
+                ("messenger:1234567890", "7"),
+                ("messenger:10", "8"),
+                ("messenger:11", "9@a3.i9"),
+                ("messenger:12", "9@a3.i9.other.example.org-8443"),
+                ("messenger:13", "4"),
+            ]
+            .map(|(a, i)| (a.to_owned(), i.to_owned()))
+        );
+        let names: Vec<&str> = set.inboxes.iter().map(|i| i.name()).collect();
+        assert_eq!(names, ["chatwoot", "a3.i9", "a3.i9.other.example.org-8443"]);
+    }
+
+    #[test]
+    fn disconnected_and_clashing_channels_are_not_routed_flagged_ones_are() {
+        let config = load(MINIMAL, &[]).unwrap();
+        let mut gone = stored("20", target(None, None, 8), false);
+        gone.channel.status = ChannelStatus::Disconnected;
+        let mut flagged = stored("21", target(None, None, 8), false);
+        flagged.channel.status = ChannelStatus::Flagged { reason: "token expired".into() };
+        // The configuration's own channel, also stored: the configuration's is served.
+        let clash = stored("1234567890", target(None, None, 99), false);
+        assert_eq!(clashes(&config, std::slice::from_ref(&clash)), [clash.channel.address.clone()]);
+        let set = routes(&config, &[gone, flagged, clash]).unwrap();
+        assert_eq!(
+            bound(&set),
+            [("messenger:1234567890", "7"), ("messenger:21", "8")]
+                .map(|(a, i)| (a.to_owned(), i.to_owned()))
+        );
+    }
+}
