@@ -7,17 +7,23 @@ use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 use wbots_chatwoot::ChatwootInbox;
 use wbots_core::router::RouterOptions;
-use wbots_core::store::Store;
+use wbots_core::store::{ChannelRecord, Store};
 use wbots_core::{
-    Backoff, Binding, Bridge, ChannelAddress, ContactId, DeliveryError, EngineConfig,
+    Backoff, Binding, Bridge, ChannelAddress, ContactId, DeliveryError, EngineConfig, RouteRefresh,
 };
 use wbots_meta::callbacks::{CallbackConfig, ContactEraser};
-use wbots_meta::{Login, MetaAccount, MetaChannel, Platform};
+use wbots_meta::{Login, MetaAccount, MetaChannel, MetaChannelBuilder, Platform};
 
 use crate::config::{ChannelKindConfig, Config, LoginConfig};
 
-/// The Meta channel of the configuration.
+/// The Meta channel of the configuration's `[[channels]]`.
 pub(crate) fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
+    meta_builder(config).build().map_err(|e| e.to_string())
+}
+
+/// A Meta channel builder with the configuration's `[[channels]]` accounts, to which the
+/// stored channels are added (`channel_source`).
+pub(crate) fn meta_builder(config: &Config) -> MetaChannelBuilder {
     let mut builder = MetaChannel::builder(config.meta.clone());
     for ch in &config.channels {
         let account = match ch.kind {
@@ -35,7 +41,20 @@ pub(crate) fn meta_channel(config: &Config) -> Result<MetaChannel, String> {
         };
         builder = builder.account(account.with_human_agent_tag(ch.human_agent_tag));
     }
-    builder.build().map_err(|e| e.to_string())
+    builder
+}
+
+/// The bindings of the configuration's `[[channels]]` (into the `[chatwoot]` account).
+pub(crate) fn static_bindings(config: &Config) -> Vec<Binding> {
+    config
+        .channels
+        .iter()
+        .map(|ch| Binding {
+            address: address(ch.kind, &ch.id),
+            inbox: ch.inbox_id.to_string().into(),
+            reopen: ch.reopen,
+        })
+        .collect()
 }
 
 /// The Chatwoot inbox of the configuration.
@@ -52,10 +71,14 @@ pub(crate) fn address(kind: ChannelKindConfig, id: &str) -> ChannelAddress {
     ChannelAddress::new(kind.channel_kind(), id)
 }
 
-/// The bridge of the configuration, over `store`.
-pub(crate) fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, String> {
-    let meta = meta_channel(config)?;
-    let inbox = chatwoot_inbox(config)?;
+/// The bridge of the configuration and the `stored` channels, over `store`.
+pub(crate) fn bridge(
+    config: &Config,
+    store: Arc<dyn Store>,
+    stored: &[ChannelRecord],
+    refresh: Option<Arc<dyn RouteRefresh>>,
+) -> Result<Bridge, String> {
+    let routes = crate::channel_source::routes(config, stored)?;
     let backoff =
         Backoff { max: Duration::from_secs(config.engine.retry_max_seconds), ..Backoff::default() };
     let mut engine = EngineConfig::default()
@@ -73,15 +96,21 @@ pub(crate) fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, S
     }
     let upkeep_every = Duration::from_secs(config.upkeep.every_seconds);
     engine = engine.with_upkeep_every(Some(upkeep_every).filter(|d| !d.is_zero()));
-    let mut builder =
-        Bridge::builder(store, Arc::new(inbox)).with_channel(Arc::new(meta)).with_config(engine);
+    let mut inboxes = routes.inboxes.into_iter();
+    let first = inboxes.next().ok_or("no Chatwoot inbox adapter")?;
+    let mut builder = Bridge::builder(store, first).with_config(engine);
     builder = builder.with_upkeep(Arc::new(crate::upkeep::MetaUpkeep::new(config)?));
-    for ch in &config.channels {
-        builder = builder.with_binding(Binding {
-            address: address(ch.kind, &ch.id),
-            inbox: ch.inbox_id.to_string().into(),
-            reopen: ch.reopen,
-        });
+    for inbox in inboxes {
+        builder = builder.with_inbox(inbox);
+    }
+    for channel in routes.channels {
+        builder = builder.with_channel(channel);
+    }
+    for binding in routes.bindings {
+        builder = builder.with_binding(binding);
+    }
+    if let Some(refresh) = refresh {
+        builder = builder.with_route_refresh(refresh);
     }
     builder.build().map_err(|e| e.to_string())
 }

@@ -17,12 +17,7 @@ use wbots_core::{ChannelAddress, KeyRing, Secret};
 use crate::app;
 use crate::cli::{AddChannel, ChannelsAction, KindArg, LoginArg};
 use crate::config::{ChannelKindConfig, Config};
-
-/// The store, seen both as channels and as links and jobs (for `remove --forget`).
-pub(crate) struct Stores {
-    pub channels: Arc<dyn ChannelStore>,
-    pub data: Arc<dyn Store>,
-}
+use crate::store::Stores;
 
 /// Runs a `wbots channels` subcommand, printing to `out`; tokens are read from `stdin`.
 pub(crate) async fn run(
@@ -39,10 +34,29 @@ pub(crate) async fn run(
             crate::channels_list::print(config, &channels, json, out).await?;
         }
         ChannelsAction::Add(add) => {
-            let (channel, credentials) = new_channel(config, &add, stdin)?;
+            let (channel, mut credentials) = new_channel(config, &add, stdin)?;
             let address = channel.address.clone();
+            let adapter = crate::channels_webhook::assign_token(
+                config,
+                &channels,
+                &channel,
+                &mut credentials,
+            )
+            .await?;
             match channels.add(&channel, &credentials).await {
-                Ok(_) => writeln!(out, "connected {address} into inbox {}", add.inbox_id)?,
+                Ok(_) => {
+                    writeln!(out, "connected {address} into inbox {}", add.inbox_id)?;
+                    if let Some(name) = adapter {
+                        crate::channels_webhook::point_inbox(
+                            config,
+                            &name,
+                            &channel,
+                            &credentials,
+                            out,
+                        )
+                        .await?;
+                    }
+                }
                 Err(ChannelError::Exists(_)) => bail!(
                     "{address} is connected already: `wbots channels remove {}` first",
                     address.account

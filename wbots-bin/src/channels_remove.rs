@@ -19,8 +19,8 @@ use wbots_core::store::{ChannelRecord, ChannelStatus, ChannelStore, LoginKind, S
 use wbots_core::{ChannelAddress, DeliveryErrorKind};
 use wbots_meta::{Login, MetaConnections};
 
-use crate::channels::Stores;
 use crate::config::{ChannelKindConfig, Config, LoginConfig};
+use crate::store::Stores;
 
 /// What `remove` was asked to do besides removing.
 #[derive(Clone, Copy, Debug, Default)]

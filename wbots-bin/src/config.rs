@@ -144,15 +144,27 @@ pub(crate) struct StoreConfig {
     /// The keys sealing connected channels' credentials (`store_keys.rs`).
     #[serde(default, deserialize_with = "crate::store_keys::deserialize")]
     pub secret_key: Vec<Secret>,
+    /// How often `serve` looks for channels connected, changed or removed in the store,
+    /// in milliseconds (each replica on its own; one cheap query when nothing changed).
+    #[serde(default = "default_channels_poll_millis")]
+    pub channels_poll_millis: u64,
 }
 
 fn default_store_url() -> Secret {
     Secret::new("sqlite://wbots.db")
 }
 
+fn default_channels_poll_millis() -> u64 {
+    1000
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { url: default_store_url(), secret_key: Vec::new() }
+        Self {
+            url: default_store_url(),
+            secret_key: Vec::new(),
+            channels_poll_millis: default_channels_poll_millis(),
+        }
     }
 }
 
@@ -544,6 +556,12 @@ impl Config {
         }
         crate::store_keys::key_ring(&self.store.secret_key)
             .map_err(|e| invalid("store.secret_key", e.to_string()))?;
+        if !(50..=3_600_000).contains(&self.store.channels_poll_millis) {
+            return Err(invalid(
+                "store.channels_poll_millis",
+                "must be between 50 (a busy store) and 3600000 (an hour)",
+            ));
+        }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
         }
@@ -559,8 +577,12 @@ impl Config {
                 "is the same address as server.listen; to serve /metrics there, set metrics_listen = \"\" and metrics_on_listen = true",
             ));
         }
-        if self.channels.is_empty() {
-            return Err(invalid("channels", "at least one [[channels]] entry is needed"));
+        // Channels come from [[channels]], or from the store (sealed with store.secret_key).
+        if self.channels.is_empty() && self.store.secret_key.is_empty() {
+            return Err(invalid(
+                "channels",
+                "at least one [[channels]] entry is needed, or store.secret_key to connect channels with `wbots channels add`",
+            ));
         }
         let mut seen = HashSet::new();
         for (i, ch) in self.channels.iter().enumerate() {

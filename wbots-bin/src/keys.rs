@@ -1,6 +1,5 @@
 //! `wbots keygen` and `wbots rekey`, and the start-up check that a store holding connected
-//! channels comes with the key that opens them. (Stored channels are not served yet: this
-//! is the foundation they will be served from.)
+//! channels comes with the key that opens them (`channel_source` serves them).
 
 use std::process::ExitCode;
 use std::sync::Arc;

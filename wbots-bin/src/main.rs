@@ -6,10 +6,12 @@
 // waits for the library crates being reshaped beside this change).
 
 mod app;
+mod channel_source;
 mod channels;
 mod channels_forget;
 mod channels_list;
 mod channels_remove;
+mod channels_webhook;
 mod check;
 mod check_chatwoot;
 mod check_stored;

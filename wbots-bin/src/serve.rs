@@ -1,11 +1,13 @@
 //! `wbots serve`: migrate, listen, run the workers, stop gracefully.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
+use wbots_core::RouteRefresh;
 
 use crate::config::Config;
 use crate::http_server::Limits;
@@ -15,9 +17,20 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
     // Before the store is opened for serving: the check's own connections must be closed
     // by then (see `keys::check_at_start`).
     crate::keys::check_at_start(&config).await.map_err(|e| format!("{e:#}"))?;
-    let store = crate::store::open_for_serving(config.store.url.expose()).await?;
+    let stores = crate::store::open_for_serving(config.store.url.expose()).await?;
+    let store = stores.data.clone();
     let metrics = crate::metrics::install()?;
-    let bridge = crate::app::bridge(&config, store.clone())?;
+    let connected = crate::channel_source::open(&config, stores.channels.clone())?;
+    let (stored, seen) = match &connected {
+        Some(channels) => crate::channel_source::first_load(&config, channels).await?,
+        None => (Vec::new(), Default::default()),
+    };
+    let (refresher, requests) = crate::channel_source::refresher();
+    let refresh = connected.is_some().then(|| Arc::new(refresher) as Arc<dyn RouteRefresh>);
+    let bridge = crate::app::bridge(&config, store.clone(), &stored, refresh)?;
+    if !stored.is_empty() {
+        info!(channels = stored.len(), "serving the channels connected in the store too");
+    }
 
     let listener = TcpListener::bind(config.server.listen)
         .await
@@ -53,6 +66,17 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
         info!(%addr, "serving /metrics");
     }
 
+    let watcher = connected.map(|channels| {
+        tokio::spawn(crate::channel_source::watch(
+            Arc::new(config.clone()),
+            bridge.clone(),
+            channels,
+            seen,
+            Duration::from_millis(config.store.channels_poll_millis),
+            requests,
+            shutdown.clone(),
+        ))
+    });
     let workers = tokio::spawn({
         let bridge = bridge.clone();
         let stop = shutdown.clone();
@@ -76,6 +100,9 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
     }
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;
+    }
+    if let Some(watcher) = watcher {
+        let _ = watcher.await;
     }
     // Jobs in flight finish; a job that cannot within the grace period is simply retried
     // by the next process once its lease expires.

@@ -3,7 +3,21 @@
 use std::sync::Arc;
 
 use wbots_core::StoreError;
-use wbots_core::store::{JobQueue, SqliteStore, Store};
+use wbots_core::store::{ChannelStore, JobQueue, SqliteStore, Store};
+
+/// One store seen both ways: as connected channels, and as job queue and links. The same
+/// object underneath (SQLite: one store per file per process).
+pub(crate) struct Stores {
+    pub channels: Arc<dyn ChannelStore>,
+    pub data: Arc<dyn Store>,
+}
+
+impl Stores {
+    fn of<S: Store + ChannelStore>(store: S) -> Self {
+        let store = Arc::new(store);
+        Self { channels: store.clone(), data: store }
+    }
+}
 
 /// Opens (without migrating) the store at `url`: `sqlite://…` or `postgres://…`.
 pub(crate) async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
@@ -27,7 +41,7 @@ pub(crate) async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 /// process that served it before released — that process is dead, so its conversations
 /// resume at once instead of after their leases. PostgreSQL is shared by replicas: a dead
 /// one's jobs are taken over when their (short, heartbeat-extended) leases expire.
-pub(crate) async fn open_for_serving(url: &str) -> Result<Arc<dyn Store>, String> {
+pub(crate) async fn open_for_serving(url: &str) -> Result<Stores, String> {
     if url.starts_with("sqlite:") {
         let store =
             SqliteStore::connect_exclusive(url).await.map_err(|e| format!("store.url: {e}"))?;
@@ -39,9 +53,19 @@ pub(crate) async fn open_for_serving(url: &str) -> Result<Arc<dyn Store>, String
         if released > 0 {
             tracing::info!(jobs = released, "took over the jobs the previous process was running");
         }
-        return Ok(Arc::new(store));
+        return Ok(Stores::of(store));
     }
-    let store = open(url).await.map_err(|e| format!("store.url: {e}"))?;
-    store.migrate().await.map_err(|e| format!("store migrations: {e}"))?;
-    Ok(store)
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = wbots_core::store::PostgresStore::connect(url)
+            .await
+            .map_err(|e| format!("store.url: {e}"))?;
+        store.migrate().await.map_err(|e| format!("store migrations: {e}"))?;
+        return Ok(Stores::of(store));
+    }
+    // An unknown scheme, or PostgreSQL in a build without it: `open` says which.
+    match open(url).await {
+        Err(e) => Err(format!("store.url: {e}")),
+        Ok(_) => Err("store.url: this wbots cannot serve from the store it names".to_owned()),
+    }
 }

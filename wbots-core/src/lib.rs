@@ -32,7 +32,7 @@ pub use build_error::BuildError;
 pub use channel::{Capabilities, Channel};
 pub use engine::{
     Backoff, Binding, Bridge, BridgeBuilder, Clock, EngineConfig, FlagOrigin, ForgetReport,
-    IngestReport, ManualClock, SystemClock,
+    IngestReport, ManualClock, RouteRefresh, SystemClock,
 };
 pub use engine::{ChannelUpkeep, UpkeepOutcome};
 pub use error::{DeliveryError, DeliveryErrorKind, Error, Retryability, StoreError, WebhookError};

@@ -455,3 +455,97 @@ async fn a_job_running_during_a_change_finishes_with_the_routes_it_started_with(
     shutdown.cancel();
     workers.await.unwrap();
 }
+
+/// What a store-watching route source does when asked: it finds page B connected meanwhile
+/// (by another process) and swaps in the routes that serve it.
+struct ConnectedMeanwhile {
+    bridge: std::sync::OnceLock<Bridge>,
+    next: std::sync::Mutex<Option<RouteSet>>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl wbots_core::RouteRefresh for ConnectedMeanwhile {
+    async fn refresh(&self) -> bool {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let next = self.next.lock().unwrap().take();
+        match (self.bridge.get(), next) {
+            (Some(bridge), Some((channels, inboxes, bindings))) => {
+                bridge.replace_routes(channels, inboxes, bindings).unwrap();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_message_for_an_account_connected_a_moment_ago_elsewhere_is_not_skipped() {
+    // One channel serving pages A and B (as the Meta channel serves every Page); only A
+    // is routed when B's first message arrives.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let channel = Arc::new(RecordingChannel::new("meta", vec![page("a"), page("b")]));
+    let account = Arc::new(RecordingInbox::account("account-a", SECRET_A).bare_ids());
+    let source = Arc::new(ConnectedMeanwhile {
+        bridge: std::sync::OnceLock::new(),
+        next: std::sync::Mutex::new(Some((
+            vec![channel.clone() as Arc<dyn Channel>],
+            vec![account.clone() as Arc<dyn Inbox>],
+            vec![binding(page("a"), "1"), binding(page("b"), "2")],
+        ))),
+        calls: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let bridge = Bridge::builder(store.clone(), account.clone())
+        .with_channel(channel.clone())
+        .with_binding(binding(page("a"), "1"))
+        .with_route_refresh(source.clone())
+        .build()
+        .unwrap();
+    assert!(source.bridge.set(bridge.clone()).is_ok());
+    let app = router(bridge.clone(), RouterOptions::default());
+    let writes = |page_id: &str, text: &str| {
+        let event = InboundEnvelope::new(
+            page(page_id),
+            InboundEvent::Message(InboundMessage {
+                id: format!("mid-{page_id}-{text}").into(),
+                thread: "carol".into(),
+                sender: "carol".into(),
+                sent_at: Utc::now(),
+                text: Some(text.to_owned()),
+                attachments: Vec::new(),
+                reply_to: None,
+                context: None,
+            }),
+        );
+        let body = channel.request(&[event]).body;
+        Request::post("/webhooks/meta")
+            .header(SIGNATURE_HEADER, test_signature("test-secret", &body))
+            .body(Body::from(body))
+            .unwrap()
+    };
+
+    // Routed accounts never ask for a refresh.
+    let ok = app.clone().oneshot(writes("a", "to A")).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    let ok = app.clone().oneshot(writes("b", "first to B")).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    bridge.run_until_idle().await;
+    assert_eq!(
+        account.conversation_of(&page("b"), "carol").map(|_| "found"),
+        Some("found"),
+        "B's first message was stored and delivered"
+    );
+    let mut got = texts(&account.messages());
+    got.sort();
+    assert_eq!(got, ["first to B", "to A"]);
+
+    // An account nobody connected: asked once more, still skipped, nothing stored for it.
+    let before = store.stats().await.unwrap();
+    let ok = app.clone().oneshot(writes("z", "to nobody")).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(store.stats().await.unwrap(), before);
+}

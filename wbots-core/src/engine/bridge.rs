@@ -12,6 +12,7 @@ use super::context::{Engine, Routes};
 use super::flags::{self, FlagOrigin};
 use super::forget::{self, ForgetReport};
 use super::ingest::{self, IngestReport};
+use super::route_refresh::RouteRefresh;
 use super::upkeep::{self, ChannelUpkeep};
 use super::{Binding, sweep, worker};
 use crate::channel::Channel;
@@ -29,6 +30,7 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct Bridge {
     engine: Arc<Engine>,
+    refresh: Option<Arc<dyn RouteRefresh>>,
 }
 
 impl fmt::Debug for Bridge {
@@ -57,6 +59,7 @@ impl Bridge {
             config: EngineConfig::default(),
             clock: Arc::new(SystemClock),
             upkeep: None,
+            refresh: None,
         }
     }
 
@@ -135,6 +138,11 @@ impl Bridge {
     /// Ingests a platform webhook delivery for `channel`: verify, parse, enqueue all events
     /// in one transaction. `Ok` means every event is durably stored (or was already).
     ///
+    /// Events for an account the routes lack are skipped (counted as unrouted) — unless a
+    /// [`RouteRefresh`] is set and finds the account connected meanwhile: then the delivery
+    /// is ingested again on the new routes (events stored by the first pass are not stored
+    /// twice: their idempotency keys are taken).
+    ///
     /// # Errors
     /// The [`WebhookError`] to answer with; on any error nothing was stored.
     pub async fn ingest_channel(
@@ -142,6 +150,13 @@ impl Bridge {
         channel: &str,
         request: &RawRequest<'_>,
     ) -> Result<IngestReport, WebhookError> {
+        let report = ingest::channel_webhook(&self.engine.context(), channel, request).await?;
+        let Some(refresh) = self.refresh.as_ref().filter(|_| report.unrouted > 0) else {
+            return Ok(report);
+        };
+        if !refresh.refresh().await {
+            return Ok(report);
+        }
         ingest::channel_webhook(&self.engine.context(), channel, request).await
     }
 
@@ -250,6 +265,7 @@ pub struct BridgeBuilder {
     config: EngineConfig,
     clock: Arc<dyn Clock>,
     upkeep: Option<Arc<dyn ChannelUpkeep>>,
+    refresh: Option<Arc<dyn RouteRefresh>>,
 }
 
 impl fmt::Debug for BridgeBuilder {
@@ -302,6 +318,13 @@ impl BridgeBuilder {
         self
     }
 
+    /// Asks `refresh` to look for newly connected accounts when a delivery names one the
+    /// routes lack (see [`Bridge::ingest_channel`]).
+    pub fn with_route_refresh(mut self, refresh: Arc<dyn RouteRefresh>) -> Self {
+        self.refresh = Some(refresh);
+        self
+    }
+
     /// Checks the routes and builds the bridge.
     ///
     /// # Errors
@@ -311,7 +334,8 @@ impl BridgeBuilder {
     pub fn build(self) -> Result<Bridge, Error> {
         let routes = Routes::new(self.channels, self.inboxes, self.bindings)?;
         self.config.validate()?;
-        let engine = Engine::new(self.store, routes, self.clock, self.config, self.upkeep);
-        Ok(Bridge { engine: Arc::new(engine) })
+        let engine =
+            Arc::new(Engine::new(self.store, routes, self.clock, self.config, self.upkeep));
+        Ok(Bridge { engine, refresh: self.refresh })
     }
 }

@@ -36,6 +36,7 @@ mod ingest;
 mod job;
 mod links;
 mod outbound;
+mod route_refresh;
 mod sweep;
 mod unroutable;
 mod upkeep;
@@ -48,6 +49,7 @@ pub use config::EngineConfig;
 pub use flags::FlagOrigin;
 pub use forget::ForgetReport;
 pub use ingest::IngestReport;
+pub use route_refresh::RouteRefresh;
 pub use upkeep::{ChannelUpkeep, NOTE_WITHIN, RECONNECT_NOTICE, UpkeepOutcome};
 
 use crate::ids::{ChannelAddress, InboxId};

@@ -133,6 +133,15 @@ impl<S: ChannelStore> SealedChannels<S> {
         self.store.channels().await?.into_iter().map(|s| self.open(s)).collect()
     }
 
+    /// Every channel, by address, each opened on its own: one whose credentials cannot be
+    /// opened (a key removed too early, altered bytes) is an error in its place and does
+    /// not hide the others — what a server serving every channel it can needs.
+    pub async fn list_each(
+        &self,
+    ) -> Result<Vec<Result<ChannelRecord, ChannelError>>, ChannelError> {
+        Ok(self.store.channels().await?.into_iter().map(|s| self.open(s)).collect())
+    }
+
     /// What changed after `since`, credentials open; see [`ChannelStore`].
     pub async fn changes_since(
         &self,

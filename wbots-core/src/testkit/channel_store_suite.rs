@@ -348,6 +348,14 @@ pub async fn a_wrong_key_is_a_clear_error(store: Shared) -> Result<(), ChannelEr
     for secret in [right.expose(), wrong.expose(), "meta-token", "cw-token"] {
         assert!(!text.contains(secret), "the error shows a secret: {text}");
     }
+    // Listed one by one, the channel the key cannot open does not hide one it can.
+    let open = channel("messenger", "open");
+    sealed(&store, &[&wrong]).add(&open, &credentials("o")).await?;
+    let each = sealed(&store, &[&wrong]).list_each().await?;
+    let opened: Vec<String> =
+        each.iter().flatten().map(|r| r.channel.address.to_string()).collect();
+    assert_eq!(opened, ["messenger:open"], "{each:?}");
+    assert_eq!(each.iter().filter(|r| r.is_err()).count(), 1, "{each:?}");
     Ok(())
 }
 
