@@ -189,35 +189,7 @@ async fn a_revoked_page_token_flags_the_channel_and_tells_agents() {
     let cfg = config(&w, true);
     let _process = serve(&cfg).await;
     // A customer writes: the conversation agents work in.
-    let body = payload::text(
-        "page",
-        PAGE,
-        "psid-grace",
-        "m_upkeep_1",
-        "Is my order on its way?",
-        Utc::now().timestamp_millis(),
-    );
-    let status = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/webhooks/meta", w.port))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sign_body(&Secret::new(SECRET), body.as_bytes()))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
-    until("the message in Chatwoot", || {
-        w.chatwoot.messages().iter().any(|m| m.source_id.as_deref() == Some("m_upkeep_1"))
-    })
-    .await;
-    let conversation = w
-        .chatwoot
-        .messages()
-        .into_iter()
-        .find(|m| m.source_id.as_deref() == Some("m_upkeep_1"))
-        .unwrap()
-        .conversation_id;
+    let conversation = customer_writes(&w, "m_upkeep_1").await;
 
     // The Page owner changed their password: Meta invalidates the token.
     w.graph.revoke_token(PAGE_TOKEN);
@@ -303,7 +275,7 @@ async fn channels_remove_unsubscribes_the_page_and_deletes_the_inbox_when_asked(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stored_page_whose_token_meta_revoked_is_stored_flagged_and_check_says_why() {
+async fn a_stored_page_whose_token_meta_revoked_is_stored_flagged_and_agents_told() {
     let w = world().await;
     let cfg = config(&w, false);
     let (ok, out) = wbots(
@@ -322,8 +294,9 @@ async fn a_stored_page_whose_token_meta_revoked_is_stored_flagged_and_check_says
         &cfg,
     );
     assert!(ok, "{out}");
-    w.graph.revoke_token(PAGE_TOKEN);
     let process = serve(&cfg).await;
+    let conversation = customer_writes(&w, "m_upkeep_stored").await;
+    w.graph.revoke_token(PAGE_TOKEN);
     let address = ChannelAddress::new(ChannelKind::new("messenger"), PAGE);
     let channels = sealed(&w).await;
     let start = Instant::now();
@@ -335,12 +308,48 @@ async fn a_stored_page_whose_token_meta_revoked_is_stored_flagged_and_check_says
         assert!(start.elapsed() < Duration::from_secs(30), "never flagged in the store");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    drop(process);
     assert!(reason.starts_with("Meta no longer accepts the Page token"), "{reason}");
+    until("a note to agents", || {
+        w.chatwoot.messages().iter().any(|m| m.private && m.conversation_id == conversation)
+    })
+    .await;
+    drop(process);
     let (ok, out) = wbots(&["check"], &cfg);
     assert!(!ok, "{out}");
     assert!(
         out.contains(&format!("FAIL stored messenger:{PAGE}: reconnect required: {reason}")),
         "{out}"
     );
+}
+
+/// A customer of `PAGE` writes (message id `mid`); the Chatwoot conversation it lands in.
+async fn customer_writes(w: &World, mid: &str) -> u64 {
+    let body = payload::text(
+        "page",
+        PAGE,
+        "psid-grace",
+        mid,
+        "Is my order on its way?",
+        Utc::now().timestamp_millis(),
+    );
+    let status = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/webhooks/meta", w.port))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sign_body(&Secret::new(SECRET), body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    until("the message in Chatwoot", || {
+        w.chatwoot.messages().iter().any(|m| m.source_id.as_deref() == Some(mid))
+    })
+    .await;
+    w.chatwoot
+        .messages()
+        .into_iter()
+        .find(|m| m.source_id.as_deref() == Some(mid))
+        .unwrap()
+        .conversation_id
 }
