@@ -272,6 +272,31 @@ async fn channels_remove_unsubscribes_the_page_and_deletes_the_inbox_when_asked(
     assert!(out.contains("disconnected messenger:104000000888"), "{out}");
     assert_eq!(w.graph.unsubscribed(), [PAGE], "nothing unsubscribed with a dead token");
     assert!(w.chatwoot.inbox(other_inbox).is_some(), "kept without --delete-inbox");
+
+    // An Instagram-Login account is unsubscribed itself, with its own token.
+    w.graph.add_instagram_login_token(IG_TOKEN, Utc::now());
+    let (ok, out) = wbots(
+        &[
+            "channels",
+            "add",
+            "--kind",
+            "instagram",
+            "--login",
+            "instagram",
+            "--id",
+            IG,
+            "--access-token",
+            IG_TOKEN,
+            "--inbox-id",
+            &other_inbox.to_string(),
+        ],
+        &cfg,
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = wbots(&["channels", "remove", IG], &cfg);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("unsubscribed {IG} from the app's webhooks")), "{out}");
+    assert_eq!(w.graph.unsubscribed(), [PAGE, IG]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
