@@ -458,7 +458,10 @@ mod tests {
         flagged.channel.status = ChannelStatus::Flagged { reason: "token expired".into() };
         // The configuration's own channel, also stored: the configuration's is served.
         let clash = stored("1234567890", target(None, None, 99), false);
-        assert_eq!(clashes(&config, std::slice::from_ref(&clash)), [clash.channel.address.clone()]);
+        assert_eq!(
+            clashes(&config, std::slice::from_ref(&clash)),
+            std::slice::from_ref(&clash.channel.address)
+        );
         let set = routes(&config, &[gone, flagged, clash]).unwrap();
         assert_eq!(
             bound(&set),
