@@ -150,14 +150,18 @@ impl Bridge {
         channel: &str,
         request: &RawRequest<'_>,
     ) -> Result<IngestReport, WebhookError> {
-        let report = ingest::channel_webhook(&self.engine.context(), channel, request).await?;
-        let Some(refresh) = self.refresh.as_ref().filter(|_| report.unrouted > 0) else {
-            return Ok(report);
+        let Some(refresh) = &self.refresh else {
+            return ingest::channel_webhook(&self.engine.context(), channel, request, true).await;
         };
-        if !refresh.refresh().await {
+        let report =
+            ingest::channel_webhook(&self.engine.context(), channel, request, false).await?;
+        if report.unrouted == 0 {
             return Ok(report);
         }
-        ingest::channel_webhook(&self.engine.context(), channel, request).await
+        // Looked again whether the routes changed or not: the last pass logs and counts
+        // what stays unrouted (events stored by the first pass are duplicates now).
+        refresh.refresh().await;
+        ingest::channel_webhook(&self.engine.context(), channel, request, true).await
     }
 
     /// Ingests an inbox webhook delivery (agent events) for the first inbox adapter, like

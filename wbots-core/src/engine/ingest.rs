@@ -52,10 +52,15 @@ pub(crate) fn handshake(
 /// A platform webhook delivery for `channel`: verify, parse, enqueue all events in one
 /// transaction. `Ok` means every event is durably stored (or was already); on any error
 /// nothing was stored.
+///
+/// `last_pass`: whether events for an account the routes lack are skipped for good (logged
+/// and counted), or only counted in the report because the caller will ask for a route
+/// refresh and ingest the delivery again.
 pub(crate) async fn channel_webhook(
     cx: &Context,
     channel: &str,
     request: &RawRequest<'_>,
+    last_pass: bool,
 ) -> Result<IngestReport, WebhookError> {
     let ch = cx
         .routes
@@ -73,8 +78,11 @@ pub(crate) async fn channel_webhook(
             continue;
         }
         if cx.routes.get(&envelope.address).is_none() {
-            warn!(channel, address = %envelope.address, kind = envelope.event.kind(), "event for an account that is not configured; skipped");
-            metrics::counter!("wbots_events_skipped_total", "reason" => "unrouted").increment(1);
+            if last_pass {
+                warn!(channel, address = %envelope.address, kind = envelope.event.kind(), "event for an account that is not configured; skipped");
+                metrics::counter!("wbots_events_skipped_total", "reason" => "unrouted")
+                    .increment(1);
+            }
             report.unrouted += 1;
             continue;
         }
