@@ -94,9 +94,12 @@ pub(crate) fn bridge(
     if let Some(app) = &config.meta.app_id {
         engine = engine.with_own_app_id(app.clone());
     }
+    let upkeep_every = Duration::from_secs(config.upkeep.every_seconds);
+    engine = engine.with_upkeep_every(Some(upkeep_every).filter(|d| !d.is_zero()));
     let mut inboxes = routes.inboxes.into_iter();
     let first = inboxes.next().ok_or("no Chatwoot inbox adapter")?;
     let mut builder = Bridge::builder(store, first).with_config(engine);
+    builder = builder.with_upkeep(Arc::new(crate::upkeep::MetaUpkeep::new(config)?));
     for inbox in inboxes {
         builder = builder.with_inbox(inbox);
     }

@@ -64,23 +64,11 @@ pub(crate) async fn run(
                 Err(e) => return Err(e).context("storing the channel"),
             }
         }
-        ChannelsAction::Remove { id, kind, forget } => {
+        ChannelsAction::Remove { id, kind, forget, delete_inbox, no_unsubscribe } => {
             let address = stored_address(&channels, &id, kind).await?;
-            // Disconnected first, so a replica watching the store stops serving it even if
-            // the removal below fails (run the command again then).
-            channels.set_status(&address, ChannelStatus::Disconnected).await?;
-            channels.remove(&address).await?;
-            writeln!(out, "disconnected {address}; its credentials are deleted")?;
-            if forget {
-                let gone = crate::channels_forget::account(stores.data.as_ref(), &address)
-                    .await
-                    .context("forgetting the account's customers")?;
-                writeln!(
-                    out,
-                    "forgot {} customer(s) of {address}: {} link(s), {} job(s)",
-                    gone.customers, gone.removed.links, gone.removed.jobs
-                )?;
-            }
+            let options =
+                crate::channels_remove::RemoveOptions { forget, delete_inbox, no_unsubscribe };
+            crate::channels_remove::run(config, &channels, &stores, &address, options, out).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -203,7 +191,7 @@ async fn stored_address(
 
 /// The store at `url`, migrated: the same store seen as channels and as data. Beside a
 /// running `serve` (SQLite: not the exclusive opening).
-async fn open(url: &str) -> anyhow::Result<Stores> {
+pub(crate) async fn open(url: &str) -> anyhow::Result<Stores> {
     if url.starts_with("sqlite:") {
         let store = Arc::new(SqliteStore::connect(url).await.context("store.url")?);
         store.migrate().await.context("store migrations")?;

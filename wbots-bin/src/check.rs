@@ -85,6 +85,10 @@ pub(crate) async fn run(config: &Config) -> Result<ExitCode, String> {
             problems.push(format!("channels[{i}]: {address}: reconnect required: {reason}; put a new token in channels[{i}].access_token, then `wbots jobs retry --all` resends what failed"));
         }
     }
+    let stored = crate::check_stored::findings(config, chrono::Utc::now()).await;
+    stored.ok.iter().for_each(|l| println!("ok   {l}"));
+    stored.warnings.iter().for_each(|l| println!("warn {l}"));
+    problems.extend(stored.problems);
     for p in &problems {
         println!("FAIL {p}");
     }

@@ -95,7 +95,8 @@ pub(crate) enum ChannelsAction {
     /// shell history see them) with `--access-token -` or `--access-token-stdin`, and
     /// `--chatwoot-token-stdin`: one token per line, the Meta token first.
     Add(AddChannel),
-    /// Disconnect a channel: marks it disconnected and deletes its credentials.
+    /// Disconnect a channel: unsubscribes it from the app's webhooks, marks it disconnected
+    /// and deletes its credentials.
     Remove {
         /// The Page or Instagram account id.
         id: String,
@@ -106,6 +107,13 @@ pub(crate) enum ChannelsAction {
         /// conversations, messages) and jobs of that account.
         #[arg(long)]
         forget: bool,
+        /// Also delete its Chatwoot inbox, with the inbox's conversations.
+        #[arg(long)]
+        delete_inbox: bool,
+        /// Do not unsubscribe the Page or account from the app's webhooks (when Meta cannot
+        /// be reached, or the app was removed there already).
+        #[arg(long)]
+        no_unsubscribe: bool,
     },
 }
 

@@ -41,6 +41,9 @@ pub(crate) struct Config {
     /// `[log]`
     #[serde(default)]
     pub log: LogSection,
+    /// `[upkeep]`: keeping Meta tokens alive.
+    #[serde(default)]
+    pub upkeep: UpkeepSection,
 }
 
 /// `[server]`
@@ -282,6 +285,37 @@ impl Default for EngineSection {
             sweep_every_seconds: default_sweep_every(),
             sweep_lookback_hours: default_sweep_lookback(),
             echo_grace_seconds: default_echo_grace(),
+        }
+    }
+}
+
+/// `[upkeep]`: how `serve` keeps the channels' Meta tokens alive (`upkeep.rs`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpkeepSection {
+    /// How often each channel's token is looked after (Instagram-Login tokens refreshed
+    /// when due, Page tokens checked), also once at start; 0 turns the upkeep off.
+    #[serde(default = "default_upkeep_every")]
+    pub every_seconds: u64,
+    /// Refresh an Instagram-Login token once fewer than this many days are left of its
+    /// 60 (Meta refreshes only tokens at least a day old).
+    #[serde(default = "default_refresh_days_left")]
+    pub refresh_days_left: u64,
+}
+
+fn default_upkeep_every() -> u64 {
+    6 * 3600
+}
+
+fn default_refresh_days_left() -> u64 {
+    10
+}
+
+impl Default for UpkeepSection {
+    fn default() -> Self {
+        Self {
+            every_seconds: default_upkeep_every(),
+            refresh_days_left: default_refresh_days_left(),
         }
     }
 }
@@ -602,6 +636,12 @@ impl Config {
         if !(1..=168).contains(&self.engine.sweep_lookback_hours) {
             return Err(invalid("engine.sweep_lookback_hours", "must be between 1 and 168"));
         }
+        if !(1..=58).contains(&self.upkeep.refresh_days_left) {
+            return Err(invalid(
+                "upkeep.refresh_days_left",
+                "must be between 1 and 58 (a token must be a day old to be refreshed)",
+            ));
+        }
         if self.engine.max_attempts == 0 {
             return Err(invalid("engine.max_attempts", "must be at least 1"));
         }
@@ -872,5 +912,21 @@ inbox_id = 7
         let err = load(&table, &[]).unwrap_err().to_string();
         assert!(err.starts_with("chatwoot.api_access_token"), "{err}");
         assert!(!err.contains("cw-token"), "{err}");
+    }
+
+    #[test]
+    fn upkeep_keys_have_defaults_env_overrides_and_bounds() {
+        let c = load(MINIMAL, &[]).unwrap();
+        assert_eq!((c.upkeep.every_seconds, c.upkeep.refresh_days_left), (21_600, 10));
+        let c = load(
+            MINIMAL,
+            &[("WBOTS_UPKEEP__EVERY_SECONDS", "0"), ("WBOTS_UPKEEP__REFRESH_DAYS_LEFT", "20")],
+        )
+        .unwrap();
+        assert_eq!((c.upkeep.every_seconds, c.upkeep.refresh_days_left), (0, 20));
+        let err = load(&format!("[upkeep]\nrefresh_days_left = 60\n{MINIMAL}"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("upkeep.refresh_days_left"), "{err}");
     }
 }

@@ -10,9 +10,11 @@ mod channel_source;
 mod channels;
 mod channels_forget;
 mod channels_list;
+mod channels_remove;
 mod channels_webhook;
 mod check;
 mod check_chatwoot;
+mod check_stored;
 mod cli;
 mod config;
 mod flags;
@@ -28,6 +30,7 @@ mod serve;
 mod setup;
 mod store;
 mod store_keys;
+mod upkeep;
 
 use std::process::ExitCode;
 

@@ -162,8 +162,17 @@ fn add_list_and_remove_a_channel_without_printing_its_token() {
     assert_eq!(c["connected_by"], "ops@example.com");
     assert!(c["connected_at"].as_str().is_some_and(|t| t.starts_with("20")), "{c}");
 
+    // Meta is unreachable here: the Page cannot be unsubscribed, so nothing is removed
+    // unless the operator says to go on without it.
     let (ok, out, err) = wbots(&config, &["channels", "remove", "111222"], "");
+    assert!(!ok, "{out}");
+    assert!(err.contains("could not unsubscribe 111222 from the app's webhooks"), "{err}");
+    assert!(err.contains("nothing was changed") && err.contains("--no-unsubscribe"), "{err}");
+    let (_, text, _) = wbots(&config, &["channels", "list", "--json"], "");
+    assert!(text.contains("\"111222\""), "still connected: {text}");
+    let (ok, out, err) = wbots(&config, &["channels", "remove", "111222", "--no-unsubscribe"], "");
     assert!(ok, "{out}{err}");
+    assert!(out.contains("not unsubscribed from Meta (--no-unsubscribe)"), "{out}");
     assert!(out.contains("disconnected messenger:111222"), "{out}");
     let (_, text, _) = wbots(&config, &["channels", "list", "--json"], "");
     let doc: Value = serde_json::from_str(&text).unwrap();
@@ -392,7 +401,8 @@ async fn remove_forget_forgets_that_accounts_customers_only() {
     }
     store.close().await;
 
-    let (ok, out, err) = wbots(&config, &["channels", "remove", "A1", "--forget"], "");
+    let (ok, out, err) =
+        wbots(&config, &["channels", "remove", "A1", "--forget", "--no-unsubscribe"], "");
     assert!(ok, "{out}{err}");
     assert!(out.contains("forgot 2 customer(s) of messenger:A1: 2 link(s), 2 job(s)"), "{out}");
 

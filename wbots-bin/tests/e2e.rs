@@ -84,6 +84,10 @@ account_id = 5
 webhook_secret = "cw-webhook-secret"
 webhook_token = "{PATH_TOKEN}"
 {chatwoot_extra}
+# Token upkeep has its own tests (upkeep.rs); off here, so the queue holds only what these
+# tests make.
+[upkeep]
+every_seconds = 0
 [[channels]]
 kind = "messenger"
 id = "{PAGE}"

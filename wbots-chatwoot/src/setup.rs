@@ -202,6 +202,19 @@ impl ChatwootInbox {
         Ok(raw.into())
     }
 
+    /// Deletes an inbox with its conversations (`DELETE inboxes/{id}`, administrators only;
+    /// Chatwoot answers at once and deletes in a background job:
+    /// `app/controllers/api/v1/accounts/inboxes_controller.rb#destroy`). An inbox already
+    /// gone counts as deleted.
+    pub async fn delete_inbox(&self, inbox_id: u64) -> Result<(), DeliveryError> {
+        let req = self.client().request(Method::DELETE, &["inboxes", &inbox_id.to_string()])?;
+        match self.client().send_raw(req, "deleting an inbox").await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == wbots_core::DeliveryErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Points an existing API inbox's webhook at `webhook_url`.
     pub async fn set_webhook_url(
         &self,

@@ -34,6 +34,7 @@ pub use engine::{
     Backoff, Binding, Bridge, BridgeBuilder, Clock, EngineConfig, FlagOrigin, ForgetReport,
     IngestReport, ManualClock, RouteRefresh, SystemClock,
 };
+pub use engine::{ChannelUpkeep, UpkeepOutcome};
 pub use error::{DeliveryError, DeliveryErrorKind, Error, Retryability, StoreError, WebhookError};
 pub use event::{
     AccountAction, AccountStatus, DeliveryReceipt, EchoMessage, InboundEnvelope, InboundEvent,

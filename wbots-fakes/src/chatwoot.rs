@@ -656,7 +656,7 @@ fn router(state: Shared) -> Router {
             axum::routing::patch(update_message).delete(delete_message),
         )
         .route("/inboxes", get(list_inboxes).post(create_inbox))
-        .route("/inboxes/{id}", get(get_inbox).patch(update_inbox));
+        .route("/inboxes/{id}", get(get_inbox).patch(update_inbox).delete(delete_inbox));
     Router::new()
         .nest("/api/v1/accounts/{account}", api)
         .route("/api/v1/profile", get(profile))
@@ -1198,6 +1198,20 @@ async fn update_inbox(
     let inbox = inbox.clone();
     let out = inbox_json(&s, id, &inbox);
     axum::Json(out).into_response()
+}
+
+/// `DELETE /inboxes/{id}`: Chatwoot answers 200 `{"message": …}` at once and destroys the
+/// inbox (with its conversations) in a background job; an unknown id is 404 (`find`).
+/// Source: chatwoot/chatwoot `app/controllers/api/v1/accounts/inboxes_controller.rb`
+/// (`destroy`: `DeleteObjectJob.perform_later(@inbox, …)`, `render status: :ok, json:
+/// { message: I18n.t('messages.inbox_deletetion_response') }`). The fake deletes at once.
+async fn delete_inbox(State(state): State<Shared>, Path((_, id)): Path<(String, u64)>) -> Response {
+    let mut s = lock(&state);
+    if s.inboxes.remove(&id).is_none() {
+        return not_found();
+    }
+    axum::Json(json!({ "message": "Your inbox deletion request will be processed in some time." }))
+        .into_response()
 }
 
 async fn blob(State(state): State<Shared>, Path((id, _name)): Path<(u64, String)>) -> Response {

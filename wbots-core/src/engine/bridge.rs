@@ -13,6 +13,7 @@ use super::flags::{self, FlagOrigin};
 use super::forget::{self, ForgetReport};
 use super::ingest::{self, IngestReport};
 use super::route_refresh::RouteRefresh;
+use super::upkeep::{self, ChannelUpkeep};
 use super::{Binding, sweep, worker};
 use crate::channel::Channel;
 use crate::error::{Error, StoreError, WebhookError};
@@ -57,6 +58,7 @@ impl Bridge {
             bindings: Vec::new(),
             config: EngineConfig::default(),
             clock: Arc::new(SystemClock),
+            upkeep: None,
             refresh: None,
         }
     }
@@ -212,6 +214,16 @@ impl Bridge {
         Ok(())
     }
 
+    /// Enqueues an upkeep of `address` now, whatever the schedule (a registered
+    /// [`ChannelUpkeep`] runs it): for tests and operator commands.
+    ///
+    /// # Errors
+    /// The store's, when it cannot take the job.
+    pub async fn upkeep_now(&self, address: &ChannelAddress) -> Result<(), WebhookError> {
+        let key = format!("now/{}", uuid::Uuid::new_v4());
+        upkeep::enqueue(&self.engine.context(), address, &key).await
+    }
+
     /// Removes everything the bridge keeps about `user` under every bound account: links
     /// (contact, conversation, messages, receipts) and jobs in any state, finished ones with
     /// their idempotency keys (which name the user's thread). Answers once the store holds
@@ -256,6 +268,7 @@ pub struct BridgeBuilder {
     bindings: Vec<Binding>,
     config: EngineConfig,
     clock: Arc<dyn Clock>,
+    upkeep: Option<Arc<dyn ChannelUpkeep>>,
     refresh: Option<Arc<dyn RouteRefresh>>,
 }
 
@@ -302,6 +315,13 @@ impl BridgeBuilder {
         self
     }
 
+    /// Registers what looks after the channels' credentials: an upkeep job per account runs
+    /// at start and every [`EngineConfig::upkeep_every`] (see [`ChannelUpkeep`]).
+    pub fn with_upkeep(mut self, upkeep: Arc<dyn ChannelUpkeep>) -> Self {
+        self.upkeep = Some(upkeep);
+        self
+    }
+
     /// Asks `refresh` to look for newly connected accounts when a delivery names one the
     /// routes lack (see [`Bridge::ingest_channel`]).
     pub fn with_route_refresh(mut self, refresh: Arc<dyn RouteRefresh>) -> Self {
@@ -318,7 +338,8 @@ impl BridgeBuilder {
     pub fn build(self) -> Result<Bridge, Error> {
         let routes = Routes::new(self.channels, self.inboxes, self.bindings)?;
         self.config.validate()?;
-        let engine = Arc::new(Engine::new(self.store, routes, self.clock, self.config));
+        let engine =
+            Arc::new(Engine::new(self.store, routes, self.clock, self.config, self.upkeep));
         Ok(Bridge { engine, refresh: self.refresh })
     }
 }

@@ -51,6 +51,11 @@ pub struct EngineConfig {
     /// platform's echo (carrying the bridge's marker on Messenger) records it meanwhile.
     /// Zero resends at once; default 10 s. Only for channels that echo sends.
     pub echo_grace: Duration,
+    /// How often each account's credential is looked after by the registered
+    /// [`ChannelUpkeep`](super::ChannelUpkeep) (also once at start); `None` turns the
+    /// upkeep off. Default 6 h: Instagram-Login tokens live 60 days and a revoked Page
+    /// token is found within a quarter of a day, at four Graph calls a day per account.
+    pub upkeep_every: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -68,6 +73,7 @@ impl Default for EngineConfig {
             sweep_every: Some(Duration::from_secs(300)),
             sweep_lookback: Duration::from_secs(24 * 3600),
             echo_grace: Duration::from_secs(10),
+            upkeep_every: Some(Duration::from_secs(6 * 3600)),
         }
     }
 }
@@ -139,6 +145,12 @@ impl EngineConfig {
         self
     }
 
+    /// Sets how often credentials are looked after (`None`: never).
+    pub fn with_upkeep_every(mut self, every: Option<Duration>) -> Self {
+        self.upkeep_every = every;
+        self
+    }
+
     /// Sets the bridge's own Meta app id.
     pub fn with_own_app_id(mut self, app_id: impl Into<String>) -> Self {
         self.own_app_id = Some(app_id.into());
@@ -163,6 +175,9 @@ impl EngineConfig {
         // Done jobs hold the idempotency keys that keep a swept message from being sent twice.
         if self.sweep_lookback > self.retention {
             return Err(Error::Config("sweep_lookback must not exceed retention".into()));
+        }
+        if self.upkeep_every.is_some_and(|e| e < Duration::from_secs(1)) {
+            return Err(Error::Config("upkeep_every must be at least 1 s".into()));
         }
         if self.lease < Duration::from_secs(1) {
             return Err(Error::Config("lease must be at least 1 s".into()));

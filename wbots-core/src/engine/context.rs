@@ -23,6 +23,7 @@ use super::inbox_space;
 use super::ingest::IngestReport;
 use super::job::JobError;
 use super::links::Links;
+use super::upkeep::ChannelUpkeep;
 use crate::channel::Channel;
 use crate::error::{DeliveryError, DeliveryErrorKind, Error, WebhookError};
 use crate::ids::{ChannelAddress, InboxId};
@@ -38,6 +39,8 @@ pub(crate) struct Engine {
     routes: RwLock<Arc<Routes>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: EngineConfig,
+    /// What looks after the channels' credentials, if anything does.
+    pub(crate) upkeep: Option<Arc<dyn ChannelUpkeep>>,
     /// Woken when new work may be ready, so idle workers need not wait for the poll tick.
     pub(crate) work: Notify,
 }
@@ -48,8 +51,16 @@ impl Engine {
         routes: Routes,
         clock: Arc<dyn Clock>,
         config: EngineConfig,
+        upkeep: Option<Arc<dyn ChannelUpkeep>>,
     ) -> Self {
-        Self { store, routes: RwLock::new(Arc::new(routes)), clock, config, work: Notify::new() }
+        Self {
+            store,
+            routes: RwLock::new(Arc::new(routes)),
+            clock,
+            config,
+            upkeep,
+            work: Notify::new(),
+        }
     }
 
     /// The routes served now.

@@ -11,7 +11,7 @@ use tracing::{Instrument, debug, error, info_span, warn};
 use super::context::Context;
 use super::job::{Job, JobError};
 use super::outbound::failure;
-use super::{confirm, inbound, outbound, sweep, unroutable};
+use super::{confirm, inbound, outbound, sweep, unroutable, upkeep};
 use crate::error::StoreError;
 use crate::store::{ClaimedJob, Lease, LinkWrite};
 
@@ -70,6 +70,7 @@ async fn dispatch(
         Job::Unroutable { inbox, conversation, message, reason } => {
             unroutable::handle(cx, &inbox, conversation, message, reason).await
         }
+        Job::Upkeep { address } => upkeep::handle(cx, &address, claimed.created_at).await,
     }
 }
 

@@ -35,6 +35,9 @@ pub(crate) enum Job {
         message: InboxMessageId,
         reason: String,
     },
+    /// Look after one account's credential (refresh or check it) through the registered
+    /// [`ChannelUpkeep`](super::upkeep::ChannelUpkeep).
+    Upkeep { address: ChannelAddress },
 }
 
 /// Where an agent event goes: the thread a bridged conversation belongs to.
@@ -54,6 +57,7 @@ impl Job {
             Self::ConfirmSent { .. } => "confirm_sent",
             Self::Sweep { .. } => "sweep",
             Self::Unroutable { .. } => "unroutable",
+            Self::Upkeep { .. } => "upkeep",
         }
     }
 }
@@ -114,5 +118,13 @@ mod tests {
             serde_json::to_string(&Job::Sweep { inbox: None }).unwrap(),
             r#"{"job":"sweep"}"#
         );
+    }
+
+    #[test]
+    fn an_upkeep_job_round_trips_and_names_its_account() {
+        let job = Job::Upkeep { address: ChannelAddress::new("instagram", "178414") };
+        let stored = serde_json::to_string(&job).unwrap();
+        assert_eq!(stored, r#"{"job":"upkeep","address":{"kind":"instagram","account":"178414"}}"#);
+        assert_eq!(serde_json::from_str::<Job>(&stored).unwrap(), job);
     }
 }

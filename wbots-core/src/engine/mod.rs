@@ -17,7 +17,7 @@
 //! `worker.rs` (the claim loop) → `execute.rs` (one job: heartbeat, panics, settling) →
 //! `inbound/mod.rs`, `inbound/render.rs`, `inbound/posting.rs`, then the other inbound
 //! files → `outbound/plan.rs` → `outbound/mod.rs` → `outbound/failure.rs` → the small jobs
-//! (`sweep.rs`, `confirm.rs`, `unroutable.rs`, `outbound/typing.rs`,
+//! (`sweep.rs`, `upkeep.rs`, `confirm.rs`, `unroutable.rs`, `outbound/typing.rs`,
 //! `inbound/notices.rs`) → `flags.rs`, `forget.rs`, `links.rs`.
 
 mod agent_jobs;
@@ -39,6 +39,7 @@ mod outbound;
 mod route_refresh;
 mod sweep;
 mod unroutable;
+mod upkeep;
 mod worker;
 
 pub use backoff::Backoff;
@@ -49,6 +50,7 @@ pub use flags::FlagOrigin;
 pub use forget::ForgetReport;
 pub use ingest::IngestReport;
 pub use route_refresh::RouteRefresh;
+pub use upkeep::{ChannelUpkeep, NOTE_WITHIN, RECONNECT_NOTICE, UpkeepOutcome};
 
 use crate::ids::{ChannelAddress, InboxId};
 use crate::inbox::ReopenPolicy;

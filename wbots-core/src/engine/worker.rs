@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::context::Engine;
-use super::{execute, flags, sweep};
+use super::{execute, flags, sweep, upkeep};
 
 /// How often finished jobs past the retention are removed. Pruning is cheap and idempotent,
 /// so every replica may do it; once an hour is plenty.
@@ -37,7 +37,17 @@ pub(crate) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
     // A sweep at start finds what Chatwoot could not deliver while the bridge was away.
     sweep::schedule(&engine.context(), &format!("start/{}", uuid::Uuid::new_v4())).await;
     let mut next_sweep = config.sweep_every.map(|e| Instant::now() + e);
+    // The upkeep of this period at start (nothing new when a replica or a restart within
+    // the period enqueued it already), then each period.
+    upkeep::schedule(&engine.context()).await;
+    let mut next_upkeep = config.upkeep_every.map(|e| Instant::now() + e);
     loop {
+        if let (Some(at), Some(every)) = (next_upkeep, config.upkeep_every) {
+            if Instant::now() >= at {
+                next_upkeep = Some(at + every);
+                upkeep::schedule(&engine.context()).await;
+            }
+        }
         // The sweep's period came: enqueue this period's sweep. One idempotency key per
         // period, so replicas sharing a store enqueue one sweep between them.
         if let (Some(at), Some(every)) = (next_sweep, config.sweep_every) {

@@ -158,6 +158,11 @@ impl LinkPrefix {
         Self { kind: LinkKind::Unread, prefix: format!("{address}/{thread}/") }
     }
 
+    /// When each customer of an account last wrote, one link per thread.
+    pub fn last_inbound(address: &ChannelAddress) -> Self {
+        Self { kind: LinkKind::LastInbound, prefix: format!("{address}/") }
+    }
+
     /// Keys of `kind` starting with `prefix` as stored; for store conformance checks, which
     /// test the scan itself.
     pub fn from_stored(kind: LinkKind, prefix: impl Into<String>) -> Self {
