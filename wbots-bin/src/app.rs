@@ -14,6 +14,7 @@ use wbots_core::{
 use wbots_meta::callbacks::{CallbackConfig, ContactEraser};
 use wbots_meta::{Login, MetaAccount, MetaChannel, MetaChannelBuilder, Platform};
 
+use crate::channel_source::Channels;
 use crate::config::{ChannelKindConfig, Config, LoginConfig};
 
 /// The Meta channel of the configuration's `[[channels]]`.
@@ -76,6 +77,7 @@ pub(crate) fn bridge(
     config: &Config,
     store: Arc<dyn Store>,
     stored: &[ChannelRecord],
+    channels: Option<&Channels>,
     refresh: Option<Arc<dyn RouteRefresh>>,
 ) -> Result<Bridge, String> {
     let routes = crate::channel_source::routes(config, stored)?;
@@ -99,7 +101,8 @@ pub(crate) fn bridge(
     let mut inboxes = routes.inboxes.into_iter();
     let first = inboxes.next().ok_or("no Chatwoot inbox adapter")?;
     let mut builder = Bridge::builder(store, first).with_config(engine);
-    builder = builder.with_upkeep(Arc::new(crate::upkeep::MetaUpkeep::new(config)?));
+    let upkeep = crate::upkeep::MetaUpkeep::new(config, channels.cloned())?;
+    builder = builder.with_upkeep(Arc::new(upkeep));
     for inbox in inboxes {
         builder = builder.with_inbox(inbox);
     }

@@ -16,7 +16,7 @@ impl ChannelFlags {
     /// Opens the configured store (without migrating it).
     pub(crate) async fn open(config: &Config) -> Self {
         let bridge = match crate::store::open(config.store.url.expose()).await {
-            Ok(store) => app::bridge(config, store, &[], None),
+            Ok(store) => app::bridge(config, store, &[], None, None),
             Err(e) => Err(e.to_string()),
         };
         match bridge {

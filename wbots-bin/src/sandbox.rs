@@ -131,7 +131,7 @@ login = "instagram"
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::connect(config.store.url.expose()).await.map_err(|e| e.to_string())?);
     store.migrate().await.map_err(|e| e.to_string())?;
-    let bridge = crate::app::bridge(&config, store.clone(), &[], None)?;
+    let bridge = crate::app::bridge(&config, store.clone(), &[], None, None)?;
     let app = crate::app::router(&config, bridge.clone());
     let shutdown = CancellationToken::new();
     let server = tokio::spawn({

@@ -27,7 +27,7 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
     };
     let (refresher, requests) = crate::channel_source::refresher();
     let refresh = connected.is_some().then(|| Arc::new(refresher) as Arc<dyn RouteRefresh>);
-    let bridge = crate::app::bridge(&config, store.clone(), &stored, refresh)?;
+    let bridge = crate::app::bridge(&config, store.clone(), &stored, connected.as_ref(), refresh)?;
     if !stored.is_empty() {
         info!(channels = stored.len(), "serving the channels connected in the store too");
     }

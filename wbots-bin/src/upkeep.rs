@@ -22,7 +22,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio::sync::OnceCell;
 use tracing::{info, warn};
 use wbots_core::store::{
     ChannelError, ChannelRecord, ChannelStatus, ChannelStore, LoginKind, SealedChannels,
@@ -48,10 +47,9 @@ pub(crate) struct MetaUpkeep {
     refresh_within: chrono::Duration,
     /// The `[[channels]]` tokens, by account.
     statics: HashMap<ChannelAddress, (Secret, LoginConfig)>,
-    store_url: Secret,
-    keys: Option<Arc<wbots_core::KeyRing>>,
-    /// The channel store, opened at first use (beside `serve`'s own opening).
-    stored: OnceCell<Option<Channels>>,
+    /// The channel store `serve` opened (`None` without `store.secret_key`): the same
+    /// store object, never a second opening of the file (SQLite's locks are per process).
+    stored: Option<Channels>,
 }
 
 impl std::fmt::Debug for MetaUpkeep {
@@ -65,11 +63,9 @@ impl std::fmt::Debug for MetaUpkeep {
 }
 
 impl MetaUpkeep {
-    /// The upkeep of `config`'s channels, stored and static.
-    pub(crate) fn new(config: &Config) -> Result<Self, String> {
+    /// The upkeep of `config`'s channels, static and (with `stored`) stored.
+    pub(crate) fn new(config: &Config, stored: Option<Channels>) -> Result<Self, String> {
         let meta = MetaConnections::new(config.meta.clone()).map_err(|e| format!("meta: {e}"))?;
-        let keys = crate::store_keys::key_ring(&config.store.secret_key)
-            .map_err(|e| format!("store.secret_key: {e}"))?;
         let statics = config
             .channels
             .iter()
@@ -87,26 +83,14 @@ impl MetaUpkeep {
             checks_pages: config.meta.app_id.as_deref().is_some_and(|id| !id.is_empty()),
             refresh_within: chrono::Duration::try_days(days).unwrap_or(chrono::Duration::MAX),
             statics,
-            store_url: config.store.url.clone(),
-            keys,
-            stored: OnceCell::new(),
+            stored,
         })
     }
 
     /// The stored channels, or `None` without a key (then none can be stored: `serve`
     /// refuses to start with stored channels and no key).
     async fn channels(&self) -> Result<Option<&Channels>, DeliveryError> {
-        let opened = self
-            .stored
-            .get_or_try_init(|| async {
-                let Some(keys) = self.keys.clone() else { return Ok(None) };
-                let stores = crate::channels::open(self.store_url.expose())
-                    .await
-                    .map_err(|e| unavailable(format!("opening the channel store: {e:#}")))?;
-                Ok::<_, DeliveryError>(Some(SealedChannels::new(stores.channels, keys)))
-            })
-            .await?;
-        Ok(opened.as_ref())
+        Ok(self.stored.as_ref())
     }
 
     /// A stored channel's upkeep.

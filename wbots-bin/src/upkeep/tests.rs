@@ -138,9 +138,7 @@ async fn rig(age: Duration, race: Race) -> Rig {
         checks_pages: false,
         refresh_within: Duration::days(10),
         statics: Default::default(),
-        store_url: Secret::new("unused"),
-        keys: Some(keys),
-        stored: tokio::sync::OnceCell::new_with(Some(Some(channels.clone()))),
+        stored: Some(channels.clone()),
     };
     Rig { graph, upkeep, channels }
 }
