@@ -7,6 +7,7 @@
 //! expires.
 
 mod channels;
+mod privacy;
 
 use std::time::Duration;
 

@@ -14,6 +14,7 @@
 mod channels;
 mod files;
 mod group_commit;
+mod privacy;
 
 use std::str::FromStr;
 use std::sync::Arc;
