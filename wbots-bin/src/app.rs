@@ -104,7 +104,7 @@ pub(crate) fn router(config: &Config, bridge: Bridge) -> Router {
     if let Some(chatwoot) = chatwoot_inbox(config).ok().filter(|c| c.deletes_contacts()) {
         callbacks = callbacks.with_contact_eraser(Arc::new(ChatwootContacts(chatwoot)));
     }
-    let deletion = wbots_meta::callbacks::router(callbacks);
+    let deletion = wbots_meta::callbacks::router(crate::privacy::callbacks(config, callbacks));
     let routes = wbots_core::router::router(
         bridge,
         RouterOptions::default().with_max_body_bytes(config.server.max_body_bytes),

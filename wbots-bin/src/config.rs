@@ -41,6 +41,9 @@ pub(crate) struct Config {
     /// `[log]`
     #[serde(default)]
     pub log: LogSection,
+    /// `[privacy]`: retention and the audit trail's key (`privacy_config.rs`).
+    #[serde(default)]
+    pub privacy: crate::privacy_config::PrivacySection,
 }
 
 /// `[server]`
@@ -455,6 +458,7 @@ impl Config {
 
     /// Checks what types alone cannot.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.privacy.validate().map_err(ConfigError::Load)?;
         // The secrets that authenticate requests from the internet: a short one can be guessed.
         let guarding = [
             ("meta.app_secret", Some(&self.meta.app_secret)),

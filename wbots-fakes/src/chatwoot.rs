@@ -644,7 +644,7 @@ fn router(state: Shared) -> Router {
         .route("/contacts", post(create_contact))
         .route("/contacts/search", get(search_contacts))
         .route("/contacts/filter", post(filter_contacts))
-        .route("/contacts/{id}", axum::routing::put(update_contact).delete(delete_contact))
+        .route("/contacts/{id}", get(show_contact).put(update_contact).delete(delete_contact))
         .route("/contacts/{id}/contact_inboxes", post(create_contact_inbox))
         .route("/contacts/{id}/conversations", get(contact_conversations))
         .route("/conversations", get(listing::list_conversations).post(create_conversation))
@@ -867,6 +867,16 @@ async fn update_contact(
         c.avatar_url = Some(avatar.to_owned());
     }
     axum::Json(json!({ "payload": contact_json(c) })).into_response()
+}
+
+/// `GET contacts/{id}`: `{payload: contact}` (`contact_show_response` in
+/// `fixtures/chatwoot/swagger.json`), 404 for a contact that does not exist.
+async fn show_contact(State(state): State<Shared>, Path((_, id)): Path<(String, u64)>) -> Response {
+    let s = lock(&state);
+    match s.contacts.iter().find(|c| c.id == id) {
+        Some(c) => axum::Json(json!({ "payload": contact_json(c) })).into_response(),
+        None => not_found(),
+    }
 }
 
 async fn delete_contact(

@@ -34,6 +34,9 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
         (**self).forget_scope(scope).await
     }
+    fn privacy(&self) -> Option<&dyn PrivacyStore> {
+        (**self).privacy()
+    }
 }
 
 #[deny(clippy::missing_trait_methods)]

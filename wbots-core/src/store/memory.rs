@@ -164,6 +164,9 @@ fn record(id: i64, j: &Job) -> JobRecord {
 
 #[async_trait]
 impl Store for MemoryStore {
+    fn privacy(&self) -> Option<&dyn super::PrivacyStore> {
+        Some(self)
+    }
     async fn migrate(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -385,6 +385,13 @@ pub trait Store: JobQueue + LinkStore {
     /// meanwhile loses its lease. Stores keeping files make sure the deleted bytes are gone
     /// from them (not merely unlinked) before answering.
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError>;
+
+    /// The store's privacy side ([`PrivacyStore`]: a person's data by scope, the audit
+    /// trail), when it keeps one — the built-in stores do. `None` by default, so a store
+    /// written elsewhere still builds; wrappers forward it like every method.
+    fn privacy(&self) -> Option<&dyn PrivacyStore> {
+        None
+    }
 }
 
 /// The durable job queue and its operator side; see [`Store`] for the contract.
