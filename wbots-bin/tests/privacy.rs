@@ -295,7 +295,7 @@ async fn export_shows_the_conversation_and_forget_removes_the_person_everywhere(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retention_keeps_recent_people_and_a_dry_run_deletes_nothing() {
+async fn retention_forgets_what_is_past_its_time_and_a_dry_run_deletes_nothing() {
     let w = start().await;
     use wbots_core::store::{Link, LinkKey, LinkStore as _, SqliteStore, user_scope};
     w.customer_writes("psid-dan-44", "m_dan", "hello").await;
@@ -329,11 +329,25 @@ async fn retention_keeps_recent_people_and_a_dry_run_deletes_nothing() {
     assert_eq!(w.files_holding("psid-old-33"), Vec::<String>::new());
     assert!(!w.files_holding("psid-dan-44").is_empty(), "a recent person is kept");
 
+    // Chatwoot's side: Eve's conversation has been idle for 40 days, Dan's is new.
+    let eve = w.customer_writes("psid-eve-22", "m_eve", "hello from Eve").await;
+    w.settled().await;
+    w.chatwoot.backdate_conversation(eve.conversation_id, 40 * 86_400);
     let dry = w.run(&["privacy", "retention", "--dry-run", "--chatwoot"]);
     assert!(dry.contains("0 person(s) past 30 day(s) listed"), "{dry}");
-    assert!(dry.contains("Chatwoot: 0 contact(s)"), "{dry}");
+    assert!(
+        dry.contains(&format!("conversation(s) {} (idle over 30 day(s))", eve.conversation_id)),
+        "{dry}"
+    );
+    assert!(dry.contains("Chatwoot: 1 contact(s) idle over 30 day(s) listed, 1 kept"), "{dry}");
+    assert_eq!(w.chatwoot.contacts().len(), 2, "the dry run deleted nothing");
     let run = w.run(&["privacy", "retention", "--chatwoot", "--requested-by", "nightly timer"]);
-    assert!(run.contains("1 kept"), "{run}");
+    assert!(run.contains("1 contact(s) idle over 30 day(s) deleted"), "{run}");
+    let contacts = w.chatwoot.contacts();
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert!(contacts[0].identifier.as_deref().is_some_and(|i| i.contains("psid-dan-44")));
+    assert_eq!(w.files_holding("psid-eve-22"), Vec::<String>::new(), "forgotten by the bridge");
+    assert!(!w.files_holding("psid-dan-44").is_empty(), "Dan is kept");
     assert_eq!(w.chatwoot.contacts().len(), 1);
     let log = w.run(&["privacy", "log"]);
     assert!(log.contains("retention by \"nightly timer\""), "{log}");

@@ -294,6 +294,18 @@ impl FakeChatwoot {
         }
     }
 
+    /// Moves a conversation and all its messages `seconds` into the past, so its
+    /// `last_activity_at` (computed from them, as Chatwoot does) is that old.
+    pub fn backdate_conversation(&self, conversation: u64, seconds: i64) {
+        let mut s = lock(&self.state);
+        if let Some(c) = s.conversations.iter_mut().find(|c| c.id == conversation) {
+            c.created_at -= seconds;
+        }
+        for m in s.messages.iter_mut().filter(|m| m.conversation_id == conversation) {
+            m.created_at -= seconds;
+        }
+    }
+
     /// Points an inbox's webhook at `url`.
     pub fn set_webhook_url(&self, inbox: u64, url: &str) {
         if let Some(i) = lock(&self.state).inboxes.get_mut(&inbox) {
