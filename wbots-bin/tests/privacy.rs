@@ -155,9 +155,11 @@ impl World {
         .await;
     }
 
-    async fn request_deletion(&self, app_scoped_id: &str) -> Value {
+    /// Meta's data-deletion request for `app_scoped_id`, issued at `issued_at` (another
+    /// time, another request).
+    async fn request_deletion(&self, app_scoped_id: &str, issued_at: i64) -> Value {
         let signed = wbots_meta::signed_request::encode(
-            &json!({"algorithm": "HMAC-SHA256", "issued_at": 1_732_000_000, "user_id": app_scoped_id}),
+            &json!({"algorithm": "HMAC-SHA256", "issued_at": issued_at, "user_id": app_scoped_id}),
             &Secret::new(SECRET),
         );
         let resp = self
@@ -194,7 +196,7 @@ async fn the_callback_finds_a_messenger_customer_through_meta_id_matching() {
     assert!(!w.files_holding("psid-ada-77").is_empty(), "the search finds the stored id");
     assert_eq!(w.chatwoot.contacts().len(), 2);
 
-    let answer = w.request_deletion("asid-ada-01").await;
+    let answer = w.request_deletion("asid-ada-01", 1_732_000_000).await;
     assert_eq!(w.files_holding("psid-ada-77"), Vec::<String>::new(), "no trace of her id");
     assert!(!w.files_holding("psid-kept-88").is_empty(), "the other customer stays");
     let contacts = w.chatwoot.contacts();
@@ -208,20 +210,29 @@ async fn the_callback_finds_a_messenger_customer_through_meta_id_matching() {
     assert!(removed >= 3, "links and the contact: {status}");
 
     // Someone Meta cannot match: the status page says so plainly.
-    let unmatched = w.request_deletion("asid-nobody-02").await;
+    let unmatched = w.request_deletion("asid-nobody-02", 1_732_000_000).await;
     let status = w.page(unmatched["url"].as_str().unwrap()).await;
     assert!(status.contains("Meta could not match this person"), "{status}");
     assert!(status.contains("Records removed: 0"), "{status}");
 
-    // Both are in the audit trail, the person as a keyed hash only.
+    // Meta refusing the matching (here: the app token is not the app's any more) is said
+    // too, without Meta's words on the public page.
+    w.graph.set_app("another-app", Secret::new("another-secret-0123"));
+    let refused = w.request_deletion("asid-ada-01", 1_732_000_100).await;
+    let status = w.page(refused["url"].as_str().unwrap()).await;
+    assert!(status.contains("Meta refused to match this person"), "{status}");
+    assert!(!status.contains("OAuth"), "{status}");
+
+    // All three are in the audit trail, the person as a keyed hash only.
     let log = w.run(&["privacy", "log", "--json"]);
     let entries: Value = serde_json::from_str(&log).unwrap();
     let entries = entries["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 2, "{log}");
+    assert_eq!(entries.len(), 3, "{log}");
     assert!(entries.iter().all(|e| e["action"] == "data_deletion"), "{log}");
-    assert_eq!(entries[1]["outcome"], "completed");
-    assert_eq!(entries[0]["outcome"], "nothing found");
-    assert_eq!(entries[0]["subject"].as_str().map(str::len), Some(64), "{log}");
+    assert_eq!(entries[2]["outcome"], "completed");
+    assert_eq!(entries[1]["outcome"], "nothing found");
+    assert_eq!(entries[1]["subject"].as_str().map(str::len), Some(64), "{log}");
+    assert_eq!(entries[0]["subject"], entries[2]["subject"], "one person, one hash: {log}");
     assert!(!log.contains("asid-ada-01") && !log.contains("psid-ada-77"), "{log}");
 }
 

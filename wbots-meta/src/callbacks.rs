@@ -269,12 +269,11 @@ async fn ids_to_forget(
     ids.dedup();
     let words = match (matched, failed) {
         (0, Some(e)) => {
+            // The reason goes to the log: the status page is public.
             tracing::warn!(error = %e, "Meta refused the ID matching");
-            format!(
-                "Meta refused to match this person to the connected Pages ({}): only data \
-                 stored under the id Meta sent was looked for.",
-                e.message()
-            )
+            "Meta refused to match this person to the connected Pages: only data stored \
+             under the id Meta sent was looked for."
+                .to_owned()
         }
         (0, None) => "Meta could not match this person to any connected Page (the app and \
             the Pages must belong to one business in Meta Business Manager, and the person \
@@ -289,7 +288,11 @@ async fn ids_to_forget(
     Ok((ids, words))
 }
 
-async fn forget(state: &DeletionState, request: &SignedRequest) -> Result<Forgot, Refusal> {
+async fn forget(
+    state: &DeletionState,
+    request: &SignedRequest,
+    requested_by: &str,
+) -> Result<Forgot, Refusal> {
     let Some(user) = request.user_id.as_deref() else {
         return Ok(Forgot { removed: 0, matching: "The request named no person.".into() });
     };
@@ -298,13 +301,19 @@ async fn forget(state: &DeletionState, request: &SignedRequest) -> Result<Forgot
     for id in &ids {
         removed += forget_one(state, id).await?;
     }
-    audit(state, user, removed, &matching).await;
+    audit(state, requested_by, user, removed, &matching).await;
     Ok(Forgot { removed, matching })
 }
 
 /// Records the request in the audit trail, if there is one. A failure to record is
 /// logged, not refused: the deletion itself is done.
-async fn audit(state: &DeletionState, user: &str, removed: u64, matching: &str) {
+async fn audit(
+    state: &DeletionState,
+    requested_by: &str,
+    user: &str,
+    removed: u64,
+    matching: &str,
+) {
     let Some(key) = &state.audit else { return };
     let store = state.bridge.store();
     let Some(trail) = store.privacy() else {
@@ -314,7 +323,7 @@ async fn audit(state: &DeletionState, user: &str, removed: u64, matching: &str) 
     let entry = AuditEntry {
         at: Utc::now(),
         action: PrivacyAction::DataDeletion,
-        requested_by: "Meta data-deletion callback".into(),
+        requested_by: requested_by.to_owned(),
         subject: key.as_ref().map(|k| k.subject(&format!("meta-app-user:{user}"))),
         removed: format!("{removed} record(s). {matching}"),
         outcome: if removed > 0 { "completed" } else { "nothing found" }.into(),
@@ -359,7 +368,7 @@ async fn request_deletion(
         Err(refusal) => return refusal.into_response(),
     };
     let requested_at = Utc::now().to_rfc3339();
-    let forgot = match forget(&state, &request).await {
+    let forgot = match forget(&state, &request, "Meta data-deletion callback").await {
         Ok(f) => f,
         Err(refusal) => return refusal.into_response(),
     };
@@ -442,7 +451,7 @@ async fn deauthorize(State(state): State<DeletionState>, Form(form): Form<Callba
             }
         }
     }
-    match forget(&state, &request).await {
+    match forget(&state, &request, "Meta deauthorize callback").await {
         Ok(_) => (StatusCode::OK, "ok\n").into_response(),
         Err(refusal) => refusal.into_response(),
     }
