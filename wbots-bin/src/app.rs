@@ -67,7 +67,8 @@ pub(crate) fn bridge(config: &Config, store: Arc<dyn Store>) -> Result<Bridge, S
             Some(Duration::from_secs(config.engine.sweep_every_seconds)).filter(|d| !d.is_zero()),
         )
         .with_sweep_lookback(Duration::from_secs(config.engine.sweep_lookback_hours * 3600))
-        .with_echo_grace(Duration::from_secs(config.engine.echo_grace_seconds));
+        .with_echo_grace(Duration::from_secs(config.engine.echo_grace_seconds))
+        .with_person_retention(config.privacy.person_retention());
     if let Some(app) = &config.meta.app_id {
         engine = engine.with_own_app_id(app.clone());
     }

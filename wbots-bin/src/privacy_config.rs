@@ -37,14 +37,20 @@ impl PrivacySection {
 
     /// What types alone cannot check.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        for (key, days) in [
-            ("privacy.retention_days", self.retention_days),
-            ("privacy.chatwoot_retention_days", self.chatwoot_retention_days),
-        ] {
-            if days == Some(0) {
-                return Err(format!("{key} must be at least 1 (leave it out to keep records)"));
-            }
+        if self.chatwoot_retention_days == Some(0) {
+            return Err("privacy.chatwoot_retention_days must be at least 1 (leave it out to keep conversations)".into());
+        }
+        // Meta redelivers for up to 36 hours: a person forgotten sooner would come back.
+        if self.retention_days.is_some_and(|d| d < 2) {
+            return Err(
+                "privacy.retention_days must be at least 2 (leave it out to keep records)".into()
+            );
         }
         Ok(())
+    }
+
+    /// `retention_days` as the engine takes it.
+    pub(crate) fn person_retention(&self) -> Option<std::time::Duration> {
+        self.retention_days.map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400)))
     }
 }

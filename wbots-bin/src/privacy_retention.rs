@@ -1,21 +1,24 @@
 //! `wbots privacy retention [--dry-run] [--chatwoot]`: deletes what is kept past the
-//! `[privacy]` retention settings. Run it from a timer (cron, a systemd timer) — daily is
-//! plenty; each run is idempotent and recorded in the audit trail.
+//! `[privacy]` retention settings, now; each run is idempotent and recorded in the audit
+//! trail.
 //!
 //! - **The bridge's records** (`privacy.retention_days`): a person's scope is forgotten
 //!   when their last message (the `last_inbound` link of each of their threads) is older
-//!   than that. Unset: kept as long as the conversation exists.
+//!   than that ([`idle_people`]). `serve` does the same hourly, with its pruning of finished
+//!   jobs; this command is for a dry run, or a run at once. Unset: kept as long as the
+//!   conversation exists.
+//! - The Chatwoot side runs only here: run it from a timer (cron, a systemd timer).
 //! - **Chatwoot** (`privacy.chatwoot_retention_days`, with `--chatwoot`): a contact the
 //!   bridge created whose conversations are all in the bridge's inboxes and all idle
 //!   (`last_activity_at`) past that is deleted with its conversations, and forgotten by the
 //!   bridge. A contact with a recent conversation, or one in another inbox, is kept.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
+use wbots_core::engine::retention::idle_people;
 use wbots_core::store::{LinkKind, PrivacyAction};
 use wbots_core::{ChannelAddress, ContactId};
 
@@ -42,7 +45,8 @@ pub(crate) async fn run(
         )?,
         Some(days) => {
             let cutoff = now - Duration::days(i64::try_from(days).unwrap_or(i64::MAX / 86_400_000));
-            let expired = expired_scopes(cx, cutoff).await?;
+            let expired =
+                idle_people(cx.trail()?, cutoff).await.context("reading last messages")?;
             let (mut links, mut jobs) = (0, 0);
             for scope in &expired {
                 writeln!(out, "{verb} {scope}: last message over {days} day(s) ago")?;
@@ -77,26 +81,6 @@ pub(crate) async fn run(
         cx.audit(PrivacyAction::Retention, requested_by, None, words, "completed").await?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The scopes whose latest `last_inbound` is before `cutoff`.
-async fn expired_scopes(cx: &Privacy<'_>, cutoff: DateTime<Utc>) -> anyhow::Result<Vec<String>> {
-    let mut latest: BTreeMap<String, i64> = BTreeMap::new();
-    let mut after = String::new();
-    loop {
-        let page = cx.trail()?.links_after(LinkKind::LastInbound, &after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.key.as_str().to_owned();
-        for link in page {
-            let Some(scope) = link.scope else { continue };
-            // An unreadable time is kept (read as now): retention never deletes on a guess.
-            let at = link.value.trim().parse::<i64>().unwrap_or(i64::MAX);
-            let seen = latest.entry(scope).or_insert(at);
-            *seen = (*seen).max(at);
-        }
-    }
-    let cutoff = cutoff.timestamp_millis();
-    Ok(latest.into_iter().filter(|(_, at)| *at < cutoff).map(|(scope, _)| scope).collect())
 }
 
 /// The Chatwoot side: every contact the bridge linked, deleted when all its conversations

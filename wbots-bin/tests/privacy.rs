@@ -30,6 +30,34 @@ struct World {
 }
 
 async fn start() -> World {
+    start_seeded(None).await
+}
+
+/// Puts someone whose last message is 40 days old in the store, as the engine records it
+/// (contact and `last_inbound` links, ms since the epoch, in the person's scope).
+async fn seed_old_person(db: &std::path::Path, user: &str) -> String {
+    use wbots_core::store::{Link, LinkKey, LinkStore as _, SqliteStore, Store as _, user_scope};
+    let store = SqliteStore::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    store.migrate().await.unwrap();
+    let page = wbots_core::ChannelAddress::new("messenger", PAGE);
+    let scope = user_scope(&page, user);
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(40);
+    for link in [
+        Link::new(LinkKey::contact(&page, &user.into()), "999").scoped(&scope),
+        Link::new(
+            LinkKey::last_inbound(&page, &user.into()),
+            long_ago.timestamp_millis().to_string(),
+        )
+        .scoped(&scope),
+    ] {
+        store.put_link(&link).await.unwrap();
+    }
+    store.close().await;
+    scope
+}
+
+/// Starts `serve`, with an old person in its store first when `old_person` names one.
+async fn start_seeded(old_person: Option<&str>) -> World {
     let graph = FakeGraph::start().await.unwrap();
     graph.set_app(APP_ID, Secret::new(SECRET));
     let chatwoot = FakeChatwoot::start("cw-privacy-token", 5).await.unwrap();
@@ -85,6 +113,9 @@ inbox_id = {inbox}
         ),
     )
     .unwrap();
+    if let Some(user) = old_person {
+        seed_old_person(&dir.path().join("wbots.db"), user).await;
+    }
     let mut child = serve_command(&config).spawn().unwrap();
     let line = first_line_async(&mut child).await;
     let child = Killed(child);
@@ -308,27 +339,10 @@ async fn export_shows_the_conversation_and_forget_removes_the_person_everywhere(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_forgets_what_is_past_its_time_and_a_dry_run_deletes_nothing() {
     let w = start().await;
-    use wbots_core::store::{Link, LinkKey, LinkStore as _, SqliteStore, user_scope};
     w.customer_writes("psid-dan-44", "m_dan", "hello").await;
     w.settled().await;
-    // Someone whose last message is 40 days old, as the bridge records it (the engine's
-    // `last_inbound` link, ms since the epoch, in the person's scope).
-    let db = format!("sqlite://{}", w.dir.path().join("wbots.db").display());
-    let store = SqliteStore::connect(&db).await.unwrap();
-    let page = wbots_core::ChannelAddress::new("messenger", PAGE);
-    let scope = user_scope(&page, "psid-old-33");
-    let long_ago = chrono::Utc::now() - chrono::Duration::days(40);
-    for link in [
-        Link::new(LinkKey::contact(&page, &"psid-old-33".into()), "999").scoped(&scope),
-        Link::new(
-            LinkKey::last_inbound(&page, &"psid-old-33".into()),
-            long_ago.timestamp_millis().to_string(),
-        )
-        .scoped(&scope),
-    ] {
-        store.put_link(&link).await.unwrap();
-    }
-    store.close().await;
+    // Someone whose last message is 40 days old (after `serve`'s pruning at start).
+    let scope = seed_old_person(&w.dir.path().join("wbots.db"), "psid-old-33").await;
 
     let dry = w.run(&["privacy", "retention", "--dry-run"]);
     assert!(dry.contains("dry run, nothing deleted"), "{dry}");
@@ -362,4 +376,14 @@ async fn retention_forgets_what_is_past_its_time_and_a_dry_run_deletes_nothing()
     assert_eq!(w.chatwoot.contacts().len(), 1);
     let log = w.run(&["privacy", "log"]);
     assert!(log.contains("retention by \"nightly timer\""), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_forgets_people_past_the_retention_with_its_pruning() {
+    let w = start_seeded(Some("psid-stale-11")).await;
+    w.wait("the pruning at start", |w| w.files_holding("psid-stale-11").is_empty().then_some(()))
+        .await;
+    let log = w.run(&["privacy", "log"]);
+    assert!(log.contains("retention by \"serve (person retention)\""), "{log}");
+    assert!(log.contains("1 person(s)"), "{log}");
 }

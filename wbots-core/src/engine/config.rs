@@ -51,6 +51,10 @@ pub struct EngineConfig {
     /// platform's echo (carrying the bridge's marker on Messenger) records it meanwhile.
     /// Zero resends at once; default 10 s. Only for channels that echo sends.
     pub echo_grace: Duration,
+    /// How long what the bridge knows about a person is kept after their last message:
+    /// the hourly pruning forgets them then ([`retention`](super::retention)). `None`
+    /// (the default): as long as the conversation exists.
+    pub person_retention: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -68,6 +72,7 @@ impl Default for EngineConfig {
             sweep_every: Some(Duration::from_secs(300)),
             sweep_lookback: Duration::from_secs(24 * 3600),
             echo_grace: Duration::from_secs(10),
+            person_retention: None,
         }
     }
 }
@@ -121,6 +126,12 @@ impl EngineConfig {
         self
     }
 
+    /// Sets [`EngineConfig::person_retention`].
+    pub fn with_person_retention(mut self, keep: Option<Duration>) -> Self {
+        self.person_retention = keep;
+        self
+    }
+
     /// Sets how long finished jobs are kept.
     pub fn with_retention(mut self, retention: Duration) -> Self {
         self.retention = retention;
@@ -155,6 +166,11 @@ impl EngineConfig {
         if self.retention < Duration::from_secs(48 * 3600) {
             return Err(Error::Config(
                 "retention must be at least 48 h: Meta redelivers for up to 36 h".into(),
+            ));
+        }
+        if self.person_retention.is_some_and(|k| k < Duration::from_secs(48 * 3600)) {
+            return Err(Error::Config(
+                "person_retention must be at least 48 h: Meta redelivers for up to 36 h, and a redelivered message would bring the person back".into(),
             ));
         }
         if self.sweep_every.is_some_and(|e| e < Duration::from_secs(1)) {
