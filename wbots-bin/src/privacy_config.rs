@@ -54,3 +54,41 @@ impl PrivacySection {
         self.retention_days.map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::{MINIMAL, load};
+
+    #[test]
+    fn privacy_keys_load_and_are_checked() {
+        let off = load(MINIMAL, &[]).unwrap();
+        assert_eq!(off.privacy.retention_days, None, "off by default");
+        assert_eq!(off.privacy.person_retention(), None);
+        assert!(off.privacy.audit_key(&off.store.secret_key).is_none(), "no key, no hashes");
+
+        let on = load(
+            &format!("{MINIMAL}\n[privacy]\nretention_days = 90\nchatwoot_retention_days = 30\n"),
+            &[("WBOTS_PRIVACY__AUDIT_SECRET", "0123-audit-secret")],
+        )
+        .unwrap();
+        assert_eq!(
+            on.privacy.person_retention(),
+            Some(std::time::Duration::from_secs(90 * 86_400))
+        );
+        assert_eq!(on.privacy.chatwoot_retention_days, Some(30));
+        assert_eq!(
+            on.privacy.audit_secret.as_ref().map(|s| s.expose().to_owned()).as_deref(),
+            Some("0123-audit-secret"),
+            "a secret from the environment is taken verbatim"
+        );
+        assert!(on.privacy.audit_key(&[]).is_some());
+
+        for bad in ["retention_days = 1", "chatwoot_retention_days = 0", "retention_day = 3"] {
+            let err = load(&format!("{MINIMAL}\n[privacy]\n{bad}\n"), &[]).unwrap_err();
+            assert!(
+                err.to_string().contains("privacy") || err.to_string().contains("retention_day"),
+                "{bad}: {err}"
+            );
+        }
+    }
+}
