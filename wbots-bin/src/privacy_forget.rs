@@ -81,7 +81,10 @@ pub(crate) async fn run(
 /// its first record; random without an audit key.
 fn status_code(subject: Option<&str>) -> String {
     match subject {
-        Some(s) => format!("f{}", &s[..s.len().min(31)]),
+        Some(s) => {
+            let hex: String = s.chars().filter(char::is_ascii_alphanumeric).take(31).collect();
+            format!("f{hex}")
+        }
         None => format!("f{}", uuid::Uuid::new_v4().simple()),
     }
 }

@@ -45,7 +45,11 @@ pub(crate) async fn run(
             e.at.to_rfc3339(),
             e.action,
             e.requested_by,
-            e.subject.as_deref().map(|s| &s[..s.len().min(16)]).unwrap_or("-"),
+            e.subject
+                .as_deref()
+                .map(|s| s.chars().take(16).collect::<String>())
+                .as_deref()
+                .unwrap_or("-"),
             e.removed,
             e.outcome
         )?;
