@@ -15,15 +15,24 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use wbots_meta::appsecret_proof;
+
 use super::routes::graph_error;
 use super::{Shared, lock};
 
 type Q = Query<HashMap<String, String>>;
 
-/// Whether `query` carries the app token.
-fn app_token_given(w: &super::World, query: &HashMap<String, String>) -> bool {
+/// The refusal of a request without the app token, or — when the app requires it, as for
+/// every call (`routes.rs`, S34) — without the token's `appsecret_proof`.
+fn refusal(w: &super::World, query: &HashMap<String, String>) -> Option<Response> {
     let app_token = w.app.as_ref().map(|(id, secret)| format!("{id}|{}", secret.expose()));
-    app_token.is_some() && query.get("access_token") == app_token.as_ref()
+    let Some(token) = app_token.filter(|t| query.get("access_token") == Some(t)) else {
+        return Some(graph_error(400, 190, None, "Invalid OAuth access token signature."));
+    };
+    let secret = w.require_proof.as_ref()?;
+    (query.get("appsecret_proof") != Some(&appsecret_proof(secret, &token))).then(|| {
+        graph_error(400, 100, None, "Invalid appsecret_proof provided in the API argument")
+    })
 }
 
 /// `GET /{v}/{asid}/ids_for_pages[?page=…]`.
@@ -34,8 +43,8 @@ pub(super) async fn ids_for_pages(
 ) -> Response {
     let mut w = lock(&world);
     w.calls += 1;
-    if !app_token_given(&w, &query) {
-        return graph_error(400, 190, None, "Invalid OAuth access token signature.");
+    if let Some(refused) = refusal(&w, &query) {
+        return refused;
     }
     let only = query.get("page");
     let data: Vec<_> = w
@@ -60,8 +69,8 @@ pub(super) async fn ids_for_business(
 ) -> Response {
     let mut w = lock(&world);
     w.calls += 1;
-    if !app_token_given(&w, &query) {
-        return graph_error(400, 190, None, "Invalid OAuth access token signature.");
+    if let Some(refused) = refusal(&w, &query) {
+        return refused;
     }
     let data: Vec<_> = w
         .business_ids
