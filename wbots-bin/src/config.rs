@@ -44,6 +44,9 @@ pub(crate) struct Config {
     /// `[upkeep]`: keeping Meta tokens alive.
     #[serde(default)]
     pub upkeep: UpkeepSection,
+    /// `[privacy]`: retention and the audit trail's key (`privacy_config.rs`).
+    #[serde(default)]
+    pub privacy: crate::privacy_config::PrivacySection,
 }
 
 /// `[server]`
@@ -501,6 +504,7 @@ impl Config {
 
     /// Checks what types alone cannot.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.privacy.validate().map_err(ConfigError::Load)?;
         // The secrets that authenticate requests from the internet: a short one can be guessed.
         let guarding = [
             ("meta.app_secret", Some(&self.meta.app_secret)),

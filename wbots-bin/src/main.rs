@@ -23,6 +23,12 @@ mod jobs;
 mod keys;
 mod logging;
 mod metrics;
+mod privacy;
+mod privacy_config;
+mod privacy_export;
+mod privacy_forget;
+mod privacy_log;
+mod privacy_retention;
 mod request_log;
 #[cfg(feature = "sandbox")]
 mod sandbox;
@@ -95,6 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             channels::run(&config, action, &mut std::io::stdin().lock(), &mut std::io::stdout())
                 .await
         }
+        Command::Privacy { action } => privacy::run(&config, action, &mut std::io::stdout()).await,
         Command::Rekey => keys::rekey(&config).await,
         Command::Keygen => Ok(ExitCode::SUCCESS),
         #[cfg(feature = "sandbox")]

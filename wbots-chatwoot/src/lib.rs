@@ -8,6 +8,7 @@ mod error;
 mod inbox;
 mod markdown;
 mod media;
+mod records;
 pub mod setup;
 mod sweep;
 mod transport;

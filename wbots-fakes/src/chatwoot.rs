@@ -294,6 +294,18 @@ impl FakeChatwoot {
         }
     }
 
+    /// Moves a conversation and all its messages `seconds` into the past, so its
+    /// `last_activity_at` (computed from them, as Chatwoot does) is that old.
+    pub fn backdate_conversation(&self, conversation: u64, seconds: i64) {
+        let mut s = lock(&self.state);
+        if let Some(c) = s.conversations.iter_mut().find(|c| c.id == conversation) {
+            c.created_at -= seconds;
+        }
+        for m in s.messages.iter_mut().filter(|m| m.conversation_id == conversation) {
+            m.created_at -= seconds;
+        }
+    }
+
     /// Points an inbox's webhook at `url`.
     pub fn set_webhook_url(&self, inbox: u64, url: &str) {
         if let Some(i) = lock(&self.state).inboxes.get_mut(&inbox) {
@@ -644,7 +656,7 @@ fn router(state: Shared) -> Router {
         .route("/contacts", post(create_contact))
         .route("/contacts/search", get(search_contacts))
         .route("/contacts/filter", post(filter_contacts))
-        .route("/contacts/{id}", axum::routing::put(update_contact).delete(delete_contact))
+        .route("/contacts/{id}", get(show_contact).put(update_contact).delete(delete_contact))
         .route("/contacts/{id}/contact_inboxes", post(create_contact_inbox))
         .route("/contacts/{id}/conversations", get(contact_conversations))
         .route("/conversations", get(listing::list_conversations).post(create_conversation))
@@ -867,6 +879,16 @@ async fn update_contact(
         c.avatar_url = Some(avatar.to_owned());
     }
     axum::Json(json!({ "payload": contact_json(c) })).into_response()
+}
+
+/// `GET contacts/{id}`: `{payload: contact}` (`contact_show_response` in
+/// `fixtures/chatwoot/swagger.json`), 404 for a contact that does not exist.
+async fn show_contact(State(state): State<Shared>, Path((_, id)): Path<(String, u64)>) -> Response {
+    let s = lock(&state);
+    match s.contacts.iter().find(|c| c.id == id) {
+        Some(c) => axum::Json(json!({ "payload": contact_json(c) })).into_response(),
+        None => not_found(),
+    }
 }
 
 async fn delete_contact(

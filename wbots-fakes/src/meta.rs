@@ -1,7 +1,8 @@
 //! [`FakeGraph`]: a stateful stand-in for the Graph API on loopback —
 //! Send API, Attachment Upload API, profiles, `/me`, `subscribed_apps` (subscribe, read,
 //! unsubscribe), a connection's token endpoints (`debug_token`, Instagram Login's
-//! `refresh_access_token`; rules in `lifecycle.rs`) and a CDN for media — and [`payload`] builders for the webhook bodies Meta sends. Used by the tests,
+//! `refresh_access_token`; rules in `lifecycle.rs`), the ID-matching edges `ids_for_pages` and
+//! `ids_for_business` (`id_matching.rs`) and a CDN for media — and [`payload`] builders for the webhook bodies Meta sends. Used by the tests,
 //! `wbots sandbox` and the load harness.
 //!
 //! It keeps Meta's documented rules (each cited where it is enforced, in `routes.rs`):
@@ -23,6 +24,7 @@ use serde_json::{Value, json};
 use url::Url;
 use wbots_core::Secret;
 
+mod id_matching;
 mod lifecycle;
 pub mod payload;
 mod routes;
@@ -134,6 +136,10 @@ pub(crate) struct World {
     pub unsubscribed: Vec<String>,
     /// Tokens refreshed, in order (the old ones).
     pub refreshed: Vec<String>,
+    /// App-scoped id → (Page, page-scoped id) pairs Meta matches (`ids_for_pages`).
+    pub page_ids: HashMap<String, Vec<(String, String)>>,
+    /// App-scoped id → (app, the id that app knows the person by) (`ids_for_business`).
+    pub business_ids: HashMap<String, Vec<(String, String)>>,
 }
 
 impl World {
@@ -180,6 +186,8 @@ impl FakeGraph {
                 "/{version}/{node}/subscribed_apps",
                 get(routes::subscribed_apps).post(routes::subscribe).delete(lifecycle::unsubscribe),
             )
+            .route("/{version}/{node}/ids_for_pages", get(id_matching::ids_for_pages))
+            .route("/{version}/{node}/ids_for_business", get(id_matching::ids_for_business))
             .route("/{version}/debug_token", get(lifecycle::debug_token))
             .route("/refresh_access_token", get(lifecycle::refresh_access_token))
             .route("/{version}/{node}", get(routes::node))
@@ -289,6 +297,25 @@ impl FakeGraph {
     /// takes (meta-login.md §1.5, S2).
     pub fn set_app(&self, app_id: &str, app_secret: Secret) {
         lock(&self.world).app = Some((app_id.to_owned(), app_secret));
+    }
+
+    /// Meta knows the person of app-scoped id `asid` as `psid` on `page` (`ids_for_pages`;
+    /// the app and the Page in one business).
+    pub fn match_page_id(&self, asid: &str, page: &str, psid: &str) {
+        lock(&self.world)
+            .page_ids
+            .entry(asid.to_owned())
+            .or_default()
+            .push((page.to_owned(), psid.to_owned()));
+    }
+
+    /// Another app of the business knows the person of `asid` as `id` (`ids_for_business`).
+    pub fn match_business_id(&self, asid: &str, app: &str, id: &str) {
+        lock(&self.world)
+            .business_ids
+            .entry(asid.to_owned())
+            .or_default()
+            .push((app.to_owned(), id.to_owned()));
     }
 
     /// An Instagram-Login long-lived token issued at `issued_at`, valid for about 60 days

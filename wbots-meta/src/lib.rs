@@ -9,6 +9,7 @@ mod channel;
 mod config;
 pub mod errors;
 mod graph_call;
+pub mod id_matching;
 pub mod lifecycle;
 mod media;
 mod platform;

@@ -14,8 +14,9 @@ use super::channels::{
     ChannelChanges, ChannelError, ChannelStore, ConnectedChannel, Revision, SealedCredentials,
     StoredChannel,
 };
+use super::privacy::{AuditEntry, AuditRecord, PrivacyStore};
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey, LinkKind,
     LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
@@ -32,6 +33,9 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
         (**self).forget_scope(scope).await
+    }
+    fn privacy(&self) -> Option<&dyn PrivacyStore> {
+        (**self).privacy()
     }
 }
 
@@ -150,5 +154,34 @@ impl<T: ChannelStore + ?Sized> ChannelStore for Arc<T> {
     }
     async fn channel_changes(&self, since: Revision) -> Result<ChannelChanges, ChannelError> {
         (**self).channel_changes(since).await
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl<T: PrivacyStore + ?Sized> PrivacyStore for Arc<T> {
+    async fn links_in_scope(&self, scope: &str, limit: usize) -> Result<Vec<Link>, StoreError> {
+        (**self).links_in_scope(scope, limit).await
+    }
+    async fn jobs_in_scope(&self, scope: &str, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        (**self).jobs_in_scope(scope, limit).await
+    }
+    async fn links_after(
+        &self,
+        kind: LinkKind,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<Link>, StoreError> {
+        (**self).links_after(kind, after, limit).await
+    }
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {
+        (**self).record_audit(entry).await
+    }
+    async fn audit_log(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        (**self).audit_log(before, limit).await
     }
 }

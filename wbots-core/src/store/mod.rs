@@ -3,7 +3,8 @@
 //! is both plus what spans them (schema, readiness, data deletion).
 //!
 //! Beside them, the connected channels ([`ChannelStore`]; credentials sealed by
-//! [`SealedChannels`]).
+//! [`SealedChannels`]), and the privacy side ([`PrivacyStore`]: a person's data read by
+//! scope, the audit trail).
 //!
 //! Stores: [`MemoryStore`] (tests, embedders who accept losing the queue on restart),
 //! `SqliteStore` (feature `sqlite`, the default) and `PostgresStore` (feature `postgres`,
@@ -24,6 +25,8 @@ mod channels;
 mod link_key;
 mod memory;
 mod memory_channels;
+mod memory_privacy;
+mod privacy;
 mod sealed_channels;
 pub use channels::{
     ChannelChange, ChannelChanges, ChannelError, ChannelStatus, ChannelStore, ChatwootTarget,
@@ -31,6 +34,7 @@ pub use channels::{
 };
 pub use link_key::{LinkKey, LinkPrefix, user_scope};
 pub use memory::MemoryStore;
+pub use privacy::{AuditEntry, AuditRecord, PrivacyAction, PrivacyStore};
 pub use sealed_channels::{ChannelRecord, Rekeyed, SealedChannels};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -381,6 +385,13 @@ pub trait Store: JobQueue + LinkStore {
     /// meanwhile loses its lease. Stores keeping files make sure the deleted bytes are gone
     /// from them (not merely unlinked) before answering.
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError>;
+
+    /// The store's privacy side ([`PrivacyStore`]: a person's data by scope, the audit
+    /// trail), when it keeps one — the built-in stores do. `None` by default, so a store
+    /// written elsewhere still builds; wrappers forward it like every method.
+    fn privacy(&self) -> Option<&dyn PrivacyStore> {
+        None
+    }
 }
 
 /// The durable job queue and its operator side; see [`Store`] for the contract.
