@@ -60,6 +60,8 @@ async fn seed_old_person(db: &std::path::Path, user: &str) -> String {
 async fn start_seeded(old_person: Option<&str>) -> World {
     let graph = FakeGraph::start().await.unwrap();
     graph.set_app(APP_ID, Secret::new(SECRET));
+    // The Page and its token, as Meta knows them: the token upkeep checks it at start.
+    graph.add_page(PAGE, "page-token", None);
     let chatwoot = FakeChatwoot::start("cw-privacy-token", 5).await.unwrap();
     chatwoot.set_webhook_secret(Some(Secret::new("cw-webhook-secret")));
     let inbox = chatwoot.add_api_inbox("Messenger", None);
