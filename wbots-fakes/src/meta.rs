@@ -368,6 +368,60 @@ impl FakeGraph {
         w.instagram_usernames.insert(user_id.to_owned(), username.to_owned());
     }
 
+    /// Answers a login dialog as the person would, over HTTP: opens `dialog` (a Facebook
+    /// Login dialog or an Instagram Login authorize URL on this fake), then submits its
+    /// consent form — approving with `pages` ticked (`None`: as shown, every listed Page)
+    /// or cancelling. Returns where the dialog redirects the browser, or the page it showed
+    /// instead (an error page, "URL Blocked") as `Err`.
+    pub async fn consent(
+        &self,
+        dialog: &Url,
+        pages: Option<&[&str]>,
+        approve: bool,
+    ) -> Result<Url, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        let shown = http.get(dialog.clone()).send().await.map_err(|e| e.to_string())?;
+        let html = shown.text().await.map_err(|e| e.to_string())?;
+        if !html.contains("<form") {
+            return Err(html);
+        }
+        let query: HashMap<String, String> = dialog.query_pairs().into_owned().collect();
+        let instagram = dialog.path().ends_with("/oauth/authorize");
+        let mut form: Vec<(String, String)> = ["redirect_uri", "state"]
+            .iter()
+            .map(|k| ((*k).to_owned(), query.get(*k).cloned().unwrap_or_default()))
+            .collect();
+        let decision = match (approve, instagram) {
+            (false, _) => "cancel",
+            (true, true) => "allow",
+            (true, false) => "continue",
+        };
+        form.push(("decision".into(), decision.into()));
+        let listed: Vec<String> = html
+            .split("name=page value=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+            .collect();
+        let ticked: Vec<String> = match pages {
+            Some(p) => p.iter().map(|id| (*id).to_owned()).collect(),
+            None => listed,
+        };
+        form.extend(ticked.into_iter().map(|id| ("page".to_owned(), id)));
+        let confirm = dialog
+            .join(if instagram { "authorize/confirm" } else { "oauth/confirm" })
+            .map_err(|e| e.to_string())?;
+        let answer = http.post(confirm).form(&form).send().await.map_err(|e| e.to_string())?;
+        let location =
+            answer.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned);
+        match location {
+            Some(l) => Url::parse(&l).map_err(|e| e.to_string()),
+            None => Err(answer.text().await.unwrap_or_default()),
+        }
+    }
+
     /// Authorization codes exchanged for tokens so far (each only once).
     pub fn codes_exchanged(&self) -> usize {
         lock(&self.world).login.exchanged.len()
