@@ -25,7 +25,10 @@ struct Public {
 pub(crate) fn router(privacy: Option<Url>) -> Router {
     Router::new()
         .route("/data-deletion", get(page))
-        .layer(axum::middleware::from_fn(crate::guard::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::<str>::from(crate::guard::csp(&[])),
+            crate::guard::security_headers,
+        ))
         .with_state(Public { pages: Arc::new(Pages::new()), privacy })
 }
 

@@ -131,6 +131,8 @@ impl axum::extract::FromRef<Admin> for axum_extra::extract::cookie::Key {
 /// ([`AdminConfig::mount`]). The cookie key is made at random here: sessions live in this
 /// process's memory, so a restart ends them whatever the key.
 pub fn router(config: AdminConfig, services: AdminServices) -> Router {
+    let dialogs = services.meta.dialog_hosts();
+    let csp: Arc<str> = Arc::from(guard::csp(&dialogs.iter().collect::<Vec<_>>()));
     let admin = Admin {
         config: Arc::new(config),
         services: Arc::new(services),
@@ -152,7 +154,7 @@ pub fn router(config: AdminConfig, services: AdminServices) -> Router {
         .route("/instagram/callback", get(instagram::callback))
         .route("/connect", get(connect::pick).post(connect::submit))
         .fallback(render::not_found)
-        .layer(axum::middleware::from_fn(guard::security_headers))
+        .layer(axum::middleware::from_fn_with_state(csp, guard::security_headers))
         .with_state(admin)
 }
 

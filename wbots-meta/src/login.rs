@@ -185,6 +185,16 @@ impl MetaLogin {
         }
     }
 
+    /// The hosts the browser is sent to for the dialogs (Facebook's, and Instagram's when
+    /// configured).
+    pub fn dialog_hosts(&self) -> Vec<Url> {
+        let mut hosts = vec![self.urls.facebook_dialog.clone()];
+        if self.instagram_enabled() {
+            hosts.push(self.urls.instagram_authorize.clone());
+        }
+        hosts
+    }
+
     /// Whether Instagram Login is configured.
     pub fn instagram_enabled(&self) -> bool {
         self.instagram_app().is_ok()
