@@ -169,22 +169,26 @@ async fn store(
     }
     subscribe(admin, grant).await?;
     let own = account == admin.config.bridge_account;
-    let webhook_token = if own {
-        None
-    } else {
-        existing
-            .as_ref()
-            .and_then(|r| r.credentials.chatwoot_webhook_token.clone())
-            .or_else(|| Some(Secret::new(random_token())))
-    };
-    let webhook_url = admin.config.webhook_urls.for_account(account, webhook_token.as_ref());
     let people = &admin.services.people;
     let token = &s.person.access_token;
+    let refused =
+        |e: wbots_core::DeliveryError| format!("Chatwoot refused the inbox ({})", e.message());
+    // The inbox first: its id names its webhook route.
     let inbox = match inbox {
-        None => people.create_inbox(token, account, &grant.label, &webhook_url).await,
-        Some(id) => people.point_inbox(token, account, id, &webhook_url).await,
-    }
-    .map_err(|e| format!("Chatwoot refused the inbox ({})", e.message()))?;
+        Some(id) => id,
+        None => {
+            let provisional = admin.config.webhook_urls.for_inbox(account, 0, None);
+            people
+                .create_inbox(token, account, &grant.label, &provisional)
+                .await
+                .map_err(refused)?
+                .id
+        }
+    };
+    let webhook_token =
+        if own { None } else { Some(inbox_token(admin, account, inbox, existing.as_ref()).await?) };
+    let webhook_url = admin.config.webhook_urls.for_inbox(account, inbox, webhook_token.as_ref());
+    people.point_inbox(token, account, inbox, &webhook_url).await.map_err(refused)?;
     let channel = ConnectedChannel {
         address: grant.address.clone(),
         page_id: grant.page_id.clone().filter(|p| p != grant.address.account.as_str()),
@@ -192,7 +196,7 @@ async fn store(
         chatwoot: ChatwootTarget {
             url: None,
             account_id: (!own).then_some(account),
-            inbox_id: inbox.id,
+            inbox_id: inbox,
         },
         status: ChannelStatus::Active,
         token_expires_at: grant.expires_at,
@@ -211,8 +215,30 @@ async fn store(
         None => channels.add(&channel, &credentials).await,
     };
     written.map(drop).map_err(|e| store_error(&e))?;
-    tracing::info!(channel = %grant.address, account, inbox = inbox.id, user = s.person.id, "channel connected from the admin page");
+    tracing::info!(channel = %grant.address, account, inbox, user = s.person.id, "channel connected from the admin page");
     Ok(())
+}
+
+/// The webhook path token of an inbox served with its own Chatwoot token: the one other
+/// channels into the same inbox already have (one adapter, one webhook per inbox), the
+/// channel's own when reconnected, else a fresh one.
+async fn inbox_token(
+    admin: &Admin,
+    account: u64,
+    inbox: u64,
+    existing: Option<&wbots_core::store::ChannelRecord>,
+) -> Result<Secret, String> {
+    let all = admin.services.channels.list().await.map_err(|e| store_error(&e))?;
+    let shared = all.into_iter().find_map(|r| {
+        let same = r.channel.chatwoot.url.is_none()
+            && r.channel.chatwoot.account_id == Some(account)
+            && r.channel.chatwoot.inbox_id == inbox
+            && r.credentials.chatwoot_token.is_some();
+        same.then_some(r.credentials.chatwoot_webhook_token).flatten()
+    });
+    Ok(shared
+        .or_else(|| existing.and_then(|r| r.credentials.chatwoot_webhook_token.clone()))
+        .unwrap_or_else(|| Secret::new(random_token())))
 }
 
 fn store_error(e: &ChannelError) -> String {

@@ -42,11 +42,12 @@ mod render;
 pub mod session;
 pub mod signin;
 
-/// Where Chatwoot must send an inbox's webhooks, per account: the binary knows its routes.
+/// Where Chatwoot must send an inbox's webhooks: the embedder knows its routes.
 pub trait WebhookUrls: Send + Sync {
-    /// The webhook URL for an inbox of `account`; `token` is the account's own path token
-    /// when it has one (an account other than the bridge's).
-    fn for_account(&self, account: u64, token: Option<&Secret>) -> String;
+    /// The webhook URL of API inbox `inbox` of `account`; `token` is the inbox's own path
+    /// token when it has one (an account other than the bridge's, served with the
+    /// connecting administrator's Chatwoot token).
+    fn for_inbox(&self, account: u64, inbox: u64, token: Option<&Secret>) -> String;
 }
 
 /// What the operator decides about the connect page.

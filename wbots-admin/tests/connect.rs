@@ -253,3 +253,49 @@ async fn password_sign_in_with_mfa_reaches_the_channel_list() {
     assert!(list.body.contains("mfa@example.com"), "{}", list.body);
     assert_eq!(world.chatwoot.open_sessions(), 0, "Chatwoot's devise session was closed");
 }
+
+#[tokio::test]
+async fn into_another_account_the_channel_keeps_the_administrators_token_and_its_inbox_one_webhook()
+{
+    // The bridge's own account is 9: account 1 is another business's.
+    let world = World::start_with(|c| c.bridge_account = 9).await;
+    let inbox = world.chatwoot.add_api_inbox("Shop", None);
+    let mut browser = world.browser();
+    let list = browser.sign_in_with_token(ADMIN_TOKEN).await;
+    let started = browser.post("/admin/meta/start", &[("csrf", &list.field("csrf"))]).await;
+    let back = world
+        .graph
+        .consent(&url::Url::parse(&started.location()).unwrap(), None, true)
+        .await
+        .unwrap();
+    browser.get(&format!("{}?{}", back.path(), back.query().unwrap())).await;
+    let pick = browser.get("/admin/connect").await;
+    let target = format!("1:{inbox}");
+    let done = browser
+        .post(
+            "/admin/connect",
+            &[
+                ("csrf", pick.field("csrf").as_str()),
+                ("connect", "page:111"),
+                ("target:page:111", &target),
+                ("connect", "ig:17841400000000111"),
+                ("target:ig:17841400000000111", &target),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let stored = world.stored().await;
+    assert_eq!(stored.len(), 2);
+    for record in &stored {
+        assert_eq!(record.channel.chatwoot.account_id, Some(1));
+        assert_eq!(
+            record.credentials.chatwoot_token.as_ref().map(|t| t.expose()),
+            Some(ADMIN_TOKEN)
+        );
+    }
+    let tokens: Vec<_> =
+        stored.iter().map(|r| r.credentials.chatwoot_webhook_token.clone().unwrap()).collect();
+    assert_eq!(tokens[0], tokens[1], "one inbox, one webhook token");
+    let hook = world.chatwoot.webhook_url(inbox).unwrap();
+    assert_eq!(hook, format!("{}/webhooks/a1.i{inbox}/{}", world.base, tokens[0].expose()));
+}

@@ -20,10 +20,11 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 use wbots_admin::{AdminConfig, AdminServices, WebhookUrls};
 use wbots_chatwoot::people::People;
-use wbots_core::Secret;
-use wbots_core::store::{ChannelStore, SealedChannels, SqliteStore};
+use wbots_core::store::{ChannelStatus, ChatwootTarget, ConnectedChannel, LoginKind};
+use wbots_core::{ChannelAddress, Secret};
 use wbots_meta::{LoginUrls, MetaConnections, MetaLogin};
 
+use crate::channel_source::{Channels, adapter_name};
 use crate::config::Config;
 use crate::http_server::Limits;
 
@@ -96,45 +97,50 @@ impl Default for AdminSection {
     }
 }
 
-/// The bridge's Chatwoot webhook routes: the bridge's own account at
-/// `/webhooks/chatwoot[/{chatwoot.webhook_token}]`, another account at
-/// `/webhooks/chatwoot/{its own path token}`.
+/// The bridge's Chatwoot webhook routes (`channel_source`): an inbox of the bridge's own
+/// account at `/webhooks/chatwoot[/{chatwoot.webhook_token}]`; an inbox served with its
+/// own Chatwoot token by its own adapter at `/webhooks/{adapter name}/{its path token}`.
 struct BridgeWebhooks {
+    config: Config,
     public_url: String,
-    bridge_account: u64,
-    bridge_token: Option<Secret>,
 }
 
 impl WebhookUrls for BridgeWebhooks {
-    fn for_account(&self, account: u64, token: Option<&Secret>) -> String {
-        let token = if account == self.bridge_account { self.bridge_token.as_ref() } else { token };
+    fn for_inbox(&self, account: u64, inbox: u64, token: Option<&Secret>) -> String {
+        let bridge = &self.config.chatwoot;
+        let channel = ConnectedChannel {
+            address: ChannelAddress::new("meta", "any"),
+            page_id: None,
+            login: LoginKind::Facebook,
+            chatwoot: ChatwootTarget {
+                url: None,
+                account_id: (account != bridge.account_id).then_some(account),
+                inbox_id: inbox,
+            },
+            status: ChannelStatus::Active,
+            token_expires_at: None,
+            connected_by: String::new(),
+            connected_at: chrono::Utc::now(),
+        };
+        let name = adapter_name(&self.config, &channel, token.is_some());
+        let (name, token) = match name {
+            Some(name) if token.is_some() => (name, token),
+            // Served by the bridge's own adapter, authenticated as it is.
+            _ => ("chatwoot".to_owned(), bridge.webhook_token.as_ref()),
+        };
         match token {
-            Some(t) => format!("{}/webhooks/chatwoot/{}", self.public_url, t.expose()),
-            None => format!("{}/webhooks/chatwoot", self.public_url),
+            Some(t) => format!("{}/webhooks/{name}/{}", self.public_url, t.expose()),
+            None => format!("{}/webhooks/{name}", self.public_url),
         }
     }
 }
 
-/// The channel store for the page: a connection of its own beside `serve`'s (the SQLite
-/// lock is `serve`'s; operators' tools connect beside it the same way).
-async fn channel_store(url: &str) -> Result<Arc<dyn ChannelStore>, String> {
-    if url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(url).await.map_err(|e| format!("store.url: {e}"))?;
-        return Ok(Arc::new(store));
-    }
-    #[cfg(feature = "postgres")]
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = wbots_core::store::PostgresStore::connect(url)
-            .await
-            .map_err(|e| format!("store.url: {e}"))?;
-        return Ok(Arc::new(store));
-    }
-    Err("store.url: the connect page cannot open this store".to_owned())
-}
-
 /// The routes to serve: the connect page under `/admin` (`None` when `admin.enabled` is
 /// off) and the public `/data-deletion` page (always).
-pub(crate) async fn routes(config: &Config) -> Result<(Option<Router>, Router), String> {
+pub(crate) fn routes(
+    config: &Config,
+    channels: Option<Channels>,
+) -> Result<(Option<Router>, Router), String> {
     let section = &config.admin;
     let public = wbots_admin::public_router(section.privacy_policy_url.clone());
     if !section.enabled {
@@ -146,9 +152,7 @@ pub(crate) async fn routes(config: &Config) -> Result<(Option<Router>, Router), 
     if config.meta.app_id.as_deref().is_none_or(str::is_empty) {
         return Err("admin.enabled: meta.app_id is needed for Facebook Login".to_owned());
     }
-    let ring = crate::store_keys::key_ring(&config.store.secret_key)
-        .map_err(|e| format!("store.secret_key: {e}"))?
-        .ok_or("admin.enabled: store.secret_key is needed (connected channels' tokens are sealed with it; `wbots keygen` prints one)")?;
+    let channels = channels.ok_or("admin.enabled: store.secret_key is needed (connected channels' tokens are sealed with it; `wbots keygen` prints one)")?;
     let urls = LoginUrls {
         facebook_dialog: section.facebook_dialog_url.clone(),
         instagram_authorize: section.instagram_authorize_url.clone(),
@@ -160,7 +164,7 @@ pub(crate) async fn routes(config: &Config) -> Result<(Option<Router>, Router), 
             .map_err(built)?,
         connections: MetaConnections::new(config.meta.clone()).map_err(built)?,
         people: People::new(config.chatwoot.url.clone()).map_err(built)?,
-        channels: SealedChannels::new(channel_store(config.store.url.expose()).await?, ring),
+        channels,
     };
     let root = public_url.as_str().trim_end_matches('/').to_owned();
     let admin = AdminConfig {
@@ -171,11 +175,7 @@ pub(crate) async fn routes(config: &Config) -> Result<(Option<Router>, Router), 
         allowed_emails: section.allowed_emails.clone(),
         bridge_account: config.chatwoot.account_id,
         session_ttl: Duration::from_secs(section.session_hours.max(1) * 3600),
-        webhook_urls: Arc::new(BridgeWebhooks {
-            public_url: root,
-            bridge_account: config.chatwoot.account_id,
-            bridge_token: config.chatwoot.webhook_token.clone(),
-        }),
+        webhook_urls: Arc::new(BridgeWebhooks { config: config.clone(), public_url: root }),
     };
     let page = Router::new().nest(MOUNT, wbots_admin::router(admin, services));
     Ok((Some(crate::request_log::layer(page)), public))
@@ -186,11 +186,12 @@ pub(crate) async fn routes(config: &Config) -> Result<(Option<Router>, Router), 
 /// served until `stop` — its task is returned.
 pub(crate) async fn mount(
     config: &Config,
+    channels: Option<Channels>,
     app: Router,
     limits: Limits,
     stop: CancellationToken,
 ) -> Result<(Router, Option<JoinHandle<()>>), String> {
-    let (page, public) = routes(config).await?;
+    let (page, public) = routes(config, channels)?;
     let app = app.merge(public);
     let Some(page) = page else { return Ok((app, None)) };
     let Some(addr) = config.server.admin_listen else { return Ok((app.merge(page), None)) };

@@ -48,7 +48,7 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
     };
     let app = crate::app::router(&config, bridge.clone());
     let (mut app, admin_server) =
-        crate::admin::mount(&config, app, limits, shutdown.clone()).await?;
+        crate::admin::mount(&config, connected.clone(), app, limits, shutdown.clone()).await?;
     // /metrics shows queue depth and traffic: on the public port only when the operator asks.
     if config.server.metrics_on_listen {
         app = app.merge(metrics_router());

@@ -1,8 +1,8 @@
 //! The connect page in a real browser: headless Chromium (through chromedriver) drives the
 //! real `wbots serve` with `[admin]` on, against the FakeGraph and the FakeChatwoot. A
 //! business signs in, connects a Page with its Instagram account through Facebook Login
-//! and an Instagram account through Instagram Login, sees them listed, reconnects and
-//! disconnects. Each page is saved as a screenshot in `docs/screenshots/` (the README shows
+//! and an Instagram account through Instagram Login, sees them listed, a customer's
+//! message arrives in Chatwoot through the Page at once, reconnects and disconnects. Each page is saved as a screenshot in `docs/screenshots/` (the README shows
 //! them). Skipped with one line when Chromium is not installed; CI installs it and fails
 //! without it.
 
@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
-use wbots_core::KeyRing;
+use wbots_core::{KeyRing, Secret};
 use wbots_fakes::chatwoot::{FakeChatwoot, FakeUser};
-use wbots_fakes::meta::FakeGraph;
+use wbots_fakes::meta::{FakeGraph, payload};
+use wbots_meta::sign_body;
 
 mod support;
 use support::{Killed, first_line_async, free_port, serve_command};
@@ -223,6 +224,48 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
             .iter()
             .all(|h| h == &format!("{}/webhooks/chatwoot/browser-path-token-0123", bridge.url))
     );
+
+    // Messages flow at once: a customer writes to the Page just connected, and the message
+    // arrives in Chatwoot, in the Page's new inbox (the store is watched: no restart).
+    let inbox =
+        chatwoot.inboxes().into_iter().find(|(_, i)| i.name == "Messenger: Acme Shop").unwrap().0;
+    let body = payload::text(
+        "page",
+        "111",
+        "psid-ada",
+        "m_browser_1",
+        "Is my order on its way?",
+        chrono::Utc::now().timestamp_millis(),
+    );
+    let answer = reqwest::Client::new()
+        .post(format!("{}/webhooks/meta", bridge.url))
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            sign_body(&Secret::new("browser-app-secret"), body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let started = Instant::now();
+    let conversation = loop {
+        let arrived = chatwoot
+            .messages()
+            .into_iter()
+            .find(|m| m.content.as_deref() == Some("Is my order on its way?"));
+        if let Some(m) = arrived {
+            break m.conversation_id;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the customer's message never reached Chatwoot"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let conversations = chatwoot.conversations();
+    assert_eq!(conversations.iter().find(|c| c.id == conversation).unwrap().inbox_id, inbox);
 
     // Reconnect the Page: the same dialog, then back to the list.
     click(&browser, "div[data-address='messenger:111'] form[action$='reconnect'] button").await;

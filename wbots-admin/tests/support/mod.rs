@@ -22,9 +22,9 @@ pub const AGENT_TOKEN: &str = "agent-token";
 pub struct Hooks(pub String);
 
 impl WebhookUrls for Hooks {
-    fn for_account(&self, account: u64, token: Option<&Secret>) -> String {
+    fn for_inbox(&self, account: u64, inbox: u64, token: Option<&Secret>) -> String {
         match token {
-            Some(t) => format!("{}/webhooks/chatwoot/{account}/{}", self.0, t.expose()),
+            Some(t) => format!("{}/webhooks/a{account}.i{inbox}/{}", self.0, t.expose()),
             None => format!("{}/webhooks/chatwoot/bridge-path-token", self.0),
         }
     }
