@@ -88,6 +88,9 @@ pub(crate) async fn submit(
     let mut chosen = Vec::new();
     for key in fields.iter().filter(|(k, _)| k == "connect").map(|(_, v)| v) {
         let Some(grant) = s.grants.iter().find(|g| &g.key == key) else { continue };
+        if let Some(why) = &grant.blocked {
+            return refused(&admin, Some(&s), why);
+        }
         let Some((account, inbox)) = single.get(&format!("target:{key}")).and_then(|v| target(v))
         else {
             return refused(

@@ -19,6 +19,9 @@
 //!
 //! A library: it reads no environment and no file, and never exits.
 
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;

@@ -299,3 +299,36 @@ async fn into_another_account_the_channel_keeps_the_administrators_token_and_its
     let hook = world.chatwoot.webhook_url(inbox).unwrap();
     assert_eq!(hook, format!("{}/webhooks/a1.i{inbox}/{}", world.base, tokens[0].expose()));
 }
+
+#[tokio::test]
+async fn a_page_without_messaging_access_is_shown_but_cannot_be_ticked() {
+    let world = World::start().await;
+    world.graph.add_page("222", "page-token-222", None);
+    world.graph.set_page_name("222", "Acme Outlet");
+    world.graph.set_page_tasks("222", &["ANALYZE", "ADVERTISE"]);
+    let mut browser = world.browser();
+    let list = browser.sign_in_with_token(ADMIN_TOKEN).await;
+    let started = browser.post("/admin/meta/start", &[("csrf", &list.field("csrf"))]).await;
+    let back = world
+        .graph
+        .consent(&url::Url::parse(&started.location()).unwrap(), None, true)
+        .await
+        .unwrap();
+    browser.get(&format!("{}?{}", back.path(), back.query().unwrap())).await;
+    let pick = browser.get("/admin/connect").await;
+    assert!(
+        pick.body.contains("Acme Outlet") && pick.body.contains("MESSAGING and MODERATE"),
+        "{}",
+        pick.body
+    );
+    assert!(!pick.body.contains("value=\"page:222\""), "no checkbox for it: {}", pick.body);
+    // Forcing it through the form is refused.
+    let done = browser
+        .post(
+            "/admin/connect",
+            &[("csrf", &pick.field("csrf")), ("connect", "page:222"), ("target:page:222", "1:new")],
+        )
+        .await;
+    assert_eq!(done.status, 403, "{}", done.body);
+    assert!(world.stored().await.is_empty());
+}

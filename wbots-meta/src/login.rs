@@ -6,7 +6,7 @@
 //!
 //! Every dialog and token host is configurable ([`LoginUrls`], Meta's real hosts by default)
 //! so a fake can stand in. Failures are [`DeliveryError`]s classified like every Graph call
-//! ([`GraphFailures`](crate::errors::GraphFailures)); none carries a token or a secret (the
+//! ([`GraphFailures`]); none carries a token or a secret (the
 //! URLs, which hold them, are dropped from transport errors).
 
 use std::fmt;
@@ -260,7 +260,7 @@ impl MetaLogin {
 
     /// The person's Pages with their Page tokens, tasks and linked Instagram accounts:
     /// `/me/accounts` with field expansion (§3.1), following `paging.next` until absent,
-    /// at most [`MAX_PAGES`] pages (§3.2).
+    /// at most 20 pages (§3.2).
     pub async fn pages(&self, user_token: &Secret) -> Result<Vec<GrantedPage>, DeliveryError> {
         let mut url =
             endpoint(&self.config.graph_url, &[&self.config.graph_version, "me", "accounts"])?;
