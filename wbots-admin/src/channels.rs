@@ -219,7 +219,7 @@ pub(crate) async fn reconnect(
     };
     let address = Some(record.channel.address.clone());
     match record.channel.login {
-        LoginKind::Facebook => facebook::to_dialog(&admin, &id, &s, address),
+        LoginKind::Facebook => facebook::to_dialog(&admin, &id, &s, address, false),
         LoginKind::Instagram => instagram::to_dialog(&admin, &id, &s, address),
     }
 }

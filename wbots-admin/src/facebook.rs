@@ -27,11 +27,16 @@ pub(crate) fn to_dialog(
     id: &str,
     s: &Session,
     reconnect: Option<ChannelAddress>,
+    rerequest: bool,
 ) -> Response {
     let Some(state) = admin.sessions.begin(id, LoginKind::Facebook, reconnect) else {
         return refused(admin, Some(s), "Your session ended. Sign in again.");
     };
-    match admin.services.meta.facebook_dialog_url(&admin.config.absolute(CALLBACK), &state, false) {
+    match admin.services.meta.facebook_dialog_url(
+        &admin.config.absolute(CALLBACK),
+        &state,
+        rerequest,
+    ) {
         Ok(url) => Redirect::to(url.as_str()).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot build the Facebook Login dialog URL");
@@ -50,7 +55,8 @@ pub(crate) fn unavailable(admin: &Admin, s: &Session, text: &str) -> Response {
     admin.pages.message(StatusCode::BAD_GATEWAY, &b, "Could not connect", text)
 }
 
-/// `POST /meta/start`.
+/// `POST /meta/start` (`rerequest=1`: Meta's dialog asks again for declined Pages and
+/// permissions).
 pub(crate) async fn start(
     State(admin): State<Admin>,
     jar: PrivateCookieJar,
@@ -63,7 +69,9 @@ pub(crate) async fn start(
     if let Err(r) = check_csrf(&admin, &s, &form) {
         return r;
     }
-    to_dialog(&admin, &id, &s, None)
+    // "Choose other Pages" asks again for what was declined (`auth_type=rerequest`, §3.4).
+    let rerequest = form.get("rerequest").is_some_and(|v| v == "1");
+    to_dialog(&admin, &id, &s, None, rerequest)
 }
 
 /// The grants of the person's Pages: each Page (Messenger) and its linked Instagram

@@ -332,3 +332,24 @@ async fn a_page_without_messaging_access_is_shown_but_cannot_be_ticked() {
     assert_eq!(done.status, 403, "{}", done.body);
     assert!(world.stored().await.is_empty());
 }
+
+#[tokio::test]
+async fn choosing_other_pages_asks_meta_again_for_what_was_declined() {
+    let world = World::start().await;
+    let mut browser = world.browser();
+    let list = browser.sign_in_with_token(ADMIN_TOKEN).await;
+    let started = browser.post("/admin/meta/start", &[("csrf", &list.field("csrf"))]).await;
+    assert!(!started.location().contains("auth_type"), "{}", started.location());
+    let back = world
+        .graph
+        .consent(&url::Url::parse(&started.location()).unwrap(), Some(&[]), true)
+        .await
+        .unwrap();
+    browser.get(&format!("{}?{}", back.path(), back.query().unwrap())).await;
+    let pick = browser.get("/admin/connect").await;
+    assert!(pick.body.contains("Meta gave no Page"), "{}", pick.body);
+    let again = browser
+        .post("/admin/meta/start", &[("csrf", &pick.field("csrf")), ("rerequest", "1")])
+        .await;
+    assert!(again.location().contains("auth_type=rerequest"), "{}", again.location());
+}
