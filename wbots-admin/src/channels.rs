@@ -145,6 +145,21 @@ async fn chosen(
     })
 }
 
+/// The node a channel's webhook subscription lives on, and on which Graph host: the Page
+/// for Facebook Login (Instagram through it included, meta-login.md §4.3), the account
+/// itself for Instagram Login (§5.7).
+fn subscription_node(c: &wbots_core::store::ConnectedChannel) -> (String, wbots_meta::Login) {
+    match c.login {
+        LoginKind::Facebook => (
+            c.page_id.clone().unwrap_or_else(|| c.address.account.as_str().to_owned()),
+            wbots_meta::Login::Facebook,
+        ),
+        LoginKind::Instagram => {
+            (c.address.account.as_str().to_owned(), wbots_meta::Login::Instagram)
+        }
+    }
+}
+
 /// `POST /channels/disconnect`.
 pub(crate) async fn disconnect(
     State(admin): State<Admin>,
@@ -165,19 +180,25 @@ pub(crate) async fn disconnect(
     let c = &record.channel;
     // Unsubscribed first (best effort: a token Meta no longer honours cannot unsubscribe,
     // and the channel must stop anyway), then no longer served.
-    let (node, login) = match c.login {
-        LoginKind::Facebook => (
-            c.page_id.clone().unwrap_or_else(|| c.address.account.as_str().to_owned()),
-            wbots_meta::Login::Facebook,
-        ),
-        LoginKind::Instagram => {
-            (c.address.account.as_str().to_owned(), wbots_meta::Login::Instagram)
+    let (node, login) = subscription_node(c);
+    // A Page's subscription also carries the other channel reached through it (its Messenger
+    // and its Instagram account): kept while that one is still served.
+    let shared = match admin.services.channels.list().await {
+        Ok(all) => all.iter().any(|r| {
+            r.channel.address != c.address
+                && r.channel.status != ChannelStatus::Disconnected
+                && subscription_node(&r.channel) == (node.clone(), login)
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "admin page: cannot list channels; keeping the subscription");
+            true
         }
     };
-    if let Err(e) =
-        admin.services.connections.unsubscribe(&node, login, &record.credentials.access_token).await
-    {
-        tracing::warn!(channel = %c.address, error = %e, "could not unsubscribe the disconnected channel");
+    if !shared {
+        let token = &record.credentials.access_token;
+        if let Err(e) = admin.services.connections.unsubscribe(&node, login, token).await {
+            tracing::warn!(channel = %c.address, error = %e, "could not unsubscribe the disconnected channel");
+        }
     }
     if let Err(e) =
         admin.services.channels.set_status(&c.address, ChannelStatus::Disconnected).await

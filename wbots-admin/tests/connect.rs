@@ -353,3 +353,27 @@ async fn choosing_other_pages_asks_meta_again_for_what_was_declined() {
         .await;
     assert!(again.location().contains("auth_type=rerequest"), "{}", again.location());
 }
+
+#[tokio::test]
+async fn a_pages_subscription_stays_while_the_other_channel_through_it_is_served() {
+    let world = World::start().await;
+    let mut browser = world.browser();
+    browser.sign_in_with_token(ADMIN_TOKEN).await;
+    let list =
+        connect_facebook(&world, &mut browser, &["page:111", "ig:17841400000000111"], "1:new")
+            .await;
+    let csrf = list.field("csrf");
+    let ig = browser
+        .post(
+            "/admin/channels/disconnect",
+            &[("csrf", &csrf), ("address", "instagram:17841400000000111")],
+        )
+        .await;
+    assert_eq!(ig.status, 303, "{}", ig.body);
+    assert!(world.graph.unsubscribed().is_empty(), "Messenger still needs the Page's subscription");
+    assert!(!world.graph.subscribed_fields("111").is_empty());
+    browser
+        .post("/admin/channels/disconnect", &[("csrf", &csrf), ("address", "messenger:111")])
+        .await;
+    assert_eq!(world.graph.unsubscribed(), ["111"], "the last channel through the Page is gone");
+}

@@ -279,7 +279,9 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
     arrive(&browser, "/admin?done=disconnected").await;
     let list = text(&browser).await;
     assert!(list.contains("disconnected"), "{list}");
-    assert_eq!(graph.unsubscribed(), ["111"]);
+    // The Page stays subscribed: its Instagram account is still served through it.
+    assert!(graph.unsubscribed().is_empty());
+    assert!(!graph.subscribed_fields("111").is_empty());
     shoot(&browser, "6-disconnected").await;
 
     // The public data-deletion page, linked from every page.
