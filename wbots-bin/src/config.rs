@@ -47,6 +47,9 @@ pub(crate) struct Config {
     /// `[privacy]`: retention and the audit trail's key (`privacy_config.rs`).
     #[serde(default)]
     pub privacy: crate::privacy_config::PrivacySection,
+    /// `[admin]`: the connect page (`admin.rs`).
+    #[serde(default)]
+    pub admin: crate::admin::AdminSection,
 }
 
 /// `[server]`
@@ -83,6 +86,10 @@ pub(crate) struct ServerConfig {
     /// Seconds requests in flight get after SIGTERM before their connections are dropped.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_seconds: u64,
+    /// Where the connect page (`[admin]`) is served on its own; absent: under `/admin` on
+    /// `listen`.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 fn default_metrics_listen() -> Option<SocketAddr> {
@@ -133,6 +140,7 @@ impl Default for ServerConfig {
             header_read_timeout_seconds: default_header_read_timeout(),
             max_connections: default_max_connections(),
             shutdown_grace_seconds: default_shutdown_grace(),
+            admin_listen: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 // Everything here is private to the binary: `pub(crate)` says so (the workspace-wide lint
 // waits for the library crates being reshaped beside this change).
 
+mod admin;
 mod app;
 mod channel_source;
 mod channels;

@@ -8,6 +8,7 @@ mod error;
 mod inbox;
 mod markdown;
 mod media;
+pub mod people;
 mod records;
 pub mod setup;
 mod sweep;

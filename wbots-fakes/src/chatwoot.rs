@@ -13,6 +13,9 @@
 mod access;
 mod hooks;
 mod listing;
+mod people;
+
+pub use people::FakeUser;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -154,6 +157,7 @@ struct World {
     fail_next: Vec<u16>,
     down: bool,
     requests: u64,
+    people: people::People,
 }
 
 impl World {
@@ -227,6 +231,38 @@ impl FakeChatwoot {
     /// An inbox as the fake holds it.
     pub fn inbox(&self, inbox: u64) -> Option<FakeInbox> {
         lock(&self.state).inboxes.get(&inbox).cloned()
+    }
+
+    /// A person of the installation: signs in with e-mail and password (and MFA's code when
+    /// set) or uses their personal access token; their role per account governs what they
+    /// may do.
+    pub fn add_user(&self, user: FakeUser) {
+        lock(&self.state).people.users.push(user);
+    }
+
+    /// Turns on Rack::Attack's `login/ip` rule for the bridge's requests (5 password
+    /// sign-ins per 5 minutes; chatwoot-signin-and-sweep.md §1.9). Off by default: the rule
+    /// runs in production only and safelists loopback, where the fake listens.
+    pub fn throttle_sign_ins(&self, on: bool) {
+        lock(&self.state).people.throttle_on(on);
+    }
+
+    /// Devise sessions open now (each sign-in takes one of the person's 25, §1.6).
+    pub fn open_sessions(&self) -> usize {
+        lock(&self.state).people.sessions.len()
+    }
+
+    /// The keys of each `POST /auth/sign_in` body received, sorted, in order.
+    pub fn sign_in_requests(&self) -> Vec<Vec<String>> {
+        lock(&self.state).people.sign_in_keys.clone()
+    }
+
+    /// Every inbox, by id.
+    pub fn inboxes(&self) -> Vec<(u64, FakeInbox)> {
+        let mut all: Vec<(u64, FakeInbox)> =
+            lock(&self.state).inboxes.iter().map(|(id, i)| (*id, i.clone())).collect();
+        all.sort_by_key(|(id, _)| *id);
+        all
     }
 
     /// The version `GET /api` answers (default `4.15.1`).
@@ -673,6 +709,8 @@ fn router(state: Shared) -> Router {
         .nest("/api/v1/accounts/{account}", api)
         .route("/api/v1/profile", get(profile))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate))
+        .route("/auth/sign_in", post(people::sign_in))
+        .route("/auth/sign_out", axum::routing::delete(people::sign_out))
         .route("/api", get(version))
         .route("/rails/active_storage/blobs/{id}/{name}", get(blob))
         .with_state(state)
@@ -713,6 +751,16 @@ async fn gate(
                     .into_response();
             }
             Some(t) if t == s.token => {}
+            Some(t) if s.people.by_token(t).is_some() => {
+                let user = s.people.by_token(t).cloned();
+                if let Some(user) = user {
+                    if let Err(refused) =
+                        people::person_may(&s, &user, request.method(), request.uri().path())
+                    {
+                        return refused;
+                    }
+                }
+            }
             Some(t) if s.bot_tokens.iter().any(|b| b == t) => {
                 if !access::bot_may(request.method(), request.uri().path()) {
                     return (
@@ -737,7 +785,8 @@ async fn gate(
             .strip_prefix("/api/v1/accounts/")
             .and_then(|p| p.split('/').next())
             .map(str::to_owned);
-        if let Some(account) = account {
+        let person = token.is_some_and(|t| s.people.by_token(t).is_some());
+        if let (Some(account), false) = (account, person) {
             if account != s.account_id.to_string() {
                 return (
                     StatusCode::UNAUTHORIZED,
@@ -781,8 +830,14 @@ fn contact_json(c: &FakeContact) -> Value {
     })
 }
 
-async fn profile(State(state): State<Shared>) -> Response {
+async fn profile(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let s = lock(&state);
+    let token = headers.get("api_access_token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if let Some(user) = s.people.by_token(token) {
+        // `GET /api/v1/profile`: the user object without the `data` wrapper (§2.2 of
+        // chatwoot-signin-and-sweep.md).
+        return axum::Json(people::user_json(user)).into_response();
+    }
     // `app/views/api/v1/models/_user.json.jbuilder`: one entry per account with the role.
     axum::Json(json!({ "id": 1, "name": "Agent Smith", "accounts": [{ "id": s.account_id, "name": "Acme", "role": "administrator" }] })).into_response()
 }
