@@ -9,8 +9,9 @@ use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::PrivateCookieJar;
+use chrono::{DateTime, Utc};
 use minijinja::context;
-use wbots_core::store::{ChannelRecord, ChannelStatus, LoginKind};
+use wbots_core::store::{ChannelActivity, ChannelRecord, ChannelStatus, LoginKind};
 
 use crate::connect::account_of;
 use crate::render::base;
@@ -28,6 +29,11 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "disconnected" => Some("Disconnected: the bridge no longer serves it."),
         _ => None,
     }
+}
+
+/// A last-message time as the list shows it.
+fn shown(at: Option<DateTime<Utc>>) -> String {
+    at.map_or_else(|| "none yet".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
 fn status_text(status: &ChannelStatus) -> &'static str {
@@ -86,35 +92,46 @@ pub(crate) async fn list(
             .await
             .map(|list| list.into_iter().map(|i| (i.id, i.name)).collect())
             .unwrap_or_default();
-        let channels: Vec<_> = records
-            .iter()
-            .filter(|r| account_of(&admin, &r.channel) == account.id)
-            .map(|r| {
-                let c = &r.channel;
-                let inbox = names.get(&c.chatwoot.inbox_id).map_or_else(
-                    || format!("#{}", c.chatwoot.inbox_id),
-                    |n| format!("{n} (#{})", c.chatwoot.inbox_id),
-                );
-                let how = match c.login {
-                    LoginKind::Facebook if c.address.kind.as_str() == "instagram" => {
-                        "Instagram through Facebook"
-                    }
-                    LoginKind::Facebook => "Messenger",
-                    LoginKind::Instagram => "Instagram",
-                };
-                context! {
-                    address => c.address.to_string(),
-                    label => format!("{how} · {}", c.address.account),
-                    status => c.status.as_str(),
-                    status_text => status_text(&c.status),
-                    reason => c.status.reason(),
-                    inbox => inbox,
-                    connected_by => c.connected_by,
-                    connected_at => c.connected_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                    expires => c.token_expires_at.map(|t| t.format("%Y-%m-%d").to_string()),
+        let mut channels = Vec::new();
+        for r in records.iter().filter(|r| account_of(&admin, &r.channel) == account.id) {
+            let c = &r.channel;
+            let inbox = names.get(&c.chatwoot.inbox_id).map_or_else(
+                || format!("#{}", c.chatwoot.inbox_id),
+                |n| format!("{n} (#{})", c.chatwoot.inbox_id),
+            );
+            let how = match c.login {
+                LoginKind::Facebook if c.address.kind.as_str() == "instagram" => {
+                    "Instagram through Facebook"
                 }
-            })
-            .collect();
+                LoginKind::Facebook => "Messenger",
+                LoginKind::Instagram => "Instagram",
+            };
+            let (last_in, last_out) = match ChannelActivity::of(
+                admin.services.activity.as_ref(),
+                &c.address,
+            )
+            .await
+            {
+                Ok(a) => (shown(a.last_in), shown(a.last_out)),
+                Err(e) => {
+                    tracing::warn!(channel = %c.address, error = %e, "admin page: cannot read the channel's activity");
+                    ("unknown".to_owned(), "unknown".to_owned())
+                }
+            };
+            channels.push(context! {
+                address => c.address.to_string(),
+                label => format!("{how} · {}", c.address.account),
+                status => c.status.as_str(),
+                status_text => status_text(&c.status),
+                reason => c.status.reason(),
+                inbox => inbox,
+                connected_by => c.connected_by,
+                connected_at => c.connected_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                expires => c.token_expires_at.map(|t| t.format("%Y-%m-%d").to_string()),
+                last_in => last_in,
+                last_out => last_out,
+            });
+        }
         accounts.push(context! { id => account.id, name => account.name, channels => channels });
     }
     let b = base(

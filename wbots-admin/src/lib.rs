@@ -31,7 +31,7 @@ use axum::routing::{get, post};
 use url::Url;
 use wbots_chatwoot::people::People;
 use wbots_core::Secret;
-use wbots_core::store::{ChannelStore, SealedChannels};
+use wbots_core::store::{ChannelStore, LinkStore, SealedChannels};
 use wbots_meta::{MetaConnections, MetaLogin};
 
 mod channels;
@@ -106,6 +106,9 @@ pub struct AdminServices {
     pub people: People,
     /// The channel store, sealed.
     pub channels: SealedChannels<Arc<dyn ChannelStore>>,
+    /// The engine's links, read for each channel's last message in and out
+    /// ([`ChannelActivity`](wbots_core::store::ChannelActivity)).
+    pub activity: Arc<dyn LinkStore>,
 }
 
 impl fmt::Debug for AdminServices {

@@ -81,6 +81,53 @@ async fn a_page_and_its_instagram_account_connect_through_facebook_login_into_a_
     assert_ne!(page.channel.chatwoot.inbox_id, ig.channel.chatwoot.inbox_id);
 }
 
+/// The part of the list page about one channel.
+fn channel_block<'a>(body: &'a str, address: &str) -> &'a str {
+    let start = body.split(&format!("data-address=\"{address}\"")).nth(1).unwrap_or_default();
+    start.split("class=\"channel\"").next().unwrap_or_default()
+}
+
+/// Each channel shows when its last customer message came in and its last agent message
+/// went out (the engine's `channel_last_in` / `channel_last_out` links), or that it has
+/// had none yet.
+#[tokio::test]
+async fn each_channel_shows_its_last_message_in_and_out() {
+    use wbots_core::ChannelAddress;
+    use wbots_core::store::{Link, LinkKey, LinkStore};
+
+    let world = World::start().await;
+    let mut browser = world.browser();
+    browser.sign_in_with_token(ADMIN_TOKEN).await;
+    let list =
+        connect_facebook(&world, &mut browser, &["page:111", "ig:17841400000000111"], "1:new")
+            .await;
+    for address in ["messenger:111", "instagram:17841400000000111"] {
+        let block = channel_block(&list.body, address);
+        assert!(
+            block.contains("Last message in: <span class=\"last-in\">none yet</span>")
+                && block.contains("last message out: <span class=\"last-out\">none yet</span>"),
+            "{block}"
+        );
+    }
+
+    let page = ChannelAddress::new("messenger", "111");
+    let at = |hh: u32, mm: u32| {
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+            .and_then(|d| d.and_hms_opt(hh, mm, 0))
+            .map(|t| t.and_utc().timestamp_millis().to_string())
+            .unwrap()
+    };
+    world.links.put_link(&Link::new(LinkKey::channel_last_in(&page), at(9, 30))).await.unwrap();
+    world.links.put_link(&Link::new(LinkKey::channel_last_out(&page), at(9, 41))).await.unwrap();
+
+    let list = browser.get("/admin").await;
+    let block = channel_block(&list.body, "messenger:111");
+    assert!(block.contains("<span class=\"last-in\">2026-03-01 09:30 UTC</span>"), "{block}");
+    assert!(block.contains("<span class=\"last-out\">2026-03-01 09:41 UTC</span>"), "{block}");
+    let other = channel_block(&list.body, "instagram:17841400000000111");
+    assert!(other.contains("<span class=\"last-in\">none yet</span>"), "{other}");
+}
+
 #[tokio::test]
 async fn an_existing_inbox_can_be_chosen_and_is_pointed_at_the_bridge() {
     let world = World::start().await;

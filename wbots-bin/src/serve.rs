@@ -47,8 +47,15 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
         crate::metrics::router(metrics.clone(), store.clone(), config.server.metrics_token.clone())
     };
     let app = crate::app::router(&config, bridge.clone());
-    let (mut app, admin_server) =
-        crate::admin::mount(&config, connected.clone(), app, limits, shutdown.clone()).await?;
+    let (mut app, admin_server) = crate::admin::mount(
+        &config,
+        connected.clone(),
+        Arc::new(store.clone()),
+        app,
+        limits,
+        shutdown.clone(),
+    )
+    .await?;
     // /metrics shows queue depth and traffic: on the public port only when the operator asks.
     if config.server.metrics_on_listen {
         app = app.merge(metrics_router());

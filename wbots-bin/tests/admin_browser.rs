@@ -215,7 +215,6 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
     let list = text(&browser).await;
     assert!(list.contains("Instagram · 17841400000000999"), "{list}");
     assert_eq!(list.matches("active").count(), 3, "{list}");
-    shoot(&browser, "5-channels").await;
     // One new API inbox per channel, pointed at the bridge's Chatwoot webhook.
     let hooks: Vec<_> = chatwoot.inboxes().into_iter().filter_map(|(_, i)| i.webhook_url).collect();
     assert_eq!(hooks.len(), 3, "{hooks:?}");
@@ -266,6 +265,62 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
     };
     let conversations = chatwoot.conversations();
     assert_eq!(conversations.iter().find(|c| c.id == conversation).unwrap().inbox_id, inbox);
+
+    // An agent answers in the inbox the page created: Chatwoot's webhook (to the URL the
+    // page set, with its token) reaches the bridge, and the answer reaches Meta with the
+    // Page's token from the login.
+    let (_, hook) = chatwoot.agent_reply(conversation, "Yes, it left today.", vec![]).await;
+    assert_eq!(hook, Some(200), "the inbox's webhook reached the bridge");
+    let started = Instant::now();
+    let sent = loop {
+        let sent = graph.sent();
+        if let Some(m) = sent.iter().find(|m| m.text.as_deref() == Some("Yes, it left today.")) {
+            break m.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the answer never reached Meta");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((sent.recipient.as_str(), sent.token.as_str()), ("psid-ada", "page-token-111"));
+
+    // The list shows the Page's last message in and out (once the answer's job has
+    // committed: the page is read again until it does).
+    let started = Instant::now();
+    let block = loop {
+        browser.goto(&format!("{}/admin", bridge.url)).await.unwrap();
+        let block = browser
+            .find(Locator::Css("div[data-address='messenger:111'] .activity"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !block.contains("none yet") {
+            break block;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no activity shown: {block}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        block.starts_with("Last message in: 20") && block.contains("last message out: 20"),
+        "{block}"
+    );
+    let other = browser
+        .find(Locator::Css("div[data-address='instagram:17841400000000999'] .activity"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(other, "Last message in: none yet · last message out: none yet");
+    // The screenshot shows the Page's line with its times.
+    browser
+        .execute(
+            "document.querySelector(\"div[data-address='messenger:111']\").scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    shoot(&browser, "5-channels").await;
 
     // Reconnect the Page: the same dialog, then back to the list.
     click(&browser, "div[data-address='messenger:111'] form[action$='reconnect'] button").await;

@@ -34,6 +34,8 @@ pub struct World {
     pub graph: FakeGraph,
     pub chatwoot: FakeChatwoot,
     pub channels: SealedChannels<Arc<dyn ChannelStore>>,
+    /// The links the engine would write (each channel's last message in and out).
+    pub links: Arc<MemoryStore>,
     pub base: String,
     _server: tokio::task::JoinHandle<()>,
 }
@@ -89,13 +91,15 @@ impl World {
             instagram_api: graph.url().clone(),
         };
         let ring = Arc::new(KeyRing::new([&KeyRing::generate_key()]).unwrap());
-        let store: Arc<dyn ChannelStore> = Arc::new(MemoryStore::new());
+        let memory = Arc::new(MemoryStore::new());
+        let store: Arc<dyn ChannelStore> = memory.clone();
         let channels = SealedChannels::new(store, ring);
         let services = AdminServices {
             meta: MetaLogin::new(meta.clone(), urls, Some("5678".into())).unwrap(),
             connections: MetaConnections::new(meta).unwrap(),
             people: People::new(chatwoot.url().clone()).unwrap(),
             channels: channels.clone(),
+            activity: memory.clone(),
         };
         let mut config = AdminConfig {
             public_url: Url::parse(&base).unwrap(),
@@ -116,7 +120,7 @@ impl World {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { graph, chatwoot, channels, base, _server: server }
+        Self { graph, chatwoot, channels, links: memory, base, _server: server }
     }
 
     pub fn browser(&self) -> Browser {

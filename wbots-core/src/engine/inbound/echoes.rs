@@ -9,7 +9,7 @@ use super::Inbound;
 use super::posting::{Post, posted};
 use super::render::Incoming;
 use crate::engine::job::JobError;
-use crate::engine::links::user_scope;
+use crate::engine::links::{channel_last_out, user_scope};
 use crate::engine::outbound::marker::Marker;
 use crate::event::EchoMessage;
 use crate::ids::ChannelAddress;
@@ -55,7 +55,10 @@ impl Inbound<'_> {
             })
             .await?;
         let inbox = &route.binding.inbox;
-        Ok(posted(address, inbox, &e.thread, &e.id, conversation, message, e.sent_at).to_vec())
+        let mut writes =
+            posted(address, inbox, &e.thread, &e.id, conversation, message, e.sent_at).to_vec();
+        writes.push(channel_last_out(address, e.sent_at));
+        Ok(writes)
     }
 }
 

@@ -9,7 +9,8 @@ use super::render::{Copied, Incoming, Rendered, is_copied, render};
 use crate::channel::Channel;
 use crate::engine::job::JobError;
 use crate::engine::links::{
-    InboxMessageLink, MessageLink, inbox_message_link, last_inbound_link, message_link, user_scope,
+    InboxMessageLink, MessageLink, channel_last_in, inbox_message_link, last_inbound_link,
+    message_link, user_scope,
 };
 use crate::error::{DeliveryError, DeliveryErrorKind};
 use crate::event::{InboundMessage, ReplyTo};
@@ -66,10 +67,13 @@ impl Inbound<'_> {
             .await?;
         let scope = user_scope(address, m.thread.as_str());
         let inbox = &self.route()?.binding.inbox;
-        Ok(vec![LinkWrite::Set(last_inbound_link(&scope, address, &m.thread, m.sent_at))]
-            .into_iter()
-            .chain(posted(address, inbox, &m.thread, &m.id, conversation, message, m.sent_at))
-            .collect())
+        Ok(vec![
+            LinkWrite::Set(last_inbound_link(&scope, address, &m.thread, m.sent_at)),
+            channel_last_in(address, m.sent_at),
+        ]
+        .into_iter()
+        .chain(posted(address, inbox, &m.thread, &m.id, conversation, message, m.sent_at))
+        .collect())
     }
 
     /// Copies the message's files from the platform, then renders it at the engine's now.
