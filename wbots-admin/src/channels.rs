@@ -107,7 +107,7 @@ pub(crate) async fn list(
                 LoginKind::Instagram => "Instagram",
             };
             let (last_in, last_out) = match ChannelActivity::of(
-                admin.services.activity.as_ref(),
+                admin.services.links.as_ref(),
                 &c.address,
             )
             .await

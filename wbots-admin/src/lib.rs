@@ -106,9 +106,10 @@ pub struct AdminServices {
     pub people: People,
     /// The channel store, sealed.
     pub channels: SealedChannels<Arc<dyn ChannelStore>>,
-    /// The engine's links, read for each channel's last message in and out
-    /// ([`ChannelActivity`](wbots_core::store::ChannelActivity)).
-    pub activity: Arc<dyn LinkStore>,
+    /// The engine's links: each channel's last message in and out
+    /// ([`ChannelActivity`](wbots_core::store::ChannelActivity)) are read there, and who
+    /// granted each channel's access is written there (`wbots_meta::grants`).
+    pub links: Arc<dyn LinkStore>,
 }
 
 impl fmt::Debug for AdminServices {

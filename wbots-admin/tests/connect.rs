@@ -208,6 +208,20 @@ async fn an_instagram_account_connects_through_instagram_login_with_its_expiry()
         "the long-lived token is stored"
     );
     assert!(world.graph.subscribed_fields("17841400000000999").contains(&"messages".to_owned()));
+    // Who granted it: the app-scoped id Instagram's `/me` gives (`id`), for Meta's
+    // data-deletion and deauthorize callbacks.
+    assert_eq!(
+        grant_of(&world, "instagram:17841400000000999").await.as_deref(),
+        Some("7017841400000000999")
+    );
+}
+
+/// The app-scoped Meta user id recorded as having granted `address`'s access.
+async fn grant_of(world: &World, address: &str) -> Option<String> {
+    use wbots_core::store::{LinkKey, LinkStore};
+    let (kind, account) = address.split_once(':').unwrap();
+    let address = wbots_core::ChannelAddress::new(kind, account);
+    world.links.get_link(&LinkKey::channel_grant(&address)).await.unwrap()
 }
 
 #[tokio::test]
@@ -215,7 +229,9 @@ async fn a_flagged_channel_shows_its_reason_and_reconnecting_replaces_the_token(
     let world = World::start().await;
     let mut browser = world.browser();
     browser.sign_in_with_token(ADMIN_TOKEN).await;
+    world.graph.set_person_id("asid-jane-01");
     connect_facebook(&world, &mut browser, &["page:111"], "1:new").await;
+    assert_eq!(grant_of(&world, "messenger:111").await.as_deref(), Some("asid-jane-01"));
     let address = world.stored().await[0].channel.address.clone();
     let reason = "Meta refused the token: the password was changed (190/460)";
     world
@@ -230,8 +246,10 @@ async fn a_flagged_channel_shows_its_reason_and_reconnecting_replaces_the_token(
         list.body
     );
 
-    // Meta gives the Page a new token; the business reconnects.
+    // Meta gives the Page a new token; someone else of the business reconnects: the grant
+    // is theirs now.
     world.graph.add_page("111", "page-token-111-new", Some("17841400000000111"));
+    world.graph.set_person_id("asid-joe-02");
     let started = browser
         .post(
             "/admin/channels/reconnect",
@@ -248,6 +266,7 @@ async fn a_flagged_channel_shows_its_reason_and_reconnecting_replaces_the_token(
     assert_eq!(done.location(), "/admin?done=reconnected", "{}", done.body);
     let record = &world.stored().await[0];
     assert_eq!(record.channel.status, ChannelStatus::Active);
+    assert_eq!(grant_of(&world, "messenger:111").await.as_deref(), Some("asid-joe-02"));
     assert_eq!(record.credentials.access_token.expose(), "page-token-111-new");
 }
 

@@ -140,7 +140,7 @@ impl WebhookUrls for BridgeWebhooks {
 pub(crate) fn routes(
     config: &Config,
     channels: Option<Channels>,
-    activity: Arc<dyn LinkStore>,
+    links: Arc<dyn LinkStore>,
 ) -> Result<(Option<Router>, Router), String> {
     let section = &config.admin;
     let public = wbots_admin::public_router(section.privacy_policy_url.clone());
@@ -166,7 +166,7 @@ pub(crate) fn routes(
         connections: MetaConnections::new(config.meta.clone()).map_err(built)?,
         people: People::new(config.chatwoot.url.clone()).map_err(built)?,
         channels,
-        activity,
+        links,
     };
     let root = public_url.as_str().trim_end_matches('/').to_owned();
     let admin = AdminConfig {
@@ -189,12 +189,12 @@ pub(crate) fn routes(
 pub(crate) async fn mount(
     config: &Config,
     channels: Option<Channels>,
-    activity: Arc<dyn LinkStore>,
+    links: Arc<dyn LinkStore>,
     app: Router,
     limits: Limits,
     stop: CancellationToken,
 ) -> Result<(Router, Option<JoinHandle<()>>), String> {
-    let (page, public) = routes(config, channels, activity)?;
+    let (page, public) = routes(config, channels, links)?;
     let app = app.merge(public);
     let Some(page) = page else { return Ok((app, None)) };
     let Some(addr) = config.server.admin_listen else { return Ok((app.merge(page), None)) };

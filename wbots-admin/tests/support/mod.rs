@@ -99,7 +99,7 @@ impl World {
             connections: MetaConnections::new(meta).unwrap(),
             people: People::new(chatwoot.url().clone()).unwrap(),
             channels: channels.clone(),
-            activity: memory.clone(),
+            links: memory.clone(),
         };
         let mut config = AdminConfig {
             public_url: Url::parse(&base).unwrap(),

@@ -111,6 +111,11 @@ impl LinkKey {
         Self::new(LinkKind::ChannelLastOut, address.to_string())
     }
 
+    /// `address` → who granted the channel's credential (their app-scoped Meta user id).
+    pub fn channel_grant(address: &ChannelAddress) -> Self {
+        Self::new(LinkKind::ChannelGrant, address.to_string())
+    }
+
     /// `confirmation code` → a data-deletion request's status.
     pub fn data_deletion(code: &str) -> Self {
         Self::new(LinkKind::DataDeletion, code.to_owned())

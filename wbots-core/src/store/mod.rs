@@ -248,11 +248,14 @@ pub enum LinkKind {
     ChannelLastIn,
     /// `address` → when the channel's last agent message went out (ms since the epoch).
     ChannelLastOut,
+    /// `address` → the app-scoped Meta user id of the person whose login granted the
+    /// channel's credential (Meta's data-deletion and deauthorize callbacks name them).
+    ChannelGrant,
 }
 
 impl LinkKind {
     /// Every kind, for stores that create one key space each.
-    pub const ALL: [LinkKind; 14] = [
+    pub const ALL: [LinkKind; 15] = [
         Self::Contact,
         Self::Conversation,
         Self::ConversationThread,
@@ -267,6 +270,7 @@ impl LinkKind {
         Self::DataDeletion,
         Self::ChannelLastIn,
         Self::ChannelLastOut,
+        Self::ChannelGrant,
     ];
 
     /// Its stable name, as stored.
@@ -286,6 +290,7 @@ impl LinkKind {
             Self::DataDeletion => "data_deletion",
             Self::ChannelLastIn => "channel_last_in",
             Self::ChannelLastOut => "channel_last_out",
+            Self::ChannelGrant => "channel_grant",
         }
     }
 
