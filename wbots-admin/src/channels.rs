@@ -177,6 +177,23 @@ fn subscription_node(c: &wbots_core::store::ConnectedChannel) -> (String, wbots_
     }
 }
 
+/// Whether stored channel `c` is, or may be, reached through `node` subscribed with
+/// `login`: an Instagram account through Facebook Login with no Page stored may be behind
+/// any Page.
+fn reached_through(
+    c: &wbots_core::store::ConnectedChannel,
+    node: &str,
+    login: wbots_meta::Login,
+) -> bool {
+    let unknown_page = c.login == LoginKind::Facebook
+        && c.address.kind.as_str() != "messenger"
+        && c.page_id.is_none();
+    if unknown_page {
+        return login == wbots_meta::Login::Facebook;
+    }
+    subscription_node(c) == (node.to_owned(), login)
+}
+
 /// `POST /channels/disconnect`.
 pub(crate) async fn disconnect(
     State(admin): State<Admin>,
@@ -198,20 +215,28 @@ pub(crate) async fn disconnect(
     // Unsubscribed first (best effort: a token Meta no longer honours cannot unsubscribe,
     // and the channel must stop anyway), then no longer served.
     let (node, login) = subscription_node(c);
-    // A Page's subscription also carries the other channel reached through it (its Messenger
-    // and its Instagram account): kept while that one is still served.
+    // A Page's subscription also carries the other channels reached through it (its
+    // Messenger and its Instagram account, stored or in the embedder's configuration):
+    // kept while one of them is still served.
     let shared = match admin.services.channels.list().await {
-        Ok(all) => all.iter().any(|r| {
-            r.channel.address != c.address
-                && r.channel.status != ChannelStatus::Disconnected
-                && subscription_node(&r.channel) == (node.clone(), login)
-        }),
+        Ok(all) => all
+            .iter()
+            .find(|r| {
+                r.channel.address != c.address
+                    && r.channel.status != ChannelStatus::Disconnected
+                    && reached_through(&r.channel, &node, login)
+            })
+            .map(|r| r.channel.address.to_string()),
         Err(e) => {
             tracing::warn!(error = %e, "admin page: cannot list channels; keeping the subscription");
-            true
+            Some("(unknown: the channels cannot be read)".to_owned())
         }
     };
-    if !shared {
+    let shared = shared.or_else(|| admin.config.other_channels.reached_through(&node, login));
+    if let Some(other) = &shared {
+        tracing::info!(channel = %c.address, %node, %other, "kept the webhook subscription: another channel is reached through it");
+    }
+    if shared.is_none() {
         let token = &record.credentials.access_token;
         if let Err(e) = admin.services.connections.unsubscribe(&node, login, token).await {
             tracing::warn!(channel = %c.address, error = %e, "could not unsubscribe the disconnected channel");

@@ -53,6 +53,15 @@ pub trait WebhookUrls: Send + Sync {
     fn for_inbox(&self, account: u64, inbox: u64, token: Option<&Secret>) -> String;
 }
 
+/// The channels the embedder serves outside the channel store (the binary's
+/// `[[channels]]`): *Disconnect* keeps a Page's (or an Instagram-Login account's) webhook
+/// subscription while one of them is reached through it.
+pub trait OtherChannels: Send + Sync {
+    /// A channel served outside the store that is, or may be, reached through `node`
+    /// subscribed with `login` (its address, for the log); `None`: none.
+    fn reached_through(&self, node: &str, login: wbots_meta::Login) -> Option<String>;
+}
+
 /// What the operator decides about the connect page.
 #[derive(Clone)]
 pub struct AdminConfig {
@@ -75,6 +84,8 @@ pub struct AdminConfig {
     pub session_ttl: Duration,
     /// The webhook URLs of new or pointed inboxes.
     pub webhook_urls: Arc<dyn WebhookUrls>,
+    /// The channels served outside the store, whose subscriptions *Disconnect* keeps.
+    pub other_channels: Arc<dyn OtherChannels>,
 }
 
 impl fmt::Debug for AdminConfig {

@@ -443,3 +443,31 @@ async fn a_pages_subscription_stays_while_the_other_channel_through_it_is_served
         .await;
     assert_eq!(world.graph.unsubscribed(), ["111"], "the last channel through the Page is gone");
 }
+
+/// A Page's subscription also serves the channels the embedder serves outside the store
+/// (the binary's `[[channels]]`): disconnecting the stored Instagram account behind Page 111
+/// keeps it while the configured Messenger channel of that Page is served.
+#[tokio::test]
+async fn a_pages_subscription_stays_while_a_configured_channel_is_reached_through_it() {
+    let world = World::start_with(|c| {
+        c.other_channels = std::sync::Arc::new(support::Configured(vec![(
+            "111".into(),
+            wbots_meta::Login::Facebook,
+            "messenger:111".into(),
+        )]));
+    })
+    .await;
+    let mut browser = world.browser();
+    browser.sign_in_with_token(ADMIN_TOKEN).await;
+    let list = connect_facebook(&world, &mut browser, &["ig:17841400000000111"], "1:new").await;
+    let done = browser
+        .post(
+            "/admin/channels/disconnect",
+            &[("csrf", &list.field("csrf")), ("address", "instagram:17841400000000111")],
+        )
+        .await;
+    assert_eq!(done.location(), "/admin?done=disconnected", "{}", done.body);
+    assert_eq!(world.stored().await[0].channel.status, ChannelStatus::Disconnected);
+    assert!(world.graph.unsubscribed().is_empty(), "the configured Messenger channel needs it");
+    assert!(!world.graph.subscribed_fields("111").is_empty());
+}

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
-use wbots_admin::{AdminConfig, AdminServices, WebhookUrls};
+use wbots_admin::{AdminConfig, AdminServices, OtherChannels, WebhookUrls};
 use wbots_chatwoot::people::People;
 use wbots_core::store::{ChannelStatus, ChatwootTarget, ConnectedChannel, LinkStore, LoginKind};
 use wbots_core::{ChannelAddress, Secret};
@@ -135,6 +135,16 @@ impl WebhookUrls for BridgeWebhooks {
     }
 }
 
+/// The `[[channels]]` of the configuration, whose subscriptions *Disconnect* keeps (the
+/// same rule as `channels remove`).
+struct Configured(Config);
+
+impl OtherChannels for Configured {
+    fn reached_through(&self, node: &str, login: wbots_meta::Login) -> Option<String> {
+        crate::channels_remove::configured_through(&self.0, node, login)
+    }
+}
+
 /// The routes to serve: the connect page under `/admin` (`None` when `admin.enabled` is
 /// off) and the public `/data-deletion` page (always).
 pub(crate) fn routes(
@@ -152,6 +162,13 @@ pub(crate) fn routes(
     )?;
     if config.meta.app_id.as_deref().is_none_or(str::is_empty) {
         return Err("admin.enabled: meta.app_id is needed for Facebook Login".to_owned());
+    }
+    // The inboxes the page creates in the bridge's own account point at
+    // /webhooks/chatwoot/{chatwoot.webhook_token}: Chatwoot (v4.13+) signs each new inbox's
+    // webhooks with that inbox's own secret, which chatwoot.webhook_secret cannot match,
+    // so without the path token every agent reply in them would be refused.
+    if config.chatwoot.webhook_token.is_none() {
+        return Err("admin.enabled: chatwoot.webhook_token is needed (the inboxes the connect page creates or points are authenticated by it: Chatwoot signs each new inbox's webhooks with that inbox's own secret)".to_owned());
     }
     let channels = channels.ok_or("admin.enabled: store.secret_key is needed (connected channels' tokens are sealed with it; `wbots keygen` prints one)")?;
     let urls = LoginUrls {
@@ -178,6 +195,7 @@ pub(crate) fn routes(
         bridge_account: config.chatwoot.account_id,
         session_ttl: Duration::from_secs(section.session_hours.max(1) * 3600),
         webhook_urls: Arc::new(BridgeWebhooks { config: config.clone(), public_url: root }),
+        other_channels: Arc::new(Configured(config.clone())),
     };
     let page = Router::new().nest(MOUNT, wbots_admin::router(admin, services));
     Ok((Some(crate::request_log::layer(page)), public))

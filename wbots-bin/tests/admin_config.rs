@@ -63,6 +63,27 @@ async fn the_connect_page_without_a_public_url_stops_the_start_naming_the_key() 
     assert!(stderr.contains("admin.enabled: server.public_url is needed"), "{stderr}");
 }
 
+/// The inboxes the page creates in the bridge's own account are signed by Chatwoot (v4.13+)
+/// with each inbox's own new secret, which `chatwoot.webhook_secret` cannot match: without
+/// `chatwoot.webhook_token` (their webhooks' path token) the start is refused, naming it.
+#[tokio::test]
+async fn the_connect_page_without_a_chatwoot_webhook_token_stops_the_start_naming_the_key() {
+    let chatwoot = FakeChatwoot::start("bridge-token", 1).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let public = format!("public_url = \"http://127.0.0.1:{port}\"");
+    let path = config(dir.path(), port, &public, chatwoot.url().as_str());
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "webhook_token = \"admin-config-path-token\"",
+        "webhook_secret = \"the-operators-inbox-secret\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = serve_command(&path).stderr(Stdio::piped()).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("admin.enabled: chatwoot.webhook_token is needed"), "{stderr}");
+}
+
 #[tokio::test]
 async fn admin_listen_serves_the_connect_page_on_its_own_listener_only() {
     let chatwoot = FakeChatwoot::start("bridge-token", 1).await.unwrap();

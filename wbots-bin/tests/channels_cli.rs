@@ -479,3 +479,39 @@ async fn list_shows_each_channels_last_message_in_and_out() {
         doc["channels"].as_array().unwrap().iter().find(|c| c["id"] == "STATICPAGE").unwrap();
     assert_eq!(fixed["last_message_out"], Value::Null, "{fixed}");
 }
+
+/// `channels remove` keeps a Page subscribed while another served channel may be reached
+/// through it: here a `[[channels]]` Instagram account configured without its `page_id`,
+/// which may be behind any Page. (Meta is unreachable in this test: an unsubscribe would
+/// fail the command.)
+#[test]
+fn remove_keeps_a_page_subscribed_for_a_configured_channel_that_may_be_behind_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyRing::generate_key();
+    let config = config(dir.path(), Some(&key));
+    let add = |id: &str| {
+        let args = ["channels", "add", "--kind", "messenger", "--id", id, "--access-token", "-"];
+        let (ok, out, err) =
+            wbots(&config, &[&args[..], &["--inbox-id", "3"]].concat(), "t-01234\n");
+        assert!(ok, "{out}{err}");
+    };
+    add("444");
+    // Without a configured channel behind it, the removal must reach Meta (unreachable).
+    let (ok, _, err) = wbots(&config, &["channels", "remove", "444"], "");
+    assert!(!ok && err.contains("could not unsubscribe 444"), "{err}");
+
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "[[channels]]\nkind = \"instagram\"\nid = \"17841400000000555\"\naccess_token = \"ig-static-token-0123\"\ninbox_id = 2\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (ok, out, err) = wbots(&config, &["channels", "remove", "444"], "");
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(
+            "kept 444 subscribed to the app's webhooks: instagram:17841400000000555 is, or may be, reached through it too"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("disconnected messenger:444"), "{out}");
+}

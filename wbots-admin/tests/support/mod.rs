@@ -30,6 +30,15 @@ impl WebhookUrls for Hooks {
     }
 }
 
+/// Channels "configured" outside the store: `(node, login, address)`.
+pub struct Configured(pub Vec<(String, wbots_meta::Login, String)>);
+
+impl wbots_admin::OtherChannels for Configured {
+    fn reached_through(&self, node: &str, login: wbots_meta::Login) -> Option<String> {
+        self.0.iter().find(|(n, l, _)| n == node && *l == login).map(|(_, _, a)| a.clone())
+    }
+}
+
 pub struct World {
     pub graph: FakeGraph,
     pub chatwoot: FakeChatwoot,
@@ -110,6 +119,7 @@ impl World {
             bridge_account: 1,
             session_ttl: Duration::from_secs(3600),
             webhook_urls: Arc::new(Hooks(base.clone())),
+            other_channels: Arc::new(Configured(Vec::new())),
         };
         tune(&mut config);
         let app = axum::Router::new().nest("/admin", wbots_admin::router(config, services)).merge(
