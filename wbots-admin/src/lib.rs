@@ -12,7 +12,10 @@
 //!   Attempts are rate-limited ([`limits`]).
 //! - **Sessions** ([`session`]): kept in memory, named by a random id in a private
 //!   (encrypted, authenticated) HttpOnly, SameSite=Lax cookie that expires; each has a CSRF
-//!   token every form carries, and the pending OAuth `state` (single use, expiring).
+//!   token every form carries, and the pending OAuth `state` (single use, expiring). They
+//!   hold the person's Chatwoot token and the Meta tokens just granted, so they stay off
+//!   disk: every request of a sign-in must reach the process that holds it (one replica
+//!   serves the router, or sticky sessions).
 //! - **Rights**: a person acts only in accounts where Chatwoot says they are an
 //!   administrator, and that the operator allows ([`AdminConfig::allowed_accounts`],
 //!   [`AdminConfig::allowed_emails`]).
