@@ -80,6 +80,10 @@ pub(crate) async fn print(
     for stored in channels.store().channels().await? {
         let c = stored.channel;
         let credentials = match channels.get(&c.address).await {
+            // Its grant was withdrawn (Meta's data-deletion or deauthorize callback).
+            Ok(Some(r)) if r.credentials.access_token.expose().is_empty() => {
+                "no Meta token: the grant was withdrawn, connect it again".to_owned()
+            }
             Ok(_) => "ok".to_owned(),
             Err(ChannelError::Credentials { source, .. }) => {
                 format!("cannot be opened: {source}")

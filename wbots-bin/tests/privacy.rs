@@ -461,6 +461,9 @@ async fn the_callbacks_withdraw_the_grants_of_the_person_who_connected_channels(
     };
     assert_eq!(token("555").await, "", "his grant's token");
     assert_eq!(token("556").await, "page-token-556");
+    let list = w.run(&["channels", "list"]);
+    let line = list.lines().find(|l| l.starts_with("messenger:555 ")).unwrap();
+    assert!(line.contains("credentials no Meta token: the grant was withdrawn"), "{line}");
 
     // Meta calling again changes nothing more.
     assert_eq!(deauthorize("asid-owen-9").await.status(), 200);
