@@ -563,8 +563,9 @@ async fn a_burst_through_sqlite_with_failures_is_exactly_once_in_order() {
 
 /// A channel's last message in and out, as the connect page and `wbots channels list` show
 /// them: none before any traffic, the customer's message time once one came in, the time
-/// the platform accepted the agent's answer once it went out; an older message processed
-/// late (a retry) never moves a time back.
+/// the platform accepted the agent's answer once it went out (to the minute: one process
+/// writes a channel's time at most once a minute); an older message processed late (a
+/// retry) never moves a time back.
 async fn channel_activity_is_recorded(store: Arc<dyn Store>) {
     use wbots_core::ManualClock;
     use wbots_core::store::ChannelActivity;

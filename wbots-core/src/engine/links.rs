@@ -10,7 +10,7 @@ use crate::ids::{
     ChannelAddress, ContactId, ConversationId, InboxId, InboxMessageId, PlatformMessageId,
     PlatformUserId, ThreadId,
 };
-use crate::store::{Link, LinkKey, LinkKind, LinkPrefix, LinkWrite, Store};
+use crate::store::{Link, LinkKey, LinkKind, LinkPrefix, Store};
 
 pub(crate) use crate::store::user_scope;
 
@@ -106,22 +106,6 @@ pub(crate) fn last_inbound_link(
 ) -> Link {
     Link::new(LinkKey::last_inbound(address, thread), at.timestamp_millis().to_string())
         .scoped(scope)
-}
-
-/// The channel's last customer message (`LinkWrite::Latest`: the newest time stays).
-pub(crate) fn channel_last_in(address: &ChannelAddress, at: DateTime<Utc>) -> LinkWrite {
-    LinkWrite::Latest(Link::new(
-        LinkKey::channel_last_in(address),
-        at.timestamp_millis().to_string(),
-    ))
-}
-
-/// The channel's last agent message (`LinkWrite::Latest`: the newest time stays).
-pub(crate) fn channel_last_out(address: &ChannelAddress, at: DateTime<Utc>) -> LinkWrite {
-    LinkWrite::Latest(Link::new(
-        LinkKey::channel_last_out(address),
-        at.timestamp_millis().to_string(),
-    ))
 }
 
 /// Typed reads over a store.

@@ -9,7 +9,7 @@ use super::Inbound;
 use super::posting::{Post, posted};
 use super::render::Incoming;
 use crate::engine::job::JobError;
-use crate::engine::links::{channel_last_out, user_scope};
+use crate::engine::links::user_scope;
 use crate::engine::outbound::marker::Marker;
 use crate::event::EchoMessage;
 use crate::ids::ChannelAddress;
@@ -57,7 +57,7 @@ impl Inbound<'_> {
         let inbox = &route.binding.inbox;
         let mut writes =
             posted(address, inbox, &e.thread, &e.id, conversation, message, e.sent_at).to_vec();
-        writes.push(channel_last_out(address, e.sent_at));
+        writes.extend(self.cx.activity.went_out(address, e.sent_at));
         Ok(writes)
     }
 }

@@ -9,8 +9,7 @@ use super::render::{Copied, Incoming, Rendered, is_copied, render};
 use crate::channel::Channel;
 use crate::engine::job::JobError;
 use crate::engine::links::{
-    InboxMessageLink, MessageLink, channel_last_in, inbox_message_link, last_inbound_link,
-    message_link, user_scope,
+    InboxMessageLink, MessageLink, inbox_message_link, last_inbound_link, message_link, user_scope,
 };
 use crate::error::{DeliveryError, DeliveryErrorKind};
 use crate::event::{InboundMessage, ReplyTo};
@@ -67,13 +66,11 @@ impl Inbound<'_> {
             .await?;
         let scope = user_scope(address, m.thread.as_str());
         let inbox = &self.route()?.binding.inbox;
-        Ok(vec![
-            LinkWrite::Set(last_inbound_link(&scope, address, &m.thread, m.sent_at)),
-            channel_last_in(address, m.sent_at),
-        ]
-        .into_iter()
-        .chain(posted(address, inbox, &m.thread, &m.id, conversation, message, m.sent_at))
-        .collect())
+        Ok(vec![LinkWrite::Set(last_inbound_link(&scope, address, &m.thread, m.sent_at))]
+            .into_iter()
+            .chain(self.cx.activity.came_in(address, m.sent_at))
+            .chain(posted(address, inbox, &m.thread, &m.id, conversation, message, m.sent_at))
+            .collect())
     }
 
     /// Copies the message's files from the platform, then renders it at the engine's now.

@@ -21,8 +21,8 @@ use super::context::Context;
 use super::flags;
 use super::job::{JobError, Target};
 use super::links::{
-    InboxMessageLink, MessageLink, UnreadLink, channel_last_out, inbox_message_link, message_link,
-    unread_link, user_scope,
+    InboxMessageLink, MessageLink, UnreadLink, inbox_message_link, message_link, unread_link,
+    user_scope,
 };
 use crate::agent::AgentMessage;
 use crate::channel::Capabilities;
@@ -160,8 +160,8 @@ pub(crate) async fn handle(
         },
     ))];
     if let Some(mid) = first_mid {
-        // In the job's own commit: no extra write per message.
-        writes.push(channel_last_out(&target.address, now));
+        // In the job's own commit: no extra commit per message.
+        writes.extend(cx.activity.went_out(&target.address, now));
         writes.push(LinkWrite::Insert(inbox_message_link(
             &scope,
             &target.inbox,
