@@ -400,6 +400,9 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
     assert!(ok, "{log}");
     assert!(log.contains("connected channel(s) was deleted") && !log.contains(PERSON), "{log}");
     shoot(&browser, "5b-needs-reconnect").await;
+    let metrics = format!("{}/metrics", bridge.url);
+    let flagged = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    assert!(flagged.contains("wbots_channel_flagged{channel=\"messenger:111\"} 1"), "{flagged}");
 
     // Reconnect the Page: the same dialog, then back to the list; the flag is lifted
     // once the bridge serves the new token, and answers go out again.
@@ -408,7 +411,6 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
     click(&browser, "#continue").await;
     arrive(&browser, "/admin?done=reconnected").await;
     assert!(text(&browser).await.contains("Reconnected"));
-    let metrics = format!("{}/metrics", bridge.url);
     let started = Instant::now();
     loop {
         let page = reqwest::get(&metrics).await.unwrap().text().await.unwrap();

@@ -70,10 +70,10 @@ async fn granted_by(
     Ok(found)
 }
 
-/// Withdraws `person`'s grants: for each channel their login connected, the agents are
-/// told and the channel flagged (unless it is disconnected already), its Meta token is
-/// deleted and it is stored as needing a reconnect, and the record of the grant is
-/// deleted — in that order, so a failure part-way is finished by Meta calling again.
+/// Withdraws `person`'s grants: for each channel their login connected, its Meta token is
+/// deleted and it is stored as needing a reconnect, the agents are told and the channel
+/// flagged (unless it is disconnected already), and the record of the grant is deleted —
+/// in that order, so a failure part-way is finished by Meta calling again.
 /// Returns the channels it withdrew.
 ///
 /// # Errors
@@ -88,10 +88,12 @@ pub async fn withdraw(
     for record in granted_by(links, channels, person).await? {
         let address = record.channel.address.clone();
         let served = record.channel.status != ChannelStatus::Disconnected;
+        // Stored as needing a reconnect before the engine's flag is set: a replica reloading
+        // its routes meanwhile must not find the channel active, which lifts that flag.
+        forget_token(links, channels, record, served, person).await?;
         if served {
             bridge.needs_reconnect(&address, FlagOrigin::GrantWithdrawn, WITHDRAWN_REASON).await?;
         }
-        forget_token(links, channels, record, served, person).await?;
         links.delete_link(&LinkKey::channel_grant(&address)).await?;
         tracing::info!(channel = %address, "a person's grant was withdrawn: its token is deleted and the channel needs a reconnect");
         withdrawn.push(address);
