@@ -12,7 +12,7 @@ use axum_extra::extract::PrivateCookieJar;
 use minijinja::context;
 use wbots_core::store::{ChannelRecord, ChannelStatus, LoginKind};
 
-use crate::connect::account_of;
+use crate::connect::{account_of, may_manage};
 use crate::render::base;
 use crate::session::Session;
 use crate::signin::{check_csrf, refused, session};
@@ -41,9 +41,7 @@ fn status_text(status: &ChannelStatus) -> &'static str {
 /// The stored channels the person may act on: those of the accounts they administer.
 async fn visible(admin: &Admin, s: &Session) -> Result<Vec<ChannelRecord>, Response> {
     match admin.services.channels.list().await {
-        Ok(all) => {
-            Ok(all.into_iter().filter(|r| s.may_use(account_of(admin, &r.channel))).collect())
-        }
+        Ok(all) => Ok(all.into_iter().filter(|r| may_manage(admin, s, &r.channel)).collect()),
         Err(e) => {
             tracing::error!(error = %e, "admin page: cannot list channels");
             let b = base(
@@ -88,7 +86,7 @@ pub(crate) async fn list(
             .unwrap_or_default();
         let channels: Vec<_> = records
             .iter()
-            .filter(|r| account_of(&admin, &r.channel) == account.id)
+            .filter(|r| account_of(&admin, &r.channel) == Some(account.id))
             .map(|r| {
                 let c = &r.channel;
                 let inbox = names.get(&c.chatwoot.inbox_id).map_or_else(

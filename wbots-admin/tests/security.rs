@@ -247,3 +247,79 @@ async fn every_page_carries_the_security_headers() {
     );
     assert!(!session.contains(ADMIN_TOKEN), "the cookie holds no token");
 }
+
+#[tokio::test]
+async fn a_new_inbox_in_another_account_never_shows_the_bridges_webhook_token() {
+    // The bridge's own account is 5; Jane administers account 1 (the fake's one account),
+    // another business's.
+    let world = World::start_with(|c| c.bridge_account = 5).await;
+    let mut jane = world.browser();
+    let list = jane.sign_in_with_token(ADMIN_TOKEN).await;
+    let started = jane.post("/admin/meta/start", &[("csrf", &list.field("csrf"))]).await;
+    jane.get(&callback_of(&world, &started).await).await;
+    let pick = jane.get("/admin/connect").await;
+    let done = jane
+        .post(
+            "/admin/connect",
+            &[("csrf", &pick.field("csrf")), ("connect", "page:111"), ("target:page:111", "1:new")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    // Account 1's administrators can read every URL the inbox was ever given: none of them
+    // carries the token of the bridge's own account, not even the one it was created with.
+    let given = world.chatwoot.webhook_urls_given();
+    assert!(!given.is_empty());
+    for (_, url) in &given {
+        assert!(!url.contains("bridge-path-token"), "{given:?}");
+    }
+    let stored = world.stored().await;
+    let inbox = stored[0].channel.chatwoot.inbox_id;
+    let own = stored[0].credentials.chatwoot_webhook_token.as_ref().unwrap().expose().to_owned();
+    assert_eq!(
+        world.chatwoot.webhook_url(inbox).unwrap(),
+        format!("{}/webhooks/a1.i{inbox}/{own}", world.base)
+    );
+}
+
+#[tokio::test]
+async fn a_channel_into_another_chatwoot_installation_is_not_managed_here() {
+    use wbots_core::store::{ChannelStatus, ChatwootTarget, ConnectedChannel, Credentials};
+    let world = World::start().await;
+    // Stored by `wbots channels add --chatwoot-url … --chatwoot-account 1`: account 1 of
+    // another installation, which Jane (administrator of account 1 here) has nothing to do
+    // with.
+    let channel = ConnectedChannel {
+        address: wbots_core::ChannelAddress::new("messenger", "222"),
+        page_id: None,
+        login: wbots_core::store::LoginKind::Facebook,
+        chatwoot: ChatwootTarget {
+            url: Some(url::Url::parse("https://other-chatwoot.example/").unwrap()),
+            account_id: Some(1),
+            inbox_id: 7,
+        },
+        status: ChannelStatus::Active,
+        token_expires_at: None,
+        connected_by: "operator".into(),
+        connected_at: chrono::Utc::now(),
+    };
+    let credentials = Credentials {
+        access_token: wbots_core::Secret::new("page-token-222"),
+        chatwoot_token: Some(wbots_core::Secret::new("other-installation-token")),
+        chatwoot_webhook_token: None,
+    };
+    world.channels.add(&channel, &credentials).await.unwrap();
+
+    let mut jane = world.browser();
+    let list = jane.sign_in_with_token(ADMIN_TOKEN).await;
+    assert!(!list.body.contains("messenger:222"), "{}", list.body);
+    let refused = jane
+        .post(
+            "/admin/channels/disconnect",
+            &[("csrf", &list.field("csrf")), ("address", "messenger:222")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let stored = world.stored().await;
+    assert_eq!(stored[0].channel.status, ChannelStatus::Active);
+    assert_eq!(stored[0].credentials.access_token.expose(), "page-token-222");
+}

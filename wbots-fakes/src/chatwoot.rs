@@ -144,6 +144,9 @@ struct World {
     base: String,
     webhook_secret: Option<Secret>,
     inboxes: HashMap<u64, FakeInbox>,
+    /// Every `webhook_url` an inbox was given through the API, in order: what its account's
+    /// administrators could read at some moment (the inbox's settings show it).
+    webhook_urls_given: Vec<(u64, String)>,
     bot_tokens: Vec<String>,
     version: String,
     webhook_timeout: Duration,
@@ -347,6 +350,11 @@ impl FakeChatwoot {
         if let Some(i) = lock(&self.state).inboxes.get_mut(&inbox) {
             i.webhook_url = Some(url.to_owned());
         }
+    }
+
+    /// Every webhook URL inboxes were given through the API (create and update), in order.
+    pub fn webhook_urls_given(&self) -> Vec<(u64, String)> {
+        lock(&self.state).webhook_urls_given.clone()
     }
 
     /// The webhook URL of an inbox.
@@ -1259,6 +1267,9 @@ async fn create_inbox(
     let mut inbox = FakeInbox { name, webhook_url: None, additional_attributes: json!({}) };
     apply_channel(&mut inbox, &body);
     let id = s.id();
+    if let Some(url) = &inbox.webhook_url {
+        s.webhook_urls_given.push((id, url.clone()));
+    }
     let out = inbox_json(&s, id, &inbox);
     s.inboxes.insert(id, inbox);
     axum::Json(out).into_response()
@@ -1273,6 +1284,9 @@ async fn update_inbox(
     let Some(inbox) = s.inboxes.get_mut(&id) else { return not_found() };
     apply_channel(inbox, &body);
     let inbox = inbox.clone();
+    if let Some(url) = body.pointer("/channel/webhook_url").and_then(Value::as_str) {
+        s.webhook_urls_given.push((id, url.to_owned()));
+    }
     let out = inbox_json(&s, id, &inbox);
     axum::Json(out).into_response()
 }
