@@ -143,8 +143,13 @@ pub(crate) async fn submit(
         .filter(|t| !t.is_empty())
         .map(Secret::new);
     let email = form.get("email").map(|e| e.trim().to_owned()).unwrap_or_default();
-    let attempt = if token.is_some() { Attempt::Token } else { Attempt::Password };
-    if !admin.limits.allow(attempt) {
+    // Only an attempt that goes to Chatwoot spends the budget (`limits.rs`).
+    let attempt = match (&token, &password) {
+        (Some(_), _) => Some(Attempt::Token),
+        (None, Some(_)) if !email.is_empty() => Some(Attempt::Password),
+        _ => None,
+    };
+    if attempt.is_some_and(|a| !admin.limits.allow(a)) {
         return form_page(
             &admin,
             jar,
