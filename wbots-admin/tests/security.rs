@@ -334,3 +334,19 @@ async fn a_channel_into_another_chatwoot_installation_is_not_managed_here() {
     assert_eq!(stored[0].channel.status, ChannelStatus::Active);
     assert_eq!(stored[0].credentials.access_token.expose(), "page-token-222");
 }
+
+#[tokio::test]
+async fn an_oversized_form_is_refused_before_it_is_read() {
+    let world = World::start().await;
+    let mut browser = world.browser();
+    let form = browser.get("/admin/sign-in").await;
+    let huge = "x".repeat(100 * 1024);
+    let refused = browser
+        .post(
+            "/admin/sign-in",
+            &[("csrf", &form.field("csrf")), ("email", &huge), ("password", "p")],
+        )
+        .await;
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    assert!(world.chatwoot.sign_in_requests().is_empty());
+}
