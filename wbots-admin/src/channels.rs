@@ -15,7 +15,7 @@ use wbots_core::store::{ChannelRecord, ChannelStatus, LoginKind};
 use crate::connect::{account_of, may_manage};
 use crate::render::base;
 use crate::session::Session;
-use crate::signin::{check_csrf, refused, session};
+use crate::signin::{check_csrf, confirmed_session, refused, session};
 use crate::{Admin, facebook, instagram};
 
 type Fields = Form<HashMap<String, String>>;
@@ -164,7 +164,7 @@ pub(crate) async fn disconnect(
     jar: PrivateCookieJar,
     Form(form): Fields,
 ) -> Response {
-    let (_, s) = match session(&admin, &jar) {
+    let (_, s) = match confirmed_session(&admin, &jar).await {
         Ok(found) => found,
         Err(to_sign_in) => return to_sign_in,
     };
@@ -225,7 +225,7 @@ pub(crate) async fn reconnect(
     jar: PrivateCookieJar,
     Form(form): Fields,
 ) -> Response {
-    let (id, s) = match session(&admin, &jar) {
+    let (id, s) = match confirmed_session(&admin, &jar).await {
         Ok(found) => found,
         Err(to_sign_in) => return to_sign_in,
     };

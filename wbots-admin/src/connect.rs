@@ -20,7 +20,7 @@ use wbots_core::{ChannelAddress, Secret};
 use crate::Admin;
 use crate::render::base;
 use crate::session::{Grant, Session, random_token};
-use crate::signin::{check_csrf, refused, session};
+use crate::signin::{check_csrf, confirmed_session, refused, session};
 
 /// The account of the bridge's Chatwoot a channel's conversations go to; `None` for a
 /// channel into another Chatwoot installation (`chatwoot.url` set, as `wbots channels add
@@ -89,7 +89,7 @@ pub(crate) async fn submit(
     jar: PrivateCookieJar,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let (id, s) = match session(&admin, &jar) {
+    let (id, s) = match confirmed_session(&admin, &jar).await {
         Ok(found) => found,
         Err(to_sign_in) => return to_sign_in,
     };

@@ -243,6 +243,20 @@ impl FakeChatwoot {
         lock(&self.state).people.users.push(user);
     }
 
+    /// An administrator changes `email`'s role in `account` (Chatwoot's Agents settings,
+    /// `PATCH /api/v1/accounts/{id}/agents/{agent_id}` with `role`,
+    /// `app/controllers/api/v1/accounts/agents_controller.rb`): the person's profile says the
+    /// new role at once, and what the role allows changes with it.
+    pub fn set_role(&self, email: &str, account: u64, role: &str) {
+        let mut s = lock(&self.state);
+        let user = s.people.users.iter_mut().find(|u| u.email == email);
+        if let Some(membership) =
+            user.and_then(|u| u.accounts.iter_mut().find(|(id, _, _)| *id == account))
+        {
+            role.clone_into(&mut membership.2);
+        }
+    }
+
     /// Turns on Rack::Attack's `login/ip` rule for the bridge's requests (5 password
     /// sign-ins per 5 minutes; chatwoot-signin-and-sweep.md §1.9). Off by default: the rule
     /// runs in production only and safelists loopback, where the fake listens.
