@@ -152,6 +152,12 @@ pub(crate) fn routes(
     if config.meta.app_id.as_deref().is_none_or(str::is_empty) {
         return Err("admin.enabled: meta.app_id is needed for Facebook Login".to_owned());
     }
+    if config.chatwoot.webhook_token.is_none() {
+        // Inboxes the page makes in the bridge's own account are new inboxes with signing
+        // secrets of their own, which the bridge does not know: only the path token
+        // authenticates their webhooks.
+        return Err("admin.enabled: chatwoot.webhook_token is needed (inboxes the page creates in the bridge's account send their webhooks to /webhooks/chatwoot/{webhook_token})".to_owned());
+    }
     let channels = channels.ok_or("admin.enabled: store.secret_key is needed (connected channels' tokens are sealed with it; `wbots keygen` prints one)")?;
     let urls = LoginUrls {
         facebook_dialog: section.facebook_dialog_url.clone(),

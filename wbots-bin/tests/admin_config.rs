@@ -64,6 +64,30 @@ async fn the_connect_page_without_a_public_url_stops_the_start_naming_the_key() 
 }
 
 #[tokio::test]
+async fn the_connect_page_without_a_webhook_path_token_stops_the_start_naming_the_key() {
+    let chatwoot = FakeChatwoot::start("bridge-token", 1).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        free_port(),
+        "public_url = \"https://bridge.example\"",
+        chatwoot.url().as_str(),
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Signed webhooks only: the inbox's own secret, which no new inbox shares.
+    let without = text.replace(
+        "webhook_token = \"admin-config-path-token\"\n",
+        "webhook_secret = \"admin-config-inbox-secret\"\n",
+    );
+    assert_ne!(text, without);
+    std::fs::write(&path, without).unwrap();
+    let out = serve_command(&path).stderr(Stdio::piped()).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("admin.enabled: chatwoot.webhook_token is needed"), "{stderr}");
+}
+
+#[tokio::test]
 async fn admin_listen_serves_the_connect_page_on_its_own_listener_only() {
     let chatwoot = FakeChatwoot::start("bridge-token", 1).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
