@@ -175,6 +175,11 @@ async fn store(
     account: u64,
     inbox: Option<u64>,
 ) -> Result<(), String> {
+    if admin.config.configured.contains(&grant.address) {
+        return Err(
+            "the bridge's configuration file serves it; its operator manages it there".into()
+        );
+    }
     let channels = &admin.services.channels;
     let existing = channels.get(&grant.address).await.map_err(|e| store_error(&e))?;
     if let Some(old) = &existing {
@@ -182,12 +187,20 @@ async fn store(
             return Err("it is connected into another Chatwoot account; its administrators must disconnect it first".into());
         }
     }
-    subscribe(admin, grant).await?;
     let own = account == admin.config.bridge_account;
     let people = &admin.services.people;
     let token = &s.person.access_token;
     let refused =
         |e: wbots_core::DeliveryError| format!("Chatwoot refused the inbox ({})", e.message());
+    // An existing inbox must be an API inbox of the account: the form is the visitor's
+    // and may name any inbox id; only an API inbox sends the bridge its webhooks.
+    if let Some(id) = inbox {
+        let api = people.inboxes(token, account).await.map_err(refused)?;
+        if !api.iter().any(|i| i.id == id && i.channel_type == "Channel::Api") {
+            return Err(format!("inbox {id} is not an API inbox of this account"));
+        }
+    }
+    subscribe(admin, grant).await?;
     // The inbox first: its id names its webhook route. A new inbox in another account is
     // made with its own fresh path token from the start: its administrators can read the
     // URL, which must never carry the bridge's own token, not even until it is repointed

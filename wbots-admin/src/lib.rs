@@ -32,8 +32,8 @@ use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 use url::Url;
 use wbots_chatwoot::people::People;
-use wbots_core::Secret;
 use wbots_core::store::{ChannelStore, SealedChannels};
+use wbots_core::{ChannelAddress, Secret};
 use wbots_meta::{MetaConnections, MetaLogin};
 
 mod channels;
@@ -77,6 +77,9 @@ pub struct AdminConfig {
     pub session_ttl: Duration,
     /// The webhook URLs of new or pointed inboxes.
     pub webhook_urls: Arc<dyn WebhookUrls>,
+    /// The channels the bridge's configuration serves (`[[channels]]`): managed there,
+    /// never stored by the page (a stored twin of one would stop the bridge's next start).
+    pub configured: Vec<ChannelAddress>,
 }
 
 impl fmt::Debug for AdminConfig {

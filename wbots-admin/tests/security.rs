@@ -350,3 +350,39 @@ async fn an_oversized_form_is_refused_before_it_is_read() {
     assert_eq!(refused.status, 413, "{}", refused.body);
     assert!(world.chatwoot.sign_in_requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_page_from_the_configuration_or_a_forged_inbox_is_not_connected() {
+    let world = World::start().await;
+    // Page 900 is served from the bridge's `[[channels]]` (see `support`).
+    world.graph.add_page("900", "page-token-900", None);
+    world.graph.set_page_name("900", "Configured Shop");
+    let mut jane = world.browser();
+    let list = jane.sign_in_with_token(ADMIN_TOKEN).await;
+    let started = jane.post("/admin/meta/start", &[("csrf", &list.field("csrf"))]).await;
+    jane.get(&callback_of(&world, &started).await).await;
+    let pick = jane.get("/admin/connect").await;
+    let configured = jane
+        .post(
+            "/admin/connect",
+            &[("csrf", &pick.field("csrf")), ("connect", "page:900"), ("target:page:900", "1:new")],
+        )
+        .await;
+    assert!(configured.body.contains("configuration file serves it"), "{}", configured.body);
+
+    let started = jane.post("/admin/meta/start", &[("csrf", &list.field("csrf"))]).await;
+    jane.get(&callback_of(&world, &started).await).await;
+    let pick = jane.get("/admin/connect").await;
+    // No inbox 999 in account 1 (the pick page offers only the account's API inboxes).
+    let forged = jane
+        .post(
+            "/admin/connect",
+            &[("csrf", &pick.field("csrf")), ("connect", "page:111"), ("target:page:111", "1:999")],
+        )
+        .await;
+    assert!(forged.body.contains("inbox 999 is not an API inbox"), "{}", forged.body);
+    assert!(world.stored().await.is_empty());
+    assert!(world.chatwoot.inboxes().is_empty(), "no inbox was created");
+    assert!(world.graph.subscribed_fields("900").is_empty());
+    assert!(world.graph.subscribed_fields("111").is_empty(), "nothing was subscribed");
+}

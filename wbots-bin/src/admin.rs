@@ -182,6 +182,7 @@ pub(crate) fn routes(
         bridge_account: config.chatwoot.account_id,
         session_ttl: Duration::from_secs(section.session_hours.max(1) * 3600),
         webhook_urls: Arc::new(BridgeWebhooks { config: config.clone(), public_url: root }),
+        configured: config.channels.iter().map(|c| crate::app::address(c.kind, &c.id)).collect(),
     };
     let page = Router::new().nest(MOUNT, wbots_admin::router(admin, services));
     Ok((Some(crate::request_log::layer(page)), public))

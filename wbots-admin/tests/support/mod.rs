@@ -106,6 +106,7 @@ impl World {
             bridge_account: 1,
             session_ttl: Duration::from_secs(3600),
             webhook_urls: Arc::new(Hooks(base.clone())),
+            configured: vec![wbots_core::ChannelAddress::new("messenger", "900")],
         };
         tune(&mut config);
         let app = axum::Router::new().nest("/admin", wbots_admin::router(config, services)).merge(
