@@ -326,6 +326,10 @@ fn admit(admin: &Admin, jar: PrivateCookieJar, person: Person) -> Response {
         return (jar, refused(admin, None, NOT_ADMINISTRATOR)).into_response();
     };
     tracing::info!(user = person.id, accounts = accounts.len(), "admin signed in");
+    // A sign-in over an earlier session replaces it (its id is not left usable).
+    if let Some(earlier) = id_of(&jar) {
+        admin.sessions.close(&earlier);
+    }
     let id = admin.sessions.open(person, accounts, config.session_ttl);
     let jar = jar.remove(removal(PRE_COOKIE, &config.mount)).add(cookie(
         SESSION_COOKIE,
