@@ -149,6 +149,11 @@ pub(crate) fn routes(
     let public_url = config.server.public_url.clone().ok_or(
         "admin.enabled: server.public_url is needed (Meta sends the browser back to {public_url}/admin/meta/callback)",
     )?;
+    if !public_url.path().trim_end_matches('/').is_empty() {
+        // Its redirects and cookie paths are `/admin…` on the host: behind a path prefix the
+        // browser would leave the page at every step.
+        return Err("admin.enabled: server.public_url must have no path (the connect page lives at /admin on the bridge's host)".to_owned());
+    }
     if config.meta.app_id.as_deref().is_none_or(str::is_empty) {
         return Err("admin.enabled: meta.app_id is needed for Facebook Login".to_owned());
     }

@@ -88,6 +88,18 @@ async fn the_connect_page_without_a_webhook_path_token_stops_the_start_naming_th
 }
 
 #[tokio::test]
+async fn the_connect_page_behind_a_path_prefix_stops_the_start_naming_the_key() {
+    let chatwoot = FakeChatwoot::start("bridge-token", 1).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = "public_url = \"https://bridge.example/wbots/\"";
+    let path = config(dir.path(), free_port(), server, chatwoot.url().as_str());
+    let out = serve_command(&path).stderr(Stdio::piped()).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.public_url must have no path"), "{stderr}");
+}
+
+#[tokio::test]
 async fn admin_listen_serves_the_connect_page_on_its_own_listener_only() {
     let chatwoot = FakeChatwoot::start("bridge-token", 1).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
