@@ -13,10 +13,10 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use wbots_core::store::{ChannelActivity, ChannelRecord, ChannelStatus, LoginKind};
 
-use crate::connect::account_of;
+use crate::connect::{account_of, may_manage};
 use crate::render::base;
 use crate::session::Session;
-use crate::signin::{check_csrf, refused, session};
+use crate::signin::{check_csrf, confirmed_session, refused, session};
 use crate::{Admin, facebook, instagram};
 
 type Fields = Form<HashMap<String, String>>;
@@ -47,9 +47,7 @@ fn status_text(status: &ChannelStatus) -> &'static str {
 /// The stored channels the person may act on: those of the accounts they administer.
 async fn visible(admin: &Admin, s: &Session) -> Result<Vec<ChannelRecord>, Response> {
     match admin.services.channels.list().await {
-        Ok(all) => {
-            Ok(all.into_iter().filter(|r| s.may_use(account_of(admin, &r.channel))).collect())
-        }
+        Ok(all) => Ok(all.into_iter().filter(|r| may_manage(admin, s, &r.channel)).collect()),
         Err(e) => {
             tracing::error!(error = %e, "admin page: cannot list channels");
             let b = base(
@@ -93,7 +91,7 @@ pub(crate) async fn list(
             .map(|list| list.into_iter().map(|i| (i.id, i.name)).collect())
             .unwrap_or_default();
         let mut channels = Vec::new();
-        for r in records.iter().filter(|r| account_of(&admin, &r.channel) == account.id) {
+        for r in records.iter().filter(|r| account_of(&admin, &r.channel) == Some(account.id)) {
             let c = &r.channel;
             let inbox = names.get(&c.chatwoot.inbox_id).map_or_else(
                 || format!("#{}", c.chatwoot.inbox_id),
@@ -200,7 +198,7 @@ pub(crate) async fn disconnect(
     jar: PrivateCookieJar,
     Form(form): Fields,
 ) -> Response {
-    let (_, s) = match session(&admin, &jar) {
+    let (_, s) = match confirmed_session(&admin, &jar).await {
         Ok(found) => found,
         Err(to_sign_in) => return to_sign_in,
     };
@@ -269,7 +267,7 @@ pub(crate) async fn reconnect(
     jar: PrivateCookieJar,
     Form(form): Fields,
 ) -> Response {
-    let (id, s) = match session(&admin, &jar) {
+    let (id, s) = match confirmed_session(&admin, &jar).await {
         Ok(found) => found,
         Err(to_sign_in) => return to_sign_in,
     };

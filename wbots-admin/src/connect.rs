@@ -20,11 +20,23 @@ use wbots_core::{ChannelAddress, Secret};
 use crate::Admin;
 use crate::render::base;
 use crate::session::{Grant, Session, random_token};
-use crate::signin::{check_csrf, refused, session};
+use crate::signin::{check_csrf, confirmed_session, refused, session};
 
-/// The Chatwoot account a channel's conversations go to.
-pub(crate) fn account_of(admin: &Admin, channel: &ConnectedChannel) -> u64 {
-    channel.chatwoot.account_id.unwrap_or(admin.config.bridge_account)
+/// The account of the bridge's Chatwoot a channel's conversations go to; `None` for a
+/// channel into another Chatwoot installation (`chatwoot.url` set, as `wbots channels add
+/// --chatwoot-url` stores it): account ids are per installation — account 3 there is not
+/// account 3 here — so the page, signed in to the bridge's Chatwoot, never manages it.
+pub(crate) fn account_of(admin: &Admin, channel: &ConnectedChannel) -> Option<u64> {
+    if channel.chatwoot.url.is_some() {
+        return None;
+    }
+    Some(channel.chatwoot.account_id.unwrap_or(admin.config.bridge_account))
+}
+
+/// Whether the person administers the account `channel` goes to (never one of another
+/// installation).
+pub(crate) fn may_manage(admin: &Admin, s: &Session, channel: &ConnectedChannel) -> bool {
+    account_of(admin, channel).is_some_and(|account| s.may_use(account))
 }
 
 /// `GET /connect`: what the last login granted, with a target select for each.
@@ -77,7 +89,7 @@ pub(crate) async fn submit(
     jar: PrivateCookieJar,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let (id, s) = match session(&admin, &jar) {
+    let (id, s) = match confirmed_session(&admin, &jar).await {
         Ok(found) => found,
         Err(to_sign_in) => return to_sign_in,
     };
@@ -163,33 +175,53 @@ async fn store(
     account: u64,
     inbox: Option<u64>,
 ) -> Result<(), String> {
+    if admin.config.configured.contains(&grant.address) {
+        return Err(
+            "the bridge's configuration file serves it; its operator manages it there".into()
+        );
+    }
     let channels = &admin.services.channels;
     let existing = channels.get(&grant.address).await.map_err(|e| store_error(&e))?;
     if let Some(old) = &existing {
-        if !s.may_use(account_of(admin, &old.channel)) {
+        if !may_manage(admin, s, &old.channel) {
             return Err("it is connected into another Chatwoot account; its administrators must disconnect it first".into());
         }
     }
-    subscribe(admin, grant).await?;
     let own = account == admin.config.bridge_account;
     let people = &admin.services.people;
     let token = &s.person.access_token;
     let refused =
         |e: wbots_core::DeliveryError| format!("Chatwoot refused the inbox ({})", e.message());
-    // The inbox first: its id names its webhook route.
-    let inbox = match inbox {
-        Some(id) => id,
+    // An existing inbox must be an API inbox of the account: the form is the visitor's
+    // and may name any inbox id; only an API inbox sends the bridge its webhooks.
+    if let Some(id) = inbox {
+        let api = people.inboxes(token, account).await.map_err(refused)?;
+        if !api.iter().any(|i| i.id == id && i.channel_type == "Channel::Api") {
+            return Err(format!("inbox {id} is not an API inbox of this account"));
+        }
+    }
+    subscribe(admin, grant).await?;
+    // The inbox first: its id names its webhook route. A new inbox in another account is
+    // made with its own fresh path token from the start: its administrators can read the
+    // URL, which must never carry the bridge's own token, not even until it is repointed
+    // (the provisional route, inbox 0, does not exist: nothing is served there).
+    let (inbox, fresh) = match inbox {
+        Some(id) => (id, None),
         None => {
-            let provisional = admin.config.webhook_urls.for_inbox(account, 0, None);
-            people
+            let fresh = (!own).then(|| Secret::new(random_token()));
+            let provisional = admin.config.webhook_urls.for_inbox(account, 0, fresh.as_ref());
+            let made = people
                 .create_inbox(token, account, &grant.label, &provisional)
                 .await
-                .map_err(refused)?
-                .id
+                .map_err(refused)?;
+            (made.id, fresh)
         }
     };
-    let webhook_token =
-        if own { None } else { Some(inbox_token(admin, account, inbox, existing.as_ref()).await?) };
+    let webhook_token = match (own, fresh) {
+        (true, _) => None,
+        (false, Some(fresh)) => Some(fresh),
+        (false, None) => Some(inbox_token(admin, account, inbox, existing.as_ref()).await?),
+    };
     let webhook_url = admin.config.webhook_urls.for_inbox(account, inbox, webhook_token.as_ref());
     people.point_inbox(token, account, inbox, &webhook_url).await.map_err(refused)?;
     let channel = ConnectedChannel {
@@ -280,7 +312,7 @@ pub(crate) async fn reconnect(
     let Some(old) = channels.get(address).await.map_err(|e| store_error(&e))? else {
         return Err("this channel is not stored any more".into());
     };
-    if !s.may_use(account_of(admin, &old.channel)) {
+    if !may_manage(admin, s, &old.channel) {
         return Err("it is connected into an account you do not administer".into());
     }
     subscribe(admin, grant).await?;

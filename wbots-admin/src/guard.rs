@@ -12,9 +12,19 @@ use axum::response::Response;
 
 /// The pages' Content-Security-Policy: no script, inline styles only, no framing; forms
 /// post to this site, which may redirect them to the login dialogs' hosts (`dialogs`,
-/// origins: browsers check `form-action` on a form's redirects too).
+/// origins: browsers check `form-action` on every redirect of a form's navigation). A
+/// dialog on `www.{domain}` may itself redirect within its domain (Meta sends phones to
+/// `m.facebook.com`), so `{domain}` and its subdomains are allowed with it.
 pub(crate) fn csp(dialogs: &[&url::Url]) -> String {
-    let origins: Vec<String> = dialogs.iter().map(|u| u.origin().ascii_serialization()).collect();
+    let mut origins: Vec<String> = Vec::new();
+    for dialog in dialogs {
+        origins.push(dialog.origin().ascii_serialization());
+        let domain = dialog.host_str().and_then(|h| h.strip_prefix("www."));
+        if let Some(domain) = domain {
+            origins.push(format!("{}://{domain}", dialog.scheme()));
+            origins.push(format!("{}://*.{domain}", dialog.scheme()));
+        }
+    }
     format!(
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",
         origins.join(" ")
@@ -36,4 +46,22 @@ pub(crate) async fn security_headers(
     h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csp;
+
+    #[test]
+    fn forms_may_lead_to_the_dialogs_and_their_domains_only() {
+        let facebook = url::Url::parse("https://www.facebook.com").unwrap();
+        let fake = url::Url::parse("http://127.0.0.1:4000/").unwrap();
+        let policy = csp(&[&facebook, &fake]);
+        assert!(policy.contains(
+            "form-action 'self' https://www.facebook.com https://facebook.com https://*.facebook.com http://127.0.0.1:4000;"
+        ), "{policy}");
+        assert!(
+            policy.contains("frame-ancestors 'none'") && policy.starts_with("default-src 'none'")
+        );
+    }
 }

@@ -17,7 +17,7 @@ use crate::Admin;
 use crate::connect::after_login;
 use crate::facebook::unavailable;
 use crate::session::{Grant, Session};
-use crate::signin::{check_csrf, refused, session};
+use crate::signin::{check_csrf, confirmed_session, refused, session};
 
 pub(crate) const CALLBACK: &str = "/instagram/callback";
 
@@ -62,7 +62,7 @@ pub(crate) async fn callback(
     jar: PrivateCookieJar,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (id, s) = match session(&admin, &jar) {
+    let (id, s) = match confirmed_session(&admin, &jar).await {
         Ok(found) => found,
         Err(to_sign_in) => return to_sign_in,
     };

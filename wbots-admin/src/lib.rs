@@ -30,11 +30,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
 use url::Url;
 use wbots_chatwoot::people::People;
-use wbots_core::Secret;
 use wbots_core::store::{ChannelStore, LinkStore, SealedChannels};
+use wbots_core::{ChannelAddress, Secret};
 use wbots_meta::{MetaConnections, MetaLogin};
 
 mod channels;
@@ -89,6 +91,9 @@ pub struct AdminConfig {
     pub webhook_urls: Arc<dyn WebhookUrls>,
     /// The channels served outside the store, whose subscriptions *Disconnect* keeps.
     pub other_channels: Arc<dyn OtherChannels>,
+    /// The channels the bridge's configuration serves (`[[channels]]`): managed there,
+    /// never stored by the page (a stored twin of one would stop the bridge's next start).
+    pub configured: Vec<ChannelAddress>,
 }
 
 impl fmt::Debug for AdminConfig {
@@ -149,6 +154,14 @@ impl axum::extract::FromRef<Admin> for axum_extra::extract::cookie::Key {
     }
 }
 
+/// The largest form the pages accept: a connect form with hundreds of Pages is a few
+/// kilobytes; anything bigger is not a person using the page.
+const FORM_BYTES: usize = 64 * 1024;
+/// How long one request may take, body included: a slow client cannot hold a connection
+/// (the listener may be the one Meta's webhooks use). Generous, because finishing a
+/// connect makes several calls to Meta and Chatwoot for each Page ticked.
+const REQUEST_TIME: Duration = Duration::from_secs(90);
+
 /// The connect page's routes, relative to where they are mounted
 /// ([`AdminConfig::mount`]). The cookie key is made at random here: sessions live in this
 /// process's memory, so a restart ends them whatever the key.
@@ -177,6 +190,8 @@ pub fn router(config: AdminConfig, services: AdminServices) -> Router {
         .route("/connect", get(connect::pick).post(connect::submit))
         .fallback(render::not_found)
         .layer(axum::middleware::from_fn_with_state(csp, guard::security_headers))
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIME))
         .with_state(admin)
 }
 
@@ -184,4 +199,6 @@ pub fn router(config: AdminConfig, services: AdminServices) -> Router {
 /// status lookup by confirmation code) — mounted at the root.
 pub fn public_router(privacy_policy_url: Option<Url>) -> Router {
     deletion::router(privacy_policy_url)
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIME))
 }

@@ -4,12 +4,18 @@
 //! page has no trusted way to learn the real one. Global limits are what matters anyway:
 //! - **password sign-ins** go to Chatwoot from the bridge's own address, where Chatwoot's
 //!   Rack::Attack allows 5 per 5 minutes in total (`login/ip`,
-//!   chatwoot-signin-and-sweep.md §1.9): the page keeps under that, so a burst of wrong
-//!   passwords is refused here with a clear message instead of locking the bridge out of
-//!   Chatwoot for five minutes;
+//!   chatwoot-signin-and-sweep.md §1.9) in fixed windows whose edges the bridge cannot see
+//!   (Chatwoot's clock): the page allows 3 at once and one more every 150 s, which is never
+//!   more than 5 in *any* 5 minutes (3 + 300 / 150), so a burst of wrong passwords is
+//!   refused here with a clear message instead of locking the bridge out of Chatwoot;
 //! - **token sign-ins and MFA codes** are checked against `/api/v1/profile` and
 //!   `/auth/sign_in`: at most 20 a minute, which bounds guessing (a Chatwoot token is 24
 //!   random characters; a 6-digit code is why MFA has its own, tighter budget of 10).
+//!
+//! An attempt is counted only when it goes to Chatwoot: an empty or half-filled form
+//! spends nothing. One visitor can still spend a budget for everyone (the price of a
+//! global limit); `server.admin_listen` on an address only the business can reach closes
+//! that.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -39,7 +45,11 @@ pub struct SignInLimits {
 impl Default for SignInLimits {
     fn default() -> Self {
         Self {
-            password: RateLimiter::direct(quota(5, Duration::from_secs(300))),
+            password: RateLimiter::direct(
+                Quota::with_period(Duration::from_secs(150))
+                    .map(|q| q.allow_burst(NonZeroU32::new(3).unwrap_or(NonZeroU32::MIN)))
+                    .unwrap_or_else(|| Quota::per_hour(NonZeroU32::MIN)),
+            ),
             token: RateLimiter::direct(quota(20, Duration::from_secs(60))),
             mfa: RateLimiter::direct(quota(10, Duration::from_secs(60))),
         }

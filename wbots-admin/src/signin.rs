@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::PrivateCookieJar;
 use minijinja::context;
-use wbots_chatwoot::people::{Person, SignIn};
+use wbots_chatwoot::people::{AccountMembership, Person, SignIn};
 use wbots_core::{DeliveryError, DeliveryErrorKind, Secret};
 
 use crate::Admin;
@@ -44,6 +44,78 @@ pub(crate) fn session(
 ) -> Result<(String, Session), Response> {
     let found = id_of(jar).and_then(|id| admin.sessions.get(&id).map(|s| (id, s)));
     found.ok_or_else(|| Redirect::to(&format!("{}/sign-in", admin.config.mount)).into_response())
+}
+
+/// The session, with the person's rights asked of Chatwoot again: for every action that
+/// changes something (connect, disconnect, reconnect), so a person demoted, removed, or
+/// whose access token was reset loses the page's powers at their next action rather than
+/// when the session expires. A token Chatwoot no longer honours ends the session; a person
+/// who administers no allowed account any more is refused and signed out.
+pub(crate) async fn confirmed_session(
+    admin: &Admin,
+    jar: &PrivateCookieJar,
+) -> Result<(String, Session), Response> {
+    let (id, s) = session(admin, jar)?;
+    match admin.services.people.profile(&s.person.access_token).await {
+        Ok(person) => {
+            let Some(accounts) = allowed_accounts(admin, &person) else {
+                admin.sessions.close(&id);
+                tracing::info!(
+                    user = s.person.id,
+                    "admin session ended: no longer an administrator"
+                );
+                return Err(refused(admin, None, NOT_ADMINISTRATOR));
+            };
+            let updated = admin.sessions.update(&id, |live| {
+                live.accounts = accounts;
+                live.clone()
+            });
+            updated.map(|s| (id, s)).ok_or_else(|| to_sign_in(admin))
+        }
+        Err(e) if e.kind() == DeliveryErrorKind::Unauthorized => {
+            admin.sessions.close(&id);
+            tracing::info!(user = s.person.id, "admin session ended: Chatwoot refused its token");
+            Err(to_sign_in(admin))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "admin page: cannot confirm a person's rights with Chatwoot");
+            let b = base(
+                &admin.config.mount,
+                admin.config.privacy_policy_url.as_ref(),
+                Some(&s.person.email),
+                Some(&s.csrf),
+            );
+            Err(admin.pages.message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &b,
+                "Unavailable",
+                "Chatwoot cannot be reached to confirm your rights. Try again in a moment.",
+            ))
+        }
+    }
+}
+
+fn to_sign_in(admin: &Admin) -> Response {
+    Redirect::to(&format!("{}/sign-in", admin.config.mount)).into_response()
+}
+
+/// What a person who administers no account this bridge serves is told.
+const NOT_ADMINISTRATOR: &str = "You can connect channels only into Chatwoot accounts you administer and this bridge serves. Ask an administrator of your account.";
+
+/// The accounts `person` may connect into — administered and allowed by the operator —
+/// or `None` when there are none or the operator does not allow the person.
+fn allowed_accounts(admin: &Admin, person: &Person) -> Option<Vec<AccountMembership>> {
+    let config = &admin.config;
+    let email_ok = config.allowed_emails.is_empty()
+        || config.allowed_emails.iter().any(|e| e.trim().eq_ignore_ascii_case(person.email.trim()));
+    let accounts: Vec<_> = person
+        .accounts
+        .iter()
+        .filter(|a| a.is_administrator())
+        .filter(|a| config.allowed_accounts.is_empty() || config.allowed_accounts.contains(&a.id))
+        .cloned()
+        .collect();
+    (email_ok && !accounts.is_empty()).then_some(accounts)
 }
 
 /// The session's CSRF token is the form's, or a 403 page.
@@ -143,8 +215,13 @@ pub(crate) async fn submit(
         .filter(|t| !t.is_empty())
         .map(Secret::new);
     let email = form.get("email").map(|e| e.trim().to_owned()).unwrap_or_default();
-    let attempt = if token.is_some() { Attempt::Token } else { Attempt::Password };
-    if !admin.limits.allow(attempt) {
+    // Only an attempt that goes to Chatwoot spends the budget (`limits.rs`).
+    let attempt = match (&token, &password) {
+        (Some(_), _) => Some(Attempt::Token),
+        (None, Some(_)) if !email.is_empty() => Some(Attempt::Password),
+        _ => None,
+    };
+    if attempt.is_some_and(|a| !admin.limits.allow(a)) {
         return form_page(
             &admin,
             jar,
@@ -241,24 +318,18 @@ pub(crate) async fn mfa(
 /// them; else a refusal.
 fn admit(admin: &Admin, jar: PrivateCookieJar, person: Person) -> Response {
     let config = &admin.config;
-    let email_ok = config.allowed_emails.is_empty()
-        || config.allowed_emails.iter().any(|e| e.trim().eq_ignore_ascii_case(person.email.trim()));
-    let accounts: Vec<_> = person
-        .accounts
-        .iter()
-        .filter(|a| a.is_administrator())
-        .filter(|a| config.allowed_accounts.is_empty() || config.allowed_accounts.contains(&a.id))
-        .cloned()
-        .collect();
-    if !email_ok || accounts.is_empty() {
+    let Some(accounts) = allowed_accounts(admin, &person) else {
         tracing::info!(
             user = person.id,
             "admin sign-in refused: not an administrator of an allowed account"
         );
-        let text = "You can connect channels only into Chatwoot accounts you administer and this bridge serves. Ask an administrator of your account.";
-        return (jar, refused(admin, None, text)).into_response();
-    }
+        return (jar, refused(admin, None, NOT_ADMINISTRATOR)).into_response();
+    };
     tracing::info!(user = person.id, accounts = accounts.len(), "admin signed in");
+    // A sign-in over an earlier session replaces it (its id is not left usable).
+    if let Some(earlier) = id_of(&jar) {
+        admin.sessions.close(&earlier);
+    }
     let id = admin.sessions.open(person, accounts, config.session_ttl);
     let jar = jar.remove(removal(PRE_COOKIE, &config.mount)).add(cookie(
         SESSION_COOKIE,

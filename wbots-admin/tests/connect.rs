@@ -471,3 +471,23 @@ async fn a_pages_subscription_stays_while_a_configured_channel_is_reached_throug
     assert!(world.graph.unsubscribed().is_empty(), "the configured Messenger channel needs it");
     assert!(!world.graph.subscribed_fields("111").is_empty());
 }
+
+#[tokio::test]
+async fn a_person_demoted_in_chatwoot_loses_the_page_at_their_next_action() {
+    let world = World::start().await;
+    let mut browser = world.browser();
+    browser.sign_in_with_token(ADMIN_TOKEN).await;
+    let list = connect_facebook(&world, &mut browser, &["page:111"], "1:new").await;
+    // An administrator of account 1 makes Jane an agent; her session is hours from expiring.
+    world.chatwoot.set_role("jane@example.com", 1, "agent");
+    let refused = browser
+        .post(
+            "/admin/channels/disconnect",
+            &[("csrf", &list.field("csrf")), ("address", "messenger:111")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(world.stored().await[0].channel.status, ChannelStatus::Active);
+    assert!(world.graph.unsubscribed().is_empty());
+    assert_eq!(browser.get("/admin").await.location(), "/admin/sign-in", "signed out");
+}

@@ -182,7 +182,18 @@ async fn the_operator_may_restrict_accounts_and_people() {
 async fn password_sign_ins_are_rate_limited_before_chatwoots_own_limit() {
     let world = World::start().await;
     let mut browser = world.browser();
-    let mut last = 0;
+    // Half-filled forms never reach Chatwoot and spend nothing.
+    for _ in 0..6 {
+        let form = browser.get("/admin/sign-in").await;
+        let page = browser
+            .post("/admin/sign-in", &[("csrf", &form.field("csrf")), ("password", "guess")])
+            .await;
+        assert_eq!(page.status, 401, "{}", page.body);
+    }
+    assert!(world.chatwoot.sign_in_requests().is_empty());
+    // A burst of wrong passwords: 3 go to Chatwoot (then one every 150 s: never more than
+    // Chatwoot's 5 in any 5 minutes), the rest are refused here.
+    let mut statuses = Vec::new();
     for _ in 0..6 {
         let form = browser.get("/admin/sign-in").await;
         let page = browser
@@ -196,10 +207,10 @@ async fn password_sign_ins_are_rate_limited_before_chatwoots_own_limit() {
             )
             .await;
         assert!(!page.body.contains("guess"), "the password is never echoed");
-        last = page.status;
+        statuses.push(page.status);
     }
-    assert_eq!(last, 429);
-    assert_eq!(world.chatwoot.sign_in_requests().len(), 5, "the sixth never reached Chatwoot");
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+    assert_eq!(world.chatwoot.sign_in_requests().len(), 3, "the refused never reached Chatwoot");
 }
 
 #[tokio::test]
@@ -246,4 +257,132 @@ async fn every_page_carries_the_security_headers() {
         "{session}"
     );
     assert!(!session.contains(ADMIN_TOKEN), "the cookie holds no token");
+}
+
+#[tokio::test]
+async fn a_new_inbox_in_another_account_never_shows_the_bridges_webhook_token() {
+    // The bridge's own account is 5; Jane administers account 1 (the fake's one account),
+    // another business's.
+    let world = World::start_with(|c| c.bridge_account = 5).await;
+    let mut jane = world.browser();
+    let list = jane.sign_in_with_token(ADMIN_TOKEN).await;
+    let started = jane.post("/admin/meta/start", &[("csrf", &list.field("csrf"))]).await;
+    jane.get(&callback_of(&world, &started).await).await;
+    let pick = jane.get("/admin/connect").await;
+    let done = jane
+        .post(
+            "/admin/connect",
+            &[("csrf", &pick.field("csrf")), ("connect", "page:111"), ("target:page:111", "1:new")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    // Account 1's administrators can read every URL the inbox was ever given: none of them
+    // carries the token of the bridge's own account, not even the one it was created with.
+    let given = world.chatwoot.webhook_urls_given();
+    assert!(!given.is_empty());
+    for (_, url) in &given {
+        assert!(!url.contains("bridge-path-token"), "{given:?}");
+    }
+    let stored = world.stored().await;
+    let inbox = stored[0].channel.chatwoot.inbox_id;
+    let own = stored[0].credentials.chatwoot_webhook_token.as_ref().unwrap().expose().to_owned();
+    assert_eq!(
+        world.chatwoot.webhook_url(inbox).unwrap(),
+        format!("{}/webhooks/a1.i{inbox}/{own}", world.base)
+    );
+}
+
+#[tokio::test]
+async fn a_channel_into_another_chatwoot_installation_is_not_managed_here() {
+    use wbots_core::store::{ChannelStatus, ChatwootTarget, ConnectedChannel, Credentials};
+    let world = World::start().await;
+    // Stored by `wbots channels add --chatwoot-url … --chatwoot-account 1`: account 1 of
+    // another installation, which Jane (administrator of account 1 here) has nothing to do
+    // with.
+    let channel = ConnectedChannel {
+        address: wbots_core::ChannelAddress::new("messenger", "222"),
+        page_id: None,
+        login: wbots_core::store::LoginKind::Facebook,
+        chatwoot: ChatwootTarget {
+            url: Some(url::Url::parse("https://other-chatwoot.example/").unwrap()),
+            account_id: Some(1),
+            inbox_id: 7,
+        },
+        status: ChannelStatus::Active,
+        token_expires_at: None,
+        connected_by: "operator".into(),
+        connected_at: chrono::Utc::now(),
+    };
+    let credentials = Credentials {
+        access_token: wbots_core::Secret::new("page-token-222"),
+        chatwoot_token: Some(wbots_core::Secret::new("other-installation-token")),
+        chatwoot_webhook_token: None,
+    };
+    world.channels.add(&channel, &credentials).await.unwrap();
+
+    let mut jane = world.browser();
+    let list = jane.sign_in_with_token(ADMIN_TOKEN).await;
+    assert!(!list.body.contains("messenger:222"), "{}", list.body);
+    let refused = jane
+        .post(
+            "/admin/channels/disconnect",
+            &[("csrf", &list.field("csrf")), ("address", "messenger:222")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let stored = world.stored().await;
+    assert_eq!(stored[0].channel.status, ChannelStatus::Active);
+    assert_eq!(stored[0].credentials.access_token.expose(), "page-token-222");
+}
+
+#[tokio::test]
+async fn an_oversized_form_is_refused_before_it_is_read() {
+    let world = World::start().await;
+    let mut browser = world.browser();
+    let form = browser.get("/admin/sign-in").await;
+    let huge = "x".repeat(100 * 1024);
+    let refused = browser
+        .post(
+            "/admin/sign-in",
+            &[("csrf", &form.field("csrf")), ("email", &huge), ("password", "p")],
+        )
+        .await;
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    assert!(world.chatwoot.sign_in_requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_page_from_the_configuration_or_a_forged_inbox_is_not_connected() {
+    let world = World::start().await;
+    // Page 900 is served from the bridge's `[[channels]]` (see `support`).
+    world.graph.add_page("900", "page-token-900", None);
+    world.graph.set_page_name("900", "Configured Shop");
+    let mut jane = world.browser();
+    let list = jane.sign_in_with_token(ADMIN_TOKEN).await;
+    let started = jane.post("/admin/meta/start", &[("csrf", &list.field("csrf"))]).await;
+    jane.get(&callback_of(&world, &started).await).await;
+    let pick = jane.get("/admin/connect").await;
+    let configured = jane
+        .post(
+            "/admin/connect",
+            &[("csrf", &pick.field("csrf")), ("connect", "page:900"), ("target:page:900", "1:new")],
+        )
+        .await;
+    assert!(configured.body.contains("configuration file serves it"), "{}", configured.body);
+
+    let started = jane.post("/admin/meta/start", &[("csrf", &list.field("csrf"))]).await;
+    jane.get(&callback_of(&world, &started).await).await;
+    let pick = jane.get("/admin/connect").await;
+    // No inbox 999 in account 1 (the pick page offers only the account's API inboxes).
+    let forged = jane
+        .post(
+            "/admin/connect",
+            &[("csrf", &pick.field("csrf")), ("connect", "page:111"), ("target:page:111", "1:999")],
+        )
+        .await;
+    assert!(forged.body.contains("inbox 999 is not an API inbox"), "{}", forged.body);
+    assert!(world.stored().await.is_empty());
+    assert!(world.chatwoot.inboxes().is_empty(), "no inbox was created");
+    assert!(world.graph.subscribed_fields("900").is_empty());
+    assert!(world.graph.subscribed_fields("111").is_empty(), "nothing was subscribed");
 }

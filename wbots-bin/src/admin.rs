@@ -160,15 +160,19 @@ pub(crate) fn routes(
     let public_url = config.server.public_url.clone().ok_or(
         "admin.enabled: server.public_url is needed (Meta sends the browser back to {public_url}/admin/meta/callback)",
     )?;
+    if !public_url.path().trim_end_matches('/').is_empty() {
+        // Its redirects and cookie paths are `/admin…` on the host: behind a path prefix the
+        // browser would leave the page at every step.
+        return Err("admin.enabled: server.public_url must have no path (the connect page lives at /admin on the bridge's host)".to_owned());
+    }
     if config.meta.app_id.as_deref().is_none_or(str::is_empty) {
         return Err("admin.enabled: meta.app_id is needed for Facebook Login".to_owned());
     }
-    // The inboxes the page creates in the bridge's own account point at
-    // /webhooks/chatwoot/{chatwoot.webhook_token}: Chatwoot (v4.13+) signs each new inbox's
-    // webhooks with that inbox's own secret, which chatwoot.webhook_secret cannot match,
-    // so without the path token every agent reply in them would be refused.
     if config.chatwoot.webhook_token.is_none() {
-        return Err("admin.enabled: chatwoot.webhook_token is needed (the inboxes the connect page creates or points are authenticated by it: Chatwoot signs each new inbox's webhooks with that inbox's own secret)".to_owned());
+        // Inboxes the page makes in the bridge's own account are new inboxes with signing
+        // secrets of their own, which the bridge does not know: only the path token
+        // authenticates their webhooks.
+        return Err("admin.enabled: chatwoot.webhook_token is needed (inboxes the page creates in the bridge's account send their webhooks to /webhooks/chatwoot/{webhook_token})".to_owned());
     }
     let channels = channels.ok_or("admin.enabled: store.secret_key is needed (connected channels' tokens are sealed with it; `wbots keygen` prints one)")?;
     let urls = LoginUrls {
@@ -196,6 +200,7 @@ pub(crate) fn routes(
         session_ttl: Duration::from_secs(section.session_hours.max(1) * 3600),
         webhook_urls: Arc::new(BridgeWebhooks { config: config.clone(), public_url: root }),
         other_channels: Arc::new(Configured(config.clone())),
+        configured: config.channels.iter().map(|c| crate::app::address(c.kind, &c.id)).collect(),
     };
     let page = Router::new().nest(MOUNT, wbots_admin::router(admin, services));
     Ok((Some(crate::request_log::layer(page)), public))

@@ -63,25 +63,40 @@ async fn the_connect_page_without_a_public_url_stops_the_start_naming_the_key() 
     assert!(stderr.contains("admin.enabled: server.public_url is needed"), "{stderr}");
 }
 
-/// The inboxes the page creates in the bridge's own account are signed by Chatwoot (v4.13+)
-/// with each inbox's own new secret, which `chatwoot.webhook_secret` cannot match: without
-/// `chatwoot.webhook_token` (their webhooks' path token) the start is refused, naming it.
 #[tokio::test]
-async fn the_connect_page_without_a_chatwoot_webhook_token_stops_the_start_naming_the_key() {
+async fn the_connect_page_without_a_webhook_path_token_stops_the_start_naming_the_key() {
     let chatwoot = FakeChatwoot::start("bridge-token", 1).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let public = format!("public_url = \"http://127.0.0.1:{port}\"");
-    let path = config(dir.path(), port, &public, chatwoot.url().as_str());
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "webhook_token = \"admin-config-path-token\"",
-        "webhook_secret = \"the-operators-inbox-secret\"",
+    let path = config(
+        dir.path(),
+        free_port(),
+        "public_url = \"https://bridge.example\"",
+        chatwoot.url().as_str(),
     );
-    std::fs::write(&path, text).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Signed webhooks only: the inbox's own secret, which no new inbox shares.
+    let without = text.replace(
+        "webhook_token = \"admin-config-path-token\"\n",
+        "webhook_secret = \"admin-config-inbox-secret\"\n",
+    );
+    assert_ne!(text, without);
+    std::fs::write(&path, without).unwrap();
     let out = serve_command(&path).stderr(Stdio::piped()).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("admin.enabled: chatwoot.webhook_token is needed"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_connect_page_behind_a_path_prefix_stops_the_start_naming_the_key() {
+    let chatwoot = FakeChatwoot::start("bridge-token", 1).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = "public_url = \"https://bridge.example/wbots/\"";
+    let path = config(dir.path(), free_port(), server, chatwoot.url().as_str());
+    let out = serve_command(&path).stderr(Stdio::piped()).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.public_url must have no path"), "{stderr}");
 }
 
 #[tokio::test]

@@ -151,6 +151,9 @@ struct World {
     base: String,
     webhook_secret: Option<Secret>,
     inboxes: HashMap<u64, FakeInbox>,
+    /// Every `webhook_url` an inbox was given through the API, in order: what its account's
+    /// administrators could read at some moment (the inbox's settings show it).
+    webhook_urls_given: Vec<(u64, String)>,
     bot_tokens: Vec<String>,
     version: String,
     webhook_timeout: Duration,
@@ -246,6 +249,20 @@ impl FakeChatwoot {
     /// may do.
     pub fn add_user(&self, user: FakeUser) {
         lock(&self.state).people.users.push(user);
+    }
+
+    /// An administrator changes `email`'s role in `account` (Chatwoot's Agents settings,
+    /// `PATCH /api/v1/accounts/{id}/agents/{agent_id}` with `role`,
+    /// `app/controllers/api/v1/accounts/agents_controller.rb`): the person's profile says the
+    /// new role at once, and what the role allows changes with it.
+    pub fn set_role(&self, email: &str, account: u64, role: &str) {
+        let mut s = lock(&self.state);
+        let user = s.people.users.iter_mut().find(|u| u.email == email);
+        if let Some(membership) =
+            user.and_then(|u| u.accounts.iter_mut().find(|(id, _, _)| *id == account))
+        {
+            role.clone_into(&mut membership.2);
+        }
     }
 
     /// Turns on Rack::Attack's `login/ip` rule for the bridge's requests (5 password
@@ -355,6 +372,11 @@ impl FakeChatwoot {
         if let Some(i) = lock(&self.state).inboxes.get_mut(&inbox) {
             i.webhook_url = Some(url.to_owned());
         }
+    }
+
+    /// Every webhook URL inboxes were given through the API (create and update), in order.
+    pub fn webhook_urls_given(&self) -> Vec<(u64, String)> {
+        lock(&self.state).webhook_urls_given.clone()
     }
 
     /// The webhook URL of an inbox.
@@ -1278,6 +1300,9 @@ async fn create_inbox(
     let mut inbox = FakeInbox { name, webhook_url: None, additional_attributes: json!({}), secret };
     apply_channel(&mut inbox, &body);
     let id = s.id();
+    if let Some(url) = &inbox.webhook_url {
+        s.webhook_urls_given.push((id, url.clone()));
+    }
     let out = inbox_json(&s, id, &inbox);
     s.inboxes.insert(id, inbox);
     axum::Json(out).into_response()
@@ -1292,6 +1317,9 @@ async fn update_inbox(
     let Some(inbox) = s.inboxes.get_mut(&id) else { return not_found() };
     apply_channel(inbox, &body);
     let inbox = inbox.clone();
+    if let Some(url) = body.pointer("/channel/webhook_url").and_then(Value::as_str) {
+        s.webhook_urls_given.push((id, url.to_owned()));
+    }
     let out = inbox_json(&s, id, &inbox);
     axum::Json(out).into_response()
 }

@@ -27,6 +27,7 @@ use wbots_core::Secret;
 mod id_matching;
 mod lifecycle;
 mod login;
+mod paging;
 pub mod payload;
 mod routes;
 

@@ -23,6 +23,9 @@ use crate::graph_call::{call, endpoint};
 
 /// Timeout of one request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pages of 100 read at most per edge: a person has one page-scoped id per Page of the
+/// business, so this bounds a hostile or broken answer, not a real one.
+const MAX_PAGES: usize = 50;
 
 /// One id Meta matched.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,20 +82,43 @@ impl IdMatcher {
         edge: &str,
         scoped_to: &str,
     ) -> Result<Vec<MatchedId>, DeliveryError> {
-        let mut url = endpoint(&self.config.graph_url, &[&self.config.graph_version, asid, edge])?;
+        let base = endpoint(&self.config.graph_url, &[&self.config.graph_version, asid, edge])?;
         let app_token = Secret::new(format!("{}|{}", self.app_id, self.config.app_secret.expose()));
-        // The app token in the query as the reference shows it, with its `appsecret_proof`
-        // for apps that require one (S34).
-        url.query_pairs_mut()
-            .append_pair("access_token", app_token.expose())
-            .append_pair(
-                "appsecret_proof",
-                &crate::proof::appsecret_proof(&self.config.app_secret, app_token.expose()),
-            )
-            .append_pair("limit", "100");
-        let answer = call(self.http.get(url)).await?;
-        Ok(matched(&answer, scoped_to))
+        let proof = crate::proof::appsecret_proof(&self.config.app_secret, app_token.expose());
+        let mut ids = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut url = base.clone();
+            // The app token in the query as the reference shows it, with its
+            // `appsecret_proof` for apps that require one (S34).
+            url.query_pairs_mut()
+                .append_pair("access_token", app_token.expose())
+                .append_pair("appsecret_proof", &proof)
+                .append_pair("limit", "100");
+            if let Some(cursor) = &after {
+                url.query_pairs_mut().append_pair("after", cursor);
+            }
+            let answer = call(self.http.get(url)).await?;
+            ids.extend(matched(&answer, scoped_to));
+            after = next_cursor(&answer);
+            if after.is_none() {
+                return Ok(ids);
+            }
+        }
+        // A person with more than MAX_PAGES × 100 ids at one business: what was read is
+        // what the caller deletes; say the rest was not read.
+        tracing::warn!(edge, pages = MAX_PAGES, "ID matching stopped after its page limit");
+        Ok(ids)
     }
+}
+
+/// The cursor of the next page: Graph lists carry `paging.next` only when one follows
+/// ("Graph API › Paginated Results"), and its `cursors.after` continues there. The `next`
+/// URL itself is not followed: the request is rebuilt on the configured Graph host, so
+/// the app token never goes where an answer points.
+fn next_cursor(answer: &Value) -> Option<String> {
+    answer.pointer("/paging/next")?;
+    answer.pointer("/paging/cursors/after").and_then(Value::as_str).map(str::to_owned)
 }
 
 /// The `data` of an answer: entries without an id or scope are skipped (nothing to match).
@@ -125,5 +151,15 @@ mod tests {
         );
         assert!(matched(&json!({"data": []}), "page").is_empty());
         assert!(matched(&json!("garbage"), "page").is_empty());
+    }
+
+    #[test]
+    fn the_next_page_is_read_only_when_meta_says_there_is_one() {
+        let more =
+            json!({"data": [], "paging": {"cursors": {"after": "QVFI"}, "next": "https://x"}});
+        assert_eq!(next_cursor(&more).as_deref(), Some("QVFI"));
+        let last = json!({"data": [], "paging": {"cursors": {"after": "QVFI"}}});
+        assert_eq!(next_cursor(&last), None, "no `next`: the last page");
+        assert_eq!(next_cursor(&json!({"data": []})), None);
     }
 }

@@ -59,3 +59,18 @@ async fn meta_unreachable_is_temporary() {
     assert!(down.is_temporary(), "{down}");
     assert!(!down.to_string().contains(APP_SECRET), "the URL carries the app token: {down}");
 }
+
+#[tokio::test]
+async fn a_person_known_at_more_pages_than_one_answer_holds_is_matched_at_all_of_them() {
+    let graph = FakeGraph::start().await.unwrap();
+    graph.set_app("4242", Secret::new(APP_SECRET));
+    // 230 Pages: three answers of 100 (the fake pages Graph lists as Meta does).
+    for n in 0..230 {
+        graph.match_page_id("asid-many", &format!("PAGE{n}"), &format!("psid-{n}"));
+    }
+    let Some(matcher) = matcher(graph.url(), Some("4242")) else { panic!("app_id is set") };
+    let pages = matcher.page_scoped_ids("asid-many").await.unwrap();
+    let expected: Vec<_> =
+        (0..230).map(|n| found(&format!("psid-{n}"), &format!("PAGE{n}"))).collect();
+    assert_eq!(pages, expected);
+}

@@ -120,6 +120,7 @@ impl World {
             session_ttl: Duration::from_secs(3600),
             webhook_urls: Arc::new(Hooks(base.clone())),
             other_channels: Arc::new(Configured(Vec::new())),
+            configured: vec![wbots_core::ChannelAddress::new("messenger", "900")],
         };
         tune(&mut config);
         let app = axum::Router::new().nest("/admin", wbots_admin::router(config, services)).merge(

@@ -7,7 +7,9 @@
 //! `GET /{user-id}/ids_for_business` answers "the IDs that apps owned by the business know
 //! the user as", `{"data": [{"id": ASID, "app": {"name", "id"}}]}`. Both take the app token
 //! (`{app-id}|{app-secret}`, as `debug_token` does). A person Meta cannot match (the app
-//! and Page not in one business, or no such person) gets an empty `data`.
+//! and Page not in one business, or no such person) gets an empty `data`. Both lists are
+//! paged as every Graph list is (`paging.rs`); their default page size is not documented:
+//! the fake uses 25, as `/me/accounts`.
 
 use std::collections::HashMap;
 
@@ -17,8 +19,12 @@ use serde_json::json;
 
 use wbots_meta::appsecret_proof;
 
+use super::paging::Window;
 use super::routes::graph_error;
 use super::{Shared, lock};
+
+/// The page size when `limit` is absent (not documented; see the module's comment).
+const DEFAULT_LIMIT: usize = 25;
 
 type Q = Query<HashMap<String, String>>;
 
@@ -38,7 +44,7 @@ fn refusal(w: &super::World, query: &HashMap<String, String>) -> Option<Response
 /// `GET /{v}/{asid}/ids_for_pages[?page=…]`.
 pub(super) async fn ids_for_pages(
     State(world): State<Shared>,
-    Path((_version, asid)): Path<(String, String)>,
+    Path((version, asid)): Path<(String, String)>,
     Query(query): Q,
 ) -> Response {
     let mut w = lock(&world);
@@ -47,7 +53,7 @@ pub(super) async fn ids_for_pages(
         return refused;
     }
     let only = query.get("page");
-    let data: Vec<_> = w
+    let all: Vec<_> = w
         .page_ids
         .get(&asid)
         .into_iter()
@@ -58,13 +64,13 @@ pub(super) async fn ids_for_pages(
             json!({ "id": psid, "page": { "name": name, "id": page } })
         })
         .collect();
-    axum::Json(json!({ "data": data })).into_response()
+    paged(&w, &version, &asid, "ids_for_pages", &query, all)
 }
 
 /// `GET /{v}/{asid}/ids_for_business`.
 pub(super) async fn ids_for_business(
     State(world): State<Shared>,
-    Path((_version, asid)): Path<(String, String)>,
+    Path((version, asid)): Path<(String, String)>,
     Query(query): Q,
 ) -> Response {
     let mut w = lock(&world);
@@ -72,12 +78,38 @@ pub(super) async fn ids_for_business(
     if let Some(refused) = refusal(&w, &query) {
         return refused;
     }
-    let data: Vec<_> = w
+    let all: Vec<_> = w
         .business_ids
         .get(&asid)
         .into_iter()
         .flatten()
         .map(|(app, id)| json!({ "id": id, "app": { "name": format!("App {app}"), "id": app } }))
         .collect();
-    axum::Json(json!({ "data": data })).into_response()
+    paged(&w, &version, &asid, "ids_for_business", &query, all)
+}
+
+/// The page of `all` the query asks for, with `next` repeating the query past it.
+fn paged(
+    w: &super::World,
+    version: &str,
+    asid: &str,
+    edge: &str,
+    query: &HashMap<String, String>,
+    all: Vec<serde_json::Value>,
+) -> Response {
+    let window = Window::of(query, all.len(), DEFAULT_LIMIT);
+    let next = url::Url::parse(&format!("{}/{version}/{asid}/{edge}", w.base))
+        .ok()
+        .filter(|_| window.more(all.len()))
+        .map(|mut next| {
+            next.query_pairs_mut()
+                .extend_pairs(
+                    query.iter().filter(|(k, _)| !matches!(k.as_str(), "after" | "limit")),
+                )
+                .append_pair("limit", &window.limit.to_string())
+                .append_pair("after", &window.after());
+            next
+        });
+    let data = all.get(window.start..window.end).unwrap_or_default();
+    axum::Json(json!({ "data": data, "paging": window.paging(next) })).into_response()
 }
