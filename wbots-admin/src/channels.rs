@@ -9,8 +9,9 @@ use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::PrivateCookieJar;
+use chrono::{DateTime, Utc};
 use minijinja::context;
-use wbots_core::store::{ChannelRecord, ChannelStatus, LoginKind};
+use wbots_core::store::{ChannelActivity, ChannelRecord, ChannelStatus, LoginKind};
 
 use crate::connect::{account_of, may_manage};
 use crate::render::base;
@@ -28,6 +29,11 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "disconnected" => Some("Disconnected: the bridge no longer serves it."),
         _ => None,
     }
+}
+
+/// A last-message time as the list shows it.
+fn shown(at: Option<DateTime<Utc>>) -> String {
+    at.map_or_else(|| "none yet".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
 fn status_text(status: &ChannelStatus) -> &'static str {
@@ -84,35 +90,46 @@ pub(crate) async fn list(
             .await
             .map(|list| list.into_iter().map(|i| (i.id, i.name)).collect())
             .unwrap_or_default();
-        let channels: Vec<_> = records
-            .iter()
-            .filter(|r| account_of(&admin, &r.channel) == Some(account.id))
-            .map(|r| {
-                let c = &r.channel;
-                let inbox = names.get(&c.chatwoot.inbox_id).map_or_else(
-                    || format!("#{}", c.chatwoot.inbox_id),
-                    |n| format!("{n} (#{})", c.chatwoot.inbox_id),
-                );
-                let how = match c.login {
-                    LoginKind::Facebook if c.address.kind.as_str() == "instagram" => {
-                        "Instagram through Facebook"
-                    }
-                    LoginKind::Facebook => "Messenger",
-                    LoginKind::Instagram => "Instagram",
-                };
-                context! {
-                    address => c.address.to_string(),
-                    label => format!("{how} · {}", c.address.account),
-                    status => c.status.as_str(),
-                    status_text => status_text(&c.status),
-                    reason => c.status.reason(),
-                    inbox => inbox,
-                    connected_by => c.connected_by,
-                    connected_at => c.connected_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                    expires => c.token_expires_at.map(|t| t.format("%Y-%m-%d").to_string()),
+        let mut channels = Vec::new();
+        for r in records.iter().filter(|r| account_of(&admin, &r.channel) == Some(account.id)) {
+            let c = &r.channel;
+            let inbox = names.get(&c.chatwoot.inbox_id).map_or_else(
+                || format!("#{}", c.chatwoot.inbox_id),
+                |n| format!("{n} (#{})", c.chatwoot.inbox_id),
+            );
+            let how = match c.login {
+                LoginKind::Facebook if c.address.kind.as_str() == "instagram" => {
+                    "Instagram through Facebook"
                 }
-            })
-            .collect();
+                LoginKind::Facebook => "Messenger",
+                LoginKind::Instagram => "Instagram",
+            };
+            let (last_in, last_out) = match ChannelActivity::of(
+                admin.services.links.as_ref(),
+                &c.address,
+            )
+            .await
+            {
+                Ok(a) => (shown(a.last_in), shown(a.last_out)),
+                Err(e) => {
+                    tracing::warn!(channel = %c.address, error = %e, "admin page: cannot read the channel's activity");
+                    ("unknown".to_owned(), "unknown".to_owned())
+                }
+            };
+            channels.push(context! {
+                address => c.address.to_string(),
+                label => format!("{how} · {}", c.address.account),
+                status => c.status.as_str(),
+                status_text => status_text(&c.status),
+                reason => c.status.reason(),
+                inbox => inbox,
+                connected_by => c.connected_by,
+                connected_at => c.connected_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                expires => c.token_expires_at.map(|t| t.format("%Y-%m-%d").to_string()),
+                last_in => last_in,
+                last_out => last_out,
+            });
+        }
         accounts.push(context! { id => account.id, name => account.name, channels => channels });
     }
     let b = base(
@@ -158,6 +175,23 @@ fn subscription_node(c: &wbots_core::store::ConnectedChannel) -> (String, wbots_
     }
 }
 
+/// Whether stored channel `c` is, or may be, reached through `node` subscribed with
+/// `login`: an Instagram account through Facebook Login with no Page stored may be behind
+/// any Page.
+fn reached_through(
+    c: &wbots_core::store::ConnectedChannel,
+    node: &str,
+    login: wbots_meta::Login,
+) -> bool {
+    let unknown_page = c.login == LoginKind::Facebook
+        && c.address.kind.as_str() != "messenger"
+        && c.page_id.is_none();
+    if unknown_page {
+        return login == wbots_meta::Login::Facebook;
+    }
+    subscription_node(c) == (node.to_owned(), login)
+}
+
 /// `POST /channels/disconnect`.
 pub(crate) async fn disconnect(
     State(admin): State<Admin>,
@@ -179,20 +213,28 @@ pub(crate) async fn disconnect(
     // Unsubscribed first (best effort: a token Meta no longer honours cannot unsubscribe,
     // and the channel must stop anyway), then no longer served.
     let (node, login) = subscription_node(c);
-    // A Page's subscription also carries the other channel reached through it (its Messenger
-    // and its Instagram account): kept while that one is still served.
+    // A Page's subscription also carries the other channels reached through it (its
+    // Messenger and its Instagram account, stored or in the embedder's configuration):
+    // kept while one of them is still served.
     let shared = match admin.services.channels.list().await {
-        Ok(all) => all.iter().any(|r| {
-            r.channel.address != c.address
-                && r.channel.status != ChannelStatus::Disconnected
-                && subscription_node(&r.channel) == (node.clone(), login)
-        }),
+        Ok(all) => all
+            .iter()
+            .find(|r| {
+                r.channel.address != c.address
+                    && r.channel.status != ChannelStatus::Disconnected
+                    && reached_through(&r.channel, &node, login)
+            })
+            .map(|r| r.channel.address.to_string()),
         Err(e) => {
             tracing::warn!(error = %e, "admin page: cannot list channels; keeping the subscription");
-            true
+            Some("(unknown: the channels cannot be read)".to_owned())
         }
     };
-    if !shared {
+    let shared = shared.or_else(|| admin.config.other_channels.reached_through(&node, login));
+    if let Some(other) = &shared {
+        tracing::info!(channel = %c.address, %node, %other, "kept the webhook subscription: another channel is reached through it");
+    }
+    if shared.is_none() {
         let token = &record.credentials.access_token;
         if let Err(e) = admin.services.connections.unsubscribe(&node, login, token).await {
             tracing::warn!(channel = %c.address, error = %e, "could not unsubscribe the disconnected channel");

@@ -250,6 +250,7 @@ async fn store(
         None => channels.add(&channel, &credentials).await,
     };
     written.map(drop).map_err(|e| store_error(&e))?;
+    record_grant(admin, grant).await?;
     tracing::info!(channel = %grant.address, account, inbox, user = s.person.id, "channel connected from the admin page");
     Ok(())
 }
@@ -274,6 +275,15 @@ async fn inbox_token(
     Ok(shared
         .or_else(|| existing.and_then(|r| r.credentials.chatwoot_webhook_token.clone()))
         .unwrap_or_else(|| Secret::new(random_token())))
+}
+
+/// Keeps who granted the channel's new token (replacing the previous grant's record).
+async fn record_grant(admin: &Admin, grant: &Grant) -> Result<(), String> {
+    let links = admin.services.links.as_ref();
+    wbots_meta::grants::record(links, &grant.address, &grant.granted_by).await.map_err(|e| {
+        tracing::error!(channel = %grant.address, error = %e, "admin page: cannot record who granted the channel");
+        "it is connected, but the bridge could not record who granted it (for Meta's data-deletion requests): connect it again".to_owned()
+    })
 }
 
 fn store_error(e: &ChannelError) -> String {
@@ -311,6 +321,7 @@ pub(crate) async fn reconnect(
     channel.token_expires_at = grant.expires_at;
     let credentials = Credentials { access_token: grant.token.clone(), ..old.credentials.clone() };
     channels.update(old.revision, &channel, &credentials).await.map_err(|e| store_error(&e))?;
+    record_grant(admin, grant).await?;
     tracing::info!(channel = %address, user = s.person.id, "channel reconnected from the admin page");
     Ok(())
 }

@@ -76,7 +76,7 @@ pub(crate) async fn start(
 
 /// The grants of the person's Pages: each Page (Messenger) and its linked Instagram
 /// account (Instagram through Facebook Login, subscribed on the Page, §4.3).
-fn grants_of(pages: Vec<GrantedPage>) -> Vec<Grant> {
+fn grants_of(pages: Vec<GrantedPage>, person: &str) -> Vec<Grant> {
     let mut grants = Vec::new();
     for page in pages {
         let blocked = (!page.can_connect()).then(|| {
@@ -93,6 +93,7 @@ fn grants_of(pages: Vec<GrantedPage>) -> Vec<Grant> {
             token: page.access_token.clone(),
             expires_at: None,
             blocked: blocked.clone(),
+            granted_by: person.to_owned(),
         });
         if let Some(ig) = page.instagram {
             let who = ig.username.map(|u| format!("@{u}")).unwrap_or_else(|| ig.id.clone());
@@ -105,6 +106,7 @@ fn grants_of(pages: Vec<GrantedPage>) -> Vec<Grant> {
                 token: page.access_token,
                 expires_at: None,
                 blocked,
+                granted_by: person.to_owned(),
             });
         }
     }
@@ -147,11 +149,15 @@ pub(crate) async fn callback(
     let pages = async {
         let short = meta.exchange_code(code, &admin.config.absolute(CALLBACK)).await?;
         let long = meta.long_lived(&short.access_token).await?;
-        meta.pages(&long.access_token).await
+        // Who granted: Meta's data-deletion and deauthorize callbacks name them by it.
+        let person = meta.person_id(&long.access_token).await?;
+        Ok::<_, wbots_core::DeliveryError>((meta.pages(&long.access_token).await?, person))
     }
     .await;
     match pages {
-        Ok(pages) => after_login(&admin, &id, &s, pending.reconnect, grants_of(pages)).await,
+        Ok((pages, person)) => {
+            after_login(&admin, &id, &s, pending.reconnect, grants_of(pages, &person)).await
+        }
         Err(e) => {
             tracing::warn!(error = %e, "Facebook Login failed after the callback");
             unavailable(&admin, &s, &format!("Facebook did not give access: {}", e.message()))

@@ -111,6 +111,10 @@ pub(crate) async fn callback(
                 token: token.access_token,
                 expires_at,
                 blocked: None,
+                // Which id Meta's callbacks name for Instagram Login is not determined
+                // (meta-login.md §6.2): the app-scoped one is kept, the account id itself
+                // is matched too.
+                granted_by: me.id.clone().unwrap_or_else(|| me.user_id.clone()),
             };
             after_login(&admin, &id, &s, pending.reconnect, vec![grant]).await
         }

@@ -12,7 +12,10 @@
 //!   Attempts are rate-limited ([`limits`]).
 //! - **Sessions** ([`session`]): kept in memory, named by a random id in a private
 //!   (encrypted, authenticated) HttpOnly, SameSite=Lax cookie that expires; each has a CSRF
-//!   token every form carries, and the pending OAuth `state` (single use, expiring).
+//!   token every form carries, and the pending OAuth `state` (single use, expiring). They
+//!   hold the person's Chatwoot token and the Meta tokens just granted, so they stay off
+//!   disk: every request of a sign-in must reach the process that holds it (one replica
+//!   serves the router, or sticky sessions).
 //! - **Rights**: a person acts only in accounts where Chatwoot says they are an
 //!   administrator, and that the operator allows ([`AdminConfig::allowed_accounts`],
 //!   [`AdminConfig::allowed_emails`]).
@@ -32,7 +35,7 @@ use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 use url::Url;
 use wbots_chatwoot::people::People;
-use wbots_core::store::{ChannelStore, SealedChannels};
+use wbots_core::store::{ChannelStore, LinkStore, SealedChannels};
 use wbots_core::{ChannelAddress, Secret};
 use wbots_meta::{MetaConnections, MetaLogin};
 
@@ -53,6 +56,15 @@ pub trait WebhookUrls: Send + Sync {
     /// token when it has one (an account other than the bridge's, served with the
     /// connecting administrator's Chatwoot token).
     fn for_inbox(&self, account: u64, inbox: u64, token: Option<&Secret>) -> String;
+}
+
+/// The channels the embedder serves outside the channel store (the binary's
+/// `[[channels]]`): *Disconnect* keeps a Page's (or an Instagram-Login account's) webhook
+/// subscription while one of them is reached through it.
+pub trait OtherChannels: Send + Sync {
+    /// A channel served outside the store that is, or may be, reached through `node`
+    /// subscribed with `login` (its address, for the log); `None`: none.
+    fn reached_through(&self, node: &str, login: wbots_meta::Login) -> Option<String>;
 }
 
 /// What the operator decides about the connect page.
@@ -77,6 +89,8 @@ pub struct AdminConfig {
     pub session_ttl: Duration,
     /// The webhook URLs of new or pointed inboxes.
     pub webhook_urls: Arc<dyn WebhookUrls>,
+    /// The channels served outside the store, whose subscriptions *Disconnect* keeps.
+    pub other_channels: Arc<dyn OtherChannels>,
     /// The channels the bridge's configuration serves (`[[channels]]`): managed there,
     /// never stored by the page (a stored twin of one would stop the bridge's next start).
     pub configured: Vec<ChannelAddress>,
@@ -111,6 +125,10 @@ pub struct AdminServices {
     pub people: People,
     /// The channel store, sealed.
     pub channels: SealedChannels<Arc<dyn ChannelStore>>,
+    /// The engine's links: each channel's last message in and out
+    /// ([`ChannelActivity`](wbots_core::store::ChannelActivity)) are read there, and who
+    /// granted each channel's access is written there (`wbots_meta::grants`).
+    pub links: Arc<dyn LinkStore>,
 }
 
 impl fmt::Debug for AdminServices {

@@ -55,6 +55,9 @@ pub struct Grant {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Why it cannot be connected, if so (missing Page tasks).
     pub blocked: Option<String>,
+    /// The app-scoped Meta user id of the person whose login granted it: kept with the
+    /// channel, for Meta's data-deletion and deauthorize callbacks (`wbots_meta::grants`).
+    pub granted_by: String,
 }
 
 /// The OAuth round trip a session waits for.

@@ -81,6 +81,53 @@ async fn a_page_and_its_instagram_account_connect_through_facebook_login_into_a_
     assert_ne!(page.channel.chatwoot.inbox_id, ig.channel.chatwoot.inbox_id);
 }
 
+/// The part of the list page about one channel.
+fn channel_block<'a>(body: &'a str, address: &str) -> &'a str {
+    let start = body.split(&format!("data-address=\"{address}\"")).nth(1).unwrap_or_default();
+    start.split("class=\"channel\"").next().unwrap_or_default()
+}
+
+/// Each channel shows when its last customer message came in and its last agent message
+/// went out (the engine's `channel_last_in` / `channel_last_out` links), or that it has
+/// had none yet.
+#[tokio::test]
+async fn each_channel_shows_its_last_message_in_and_out() {
+    use wbots_core::ChannelAddress;
+    use wbots_core::store::{Link, LinkKey, LinkStore};
+
+    let world = World::start().await;
+    let mut browser = world.browser();
+    browser.sign_in_with_token(ADMIN_TOKEN).await;
+    let list =
+        connect_facebook(&world, &mut browser, &["page:111", "ig:17841400000000111"], "1:new")
+            .await;
+    for address in ["messenger:111", "instagram:17841400000000111"] {
+        let block = channel_block(&list.body, address);
+        assert!(
+            block.contains("Last message in: <span class=\"last-in\">none yet</span>")
+                && block.contains("last message out: <span class=\"last-out\">none yet</span>"),
+            "{block}"
+        );
+    }
+
+    let page = ChannelAddress::new("messenger", "111");
+    let at = |hh: u32, mm: u32| {
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+            .and_then(|d| d.and_hms_opt(hh, mm, 0))
+            .map(|t| t.and_utc().timestamp_millis().to_string())
+            .unwrap()
+    };
+    world.links.put_link(&Link::new(LinkKey::channel_last_in(&page), at(9, 30))).await.unwrap();
+    world.links.put_link(&Link::new(LinkKey::channel_last_out(&page), at(9, 41))).await.unwrap();
+
+    let list = browser.get("/admin").await;
+    let block = channel_block(&list.body, "messenger:111");
+    assert!(block.contains("<span class=\"last-in\">2026-03-01 09:30 UTC</span>"), "{block}");
+    assert!(block.contains("<span class=\"last-out\">2026-03-01 09:41 UTC</span>"), "{block}");
+    let other = channel_block(&list.body, "instagram:17841400000000111");
+    assert!(other.contains("<span class=\"last-in\">none yet</span>"), "{other}");
+}
+
 #[tokio::test]
 async fn an_existing_inbox_can_be_chosen_and_is_pointed_at_the_bridge() {
     let world = World::start().await;
@@ -161,6 +208,20 @@ async fn an_instagram_account_connects_through_instagram_login_with_its_expiry()
         "the long-lived token is stored"
     );
     assert!(world.graph.subscribed_fields("17841400000000999").contains(&"messages".to_owned()));
+    // Who granted it: the app-scoped id Instagram's `/me` gives (`id`), for Meta's
+    // data-deletion and deauthorize callbacks.
+    assert_eq!(
+        grant_of(&world, "instagram:17841400000000999").await.as_deref(),
+        Some("7017841400000000999")
+    );
+}
+
+/// The app-scoped Meta user id recorded as having granted `address`'s access.
+async fn grant_of(world: &World, address: &str) -> Option<String> {
+    use wbots_core::store::{LinkKey, LinkStore};
+    let (kind, account) = address.split_once(':').unwrap();
+    let address = wbots_core::ChannelAddress::new(kind, account);
+    world.links.get_link(&LinkKey::channel_grant(&address)).await.unwrap()
 }
 
 #[tokio::test]
@@ -168,7 +229,9 @@ async fn a_flagged_channel_shows_its_reason_and_reconnecting_replaces_the_token(
     let world = World::start().await;
     let mut browser = world.browser();
     browser.sign_in_with_token(ADMIN_TOKEN).await;
+    world.graph.set_person_id("asid-jane-01");
     connect_facebook(&world, &mut browser, &["page:111"], "1:new").await;
+    assert_eq!(grant_of(&world, "messenger:111").await.as_deref(), Some("asid-jane-01"));
     let address = world.stored().await[0].channel.address.clone();
     let reason = "Meta refused the token: the password was changed (190/460)";
     world
@@ -183,8 +246,10 @@ async fn a_flagged_channel_shows_its_reason_and_reconnecting_replaces_the_token(
         list.body
     );
 
-    // Meta gives the Page a new token; the business reconnects.
+    // Meta gives the Page a new token; someone else of the business reconnects: the grant
+    // is theirs now.
     world.graph.add_page("111", "page-token-111-new", Some("17841400000000111"));
+    world.graph.set_person_id("asid-joe-02");
     let started = browser
         .post(
             "/admin/channels/reconnect",
@@ -201,6 +266,7 @@ async fn a_flagged_channel_shows_its_reason_and_reconnecting_replaces_the_token(
     assert_eq!(done.location(), "/admin?done=reconnected", "{}", done.body);
     let record = &world.stored().await[0];
     assert_eq!(record.channel.status, ChannelStatus::Active);
+    assert_eq!(grant_of(&world, "messenger:111").await.as_deref(), Some("asid-joe-02"));
     assert_eq!(record.credentials.access_token.expose(), "page-token-111-new");
 }
 
@@ -376,6 +442,34 @@ async fn a_pages_subscription_stays_while_the_other_channel_through_it_is_served
         .post("/admin/channels/disconnect", &[("csrf", &csrf), ("address", "messenger:111")])
         .await;
     assert_eq!(world.graph.unsubscribed(), ["111"], "the last channel through the Page is gone");
+}
+
+/// A Page's subscription also serves the channels the embedder serves outside the store
+/// (the binary's `[[channels]]`): disconnecting the stored Instagram account behind Page 111
+/// keeps it while the configured Messenger channel of that Page is served.
+#[tokio::test]
+async fn a_pages_subscription_stays_while_a_configured_channel_is_reached_through_it() {
+    let world = World::start_with(|c| {
+        c.other_channels = std::sync::Arc::new(support::Configured(vec![(
+            "111".into(),
+            wbots_meta::Login::Facebook,
+            "messenger:111".into(),
+        )]));
+    })
+    .await;
+    let mut browser = world.browser();
+    browser.sign_in_with_token(ADMIN_TOKEN).await;
+    let list = connect_facebook(&world, &mut browser, &["ig:17841400000000111"], "1:new").await;
+    let done = browser
+        .post(
+            "/admin/channels/disconnect",
+            &[("csrf", &list.field("csrf")), ("address", "instagram:17841400000000111")],
+        )
+        .await;
+    assert_eq!(done.location(), "/admin?done=disconnected", "{}", done.body);
+    assert_eq!(world.stored().await[0].channel.status, ChannelStatus::Disconnected);
+    assert!(world.graph.unsubscribed().is_empty(), "the configured Messenger channel needs it");
+    assert!(!world.graph.subscribed_fields("111").is_empty());
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! `[admin]`: the connect page (`wbots-admin`) in `wbots serve` — mounted under `/admin`
 //! on the webhook listener, or alone on `server.admin_listen` — and the public
 //! `/data-deletion` page. Its services come from the configuration: the Meta app
-//! (`[meta]`), the Chatwoot installation (`chatwoot.url`), and the channel store sealed
-//! with `store.secret_key`.
+//! (`[meta]`), the Chatwoot installation (`chatwoot.url`), the channel store sealed
+//! with `store.secret_key`, and the store's links (each channel's last message in and out).
 //!
 //! The session cookie's key is made at random by `wbots-admin` when the page starts, not
 //! derived from `store.secret_key`: sessions live in the process's memory, so a restart
@@ -18,9 +18,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
-use wbots_admin::{AdminConfig, AdminServices, WebhookUrls};
+use wbots_admin::{AdminConfig, AdminServices, OtherChannels, WebhookUrls};
 use wbots_chatwoot::people::People;
-use wbots_core::store::{ChannelStatus, ChatwootTarget, ConnectedChannel, LoginKind};
+use wbots_core::store::{ChannelStatus, ChatwootTarget, ConnectedChannel, LinkStore, LoginKind};
 use wbots_core::{ChannelAddress, Secret};
 use wbots_meta::{LoginUrls, MetaConnections, MetaLogin};
 
@@ -135,11 +135,22 @@ impl WebhookUrls for BridgeWebhooks {
     }
 }
 
+/// The `[[channels]]` of the configuration, whose subscriptions *Disconnect* keeps (the
+/// same rule as `channels remove`).
+struct Configured(Config);
+
+impl OtherChannels for Configured {
+    fn reached_through(&self, node: &str, login: wbots_meta::Login) -> Option<String> {
+        crate::channels_remove::configured_through(&self.0, node, login)
+    }
+}
+
 /// The routes to serve: the connect page under `/admin` (`None` when `admin.enabled` is
 /// off) and the public `/data-deletion` page (always).
 pub(crate) fn routes(
     config: &Config,
     channels: Option<Channels>,
+    links: Arc<dyn LinkStore>,
 ) -> Result<(Option<Router>, Router), String> {
     let section = &config.admin;
     let public = wbots_admin::public_router(section.privacy_policy_url.clone());
@@ -176,6 +187,7 @@ pub(crate) fn routes(
         connections: MetaConnections::new(config.meta.clone()).map_err(built)?,
         people: People::new(config.chatwoot.url.clone()).map_err(built)?,
         channels,
+        links,
     };
     let root = public_url.as_str().trim_end_matches('/').to_owned();
     let admin = AdminConfig {
@@ -187,6 +199,7 @@ pub(crate) fn routes(
         bridge_account: config.chatwoot.account_id,
         session_ttl: Duration::from_secs(section.session_hours.max(1) * 3600),
         webhook_urls: Arc::new(BridgeWebhooks { config: config.clone(), public_url: root }),
+        other_channels: Arc::new(Configured(config.clone())),
         configured: config.channels.iter().map(|c| crate::app::address(c.kind, &c.id)).collect(),
     };
     let page = Router::new().nest(MOUNT, wbots_admin::router(admin, services));
@@ -199,11 +212,12 @@ pub(crate) fn routes(
 pub(crate) async fn mount(
     config: &Config,
     channels: Option<Channels>,
+    links: Arc<dyn LinkStore>,
     app: Router,
     limits: Limits,
     stop: CancellationToken,
 ) -> Result<(Router, Option<JoinHandle<()>>), String> {
-    let (page, public) = routes(config, channels)?;
+    let (page, public) = routes(config, channels, links)?;
     let app = app.merge(public);
     let Some(page) = page else { return Ok((app, None)) };
     let Some(addr) = config.server.admin_listen else { return Ok((app.merge(page), None)) };

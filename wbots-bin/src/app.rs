@@ -131,7 +131,13 @@ impl ContactEraser for ChatwootContacts {
 }
 
 /// Every HTTP route of `wbots serve` (without `/metrics`, which may listen elsewhere).
-pub(crate) fn router(config: &Config, bridge: Bridge) -> Router {
+/// `connected`: the channel store `serve` serves from (`None` without `store.secret_key`),
+/// whose grants Meta's callbacks withdraw.
+pub(crate) fn router(
+    config: &Config,
+    bridge: Bridge,
+    connected: Option<crate::channel_source::Channels>,
+) -> Router {
     let secrets = std::iter::once(config.meta.app_secret.clone())
         .chain(config.meta.instagram_app_secret.clone())
         .collect();
@@ -139,6 +145,9 @@ pub(crate) fn router(config: &Config, bridge: Bridge) -> Router {
         .with_public_url(config.server.public_url.clone());
     if let Some(chatwoot) = chatwoot_inbox(config).ok().filter(|c| c.deletes_contacts()) {
         callbacks = callbacks.with_contact_eraser(Arc::new(ChatwootContacts(chatwoot)));
+    }
+    if let Some(channels) = connected {
+        callbacks = callbacks.with_connected_channels(channels);
     }
     let deletion = wbots_meta::callbacks::router(crate::privacy::callbacks(config, callbacks));
     let routes = wbots_core::router::router(

@@ -23,7 +23,8 @@ use wbots_core::store::{
     SealedChannels,
 };
 use wbots_core::{
-    Binding, Bridge, Channel, ChannelAddress, Inbox, InboxId, ReopenPolicy, RouteRefresh,
+    Binding, Bridge, Channel, ChannelAddress, FlagOrigin, Inbox, InboxId, ReopenPolicy,
+    RouteRefresh, Secret,
 };
 use wbots_meta::{Login, MetaAccount, MetaChannel, Platform};
 
@@ -171,10 +172,20 @@ pub(crate) fn adapter_for(
     Ok(Some(Arc::new(inbox)))
 }
 
+/// What a stored channel whose grant was withdrawn (`wbots_meta::grants`: its token
+/// deleted) is served with: not a token. It stays routed, so its customers' messages still
+/// arrive and its agents' notes land; the engine's flag stops its sends before any call,
+/// and a call that still goes (a profile lookup) is refused by Meta as the revoked token
+/// would be.
+const NO_TOKEN: &str = "no-token:the-grant-was-withdrawn";
+
 /// The Meta account of a stored channel.
 fn meta_account(platform: Platform, record: &ChannelRecord) -> MetaAccount {
     let channel = &record.channel;
-    let token = record.credentials.access_token.clone();
+    let token = match record.credentials.access_token.expose() {
+        "" => Secret::new(NO_TOKEN),
+        _ => record.credentials.access_token.clone(),
+    };
     let id = channel.address.account.as_str().to_owned();
     match platform {
         Platform::Messenger => MetaAccount::messenger(id, token),
@@ -372,7 +383,20 @@ async fn reload(config: &Config, bridge: &Bridge, channels: &Channels) -> Result
     }
     bridge.replace_routes(set.channels, set.inboxes, set.bindings).map_err(|e| e.to_string())?;
     bridge.refresh_channel_flags().await;
+    lift_withdrawn_flags(bridge, &stored).await;
     Ok(stored.len())
+}
+
+/// Lifts the flag of each channel stored active again after its grant was withdrawn
+/// (`wbots_meta::grants`): that flag names no credential, so a new token does not lift it
+/// by itself; whoever stored the channel active (the connect page, `channels add`) did.
+pub(crate) async fn lift_withdrawn_flags(bridge: &Bridge, stored: &[ChannelRecord]) {
+    for record in stored.iter().filter(|r| r.channel.status == ChannelStatus::Active) {
+        let address = &record.channel.address;
+        if let Err(e) = bridge.clear_channel_flag(address, FlagOrigin::GrantWithdrawn).await {
+            warn!(channel = %address, error = %e, "could not lift the flag of a reconnected channel");
+        }
+    }
 }
 
 #[cfg(test)]

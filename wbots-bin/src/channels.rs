@@ -31,7 +31,7 @@ pub(crate) async fn run(
     let channels = SealedChannels::new(stores.channels.clone(), ring.clone());
     match action {
         ChannelsAction::List { json } => {
-            crate::channels_list::print(config, &channels, json, out).await?;
+            crate::channels_list::print(config, &channels, stores.data.as_ref(), json, out).await?;
         }
         ChannelsAction::Add(add) => {
             let (channel, mut credentials) = new_channel(config, &add, stdin)?;

@@ -1,12 +1,12 @@
 //! `wbots channels list [--json]`: every channel the bridge knows — stored ones with their
 //! status, token expiry, inbox and who connected them when, and the static `[[channels]]`
-//! of the configuration. Built from the channel's description only: no token is in reach
+//! of the configuration, each with when its last message came in and went out. Built from the channel's description only: no token is in reach
 //! of the printing code (credentials are opened to check the key, then dropped).
 
 use std::sync::Arc;
 
 use serde::Serialize;
-use wbots_core::store::{ChannelError, ChannelStore, SealedChannels};
+use wbots_core::store::{ChannelActivity, ChannelError, ChannelStore, LinkStore, SealedChannels};
 
 use crate::app;
 use crate::config::Config;
@@ -30,12 +30,17 @@ struct Row {
     connected_at: Option<String>,
     /// Whether `store.secret_key` opens its credentials (`ok`, or why not).
     credentials: String,
+    /// When its last customer message came in; `None`: none yet.
+    last_message_in: Option<String>,
+    /// When its last agent message went out; `None`: none yet.
+    last_message_out: Option<String>,
 }
 
 /// Prints the channels, as text or one JSON document.
 pub(crate) async fn print(
     config: &Config,
     channels: &SealedChannels<Arc<dyn ChannelStore>>,
+    activity: &dyn LinkStore,
     json: bool,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
@@ -62,18 +67,30 @@ pub(crate) async fn print(
                 connected_by: None,
                 connected_at: None,
                 credentials: "in the configuration".to_owned(),
+                last_message_in: None,
+                last_message_out: None,
             }
         })
         .collect();
+    for (row, c) in rows.iter_mut().zip(&config.channels) {
+        let activity = ChannelActivity::of(activity, &app::address(c.kind, &c.id)).await?;
+        row.last_message_in = activity.last_in.map(|t| t.to_rfc3339());
+        row.last_message_out = activity.last_out.map(|t| t.to_rfc3339());
+    }
     for stored in channels.store().channels().await? {
         let c = stored.channel;
         let credentials = match channels.get(&c.address).await {
+            // Its grant was withdrawn (Meta's data-deletion or deauthorize callback).
+            Ok(Some(r)) if r.credentials.access_token.expose().is_empty() => {
+                "no Meta token: the grant was withdrawn, connect it again".to_owned()
+            }
             Ok(_) => "ok".to_owned(),
             Err(ChannelError::Credentials { source, .. }) => {
                 format!("cannot be opened: {source}")
             }
             Err(e) => return Err(e.into()),
         };
+        let activity = ChannelActivity::of(activity, &c.address).await?;
         rows.push(Row {
             source: "stored",
             kind: c.address.kind.to_string(),
@@ -89,6 +106,8 @@ pub(crate) async fn print(
             connected_by: Some(c.connected_by),
             connected_at: Some(c.connected_at.to_rfc3339()),
             credentials,
+            last_message_in: activity.last_in.map(|t| t.to_rfc3339()),
+            last_message_out: activity.last_out.map(|t| t.to_rfc3339()),
         });
     }
     if json {
@@ -113,12 +132,14 @@ pub(crate) async fn print(
         };
         writeln!(
             out,
-            "{kind}:{id} [{source}] {status}, inbox {inbox}{account}{url}, token expires {expiry}, {who}, credentials {creds}",
+            "{kind}:{id} [{source}] {status}, inbox {inbox}{account}{url}, token expires {expiry}, {who}, credentials {creds}, last message in {last_in}, last message out {last_out}",
             kind = r.kind,
             id = r.id,
             source = r.source,
             inbox = r.inbox_id,
             creds = r.credentials,
+            last_in = r.last_message_in.as_deref().unwrap_or("none yet"),
+            last_out = r.last_message_out.as_deref().unwrap_or("none yet"),
         )?;
     }
     Ok(())

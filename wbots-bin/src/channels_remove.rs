@@ -92,27 +92,63 @@ fn node(record: &ChannelRecord) -> anyhow::Result<(String, Login)> {
     }
 }
 
-/// Whether a `[[channels]]` entry or another stored channel is reached through `node`.
-fn shared_with(config: &Config, others: &[ChannelRecord], node: &str) -> Option<String> {
+/// Another channel still served that is, or may be, reached through `node` (subscribed
+/// with `login`): a stored one not disconnected, or a `[[channels]]` entry.
+fn shared_with(
+    config: &Config,
+    others: &[ChannelRecord],
+    node: &str,
+    login: Login,
+) -> Option<String> {
     let stored = others.iter().find(|r| {
-        let c = &r.channel;
-        (c.login == LoginKind::Facebook
-            && c.address.kind.as_str() == "messenger"
-            && c.address.account.as_str() == node)
-            || c.page_id.as_deref() == Some(node)
+        r.channel.status != ChannelStatus::Disconnected
+            && reached_through(node, login, stored_node(&r.channel))
     });
     if let Some(r) = stored {
         return Some(r.channel.address.to_string());
     }
+    configured_through(config, node, login)
+}
+
+/// A `[[channels]]` entry that is, or may be, reached through `node` subscribed with
+/// `login` — which disconnecting a stored channel must not leave deaf (`channels remove`,
+/// the connect page's *Disconnect*).
+pub(crate) fn configured_through(config: &Config, node: &str, login: Login) -> Option<String> {
     config
         .channels
         .iter()
         .find(|c| {
-            let through_page = c.login.unwrap_or_default() == LoginConfig::Facebook;
-            (c.kind == ChannelKindConfig::Messenger && c.id == node)
-                || (through_page && c.page_id.as_deref() == Some(node))
+            let through = match (c.kind, c.login.unwrap_or_default()) {
+                (ChannelKindConfig::Messenger, _) => Some((c.id.clone(), Login::Facebook)),
+                (ChannelKindConfig::Instagram, LoginConfig::Instagram) => {
+                    Some((c.id.clone(), Login::Instagram))
+                }
+                (ChannelKindConfig::Instagram, LoginConfig::Facebook) => {
+                    c.page_id.clone().map(|page| (page, Login::Facebook))
+                }
+            };
+            reached_through(node, login, through)
         })
         .map(|c| crate::app::address(c.kind, &c.id).to_string())
+}
+
+/// The node a stored channel is subscribed on, `None` when it cannot be told (Instagram
+/// through Facebook Login with no Page id stored).
+fn stored_node(c: &wbots_core::store::ConnectedChannel) -> Option<(String, Login)> {
+    match (c.address.kind.as_str(), c.login) {
+        (_, LoginKind::Instagram) => Some((c.address.account.to_string(), Login::Instagram)),
+        ("messenger", _) => Some((c.address.account.to_string(), Login::Facebook)),
+        (_, LoginKind::Facebook) => c.page_id.clone().map(|page| (page, Login::Facebook)),
+    }
+}
+
+/// Whether a channel subscribed on `through` is reached through `node`: an Instagram
+/// account behind an unknown Page may be behind any Page, so it counts for every one.
+fn reached_through(node: &str, login: Login, through: Option<(String, Login)>) -> bool {
+    match through {
+        Some((n, l)) => n == node && l == login,
+        None => login == Login::Facebook,
+    }
 }
 
 async fn unsubscribe(
@@ -123,10 +159,10 @@ async fn unsubscribe(
 ) -> anyhow::Result<()> {
     let address = &record.channel.address;
     let (node, login) = node(record)?;
-    if let Some(other) = shared_with(config, others, &node) {
+    if let Some(other) = shared_with(config, others, &node, login) {
         writeln!(
             out,
-            "kept {node} subscribed to the app's webhooks: {other} is reached through it too"
+            "kept {node} subscribed to the app's webhooks: {other} is, or may be, reached through it too"
         )?;
         return Ok(());
     }
@@ -188,4 +224,60 @@ async fn delete_inbox(
         target.inbox_id
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use wbots_meta::Login;
+
+    use super::configured_through;
+    use crate::config::tests::{MINIMAL, load};
+
+    /// Which `[[channels]]` keep a subscription: a Page's Messenger and its Instagram
+    /// account (by `page_id`), an Instagram-Login account by its own id, and an Instagram
+    /// account whose Page is not configured — it may be behind any Page.
+    #[test]
+    fn configured_channels_keep_the_subscriptions_they_are_reached_through() {
+        let with = |extra: &str| load(&format!("{MINIMAL}{extra}"), &[]).unwrap();
+        let config = with(
+            r#"
+[[channels]]
+kind = "instagram"
+id = "17841400000000001"
+page_id = "555"
+access_token = "EAAB-ig"
+inbox_id = 8
+[[channels]]
+kind = "instagram"
+id = "17841400000000002"
+login = "instagram"
+access_token = "IGQ"
+inbox_id = 9
+"#,
+        );
+        let through = |node: &str, login| configured_through(&config, node, login);
+        assert_eq!(through("1234567890", Login::Facebook).as_deref(), Some("messenger:1234567890"));
+        assert_eq!(through("555", Login::Facebook).as_deref(), Some("instagram:17841400000000001"));
+        assert_eq!(
+            through("17841400000000002", Login::Instagram).as_deref(),
+            Some("instagram:17841400000000002")
+        );
+        assert_eq!(through("666", Login::Facebook), None, "no configured channel behind it");
+        assert_eq!(through("1234567890", Login::Instagram), None, "another host's node");
+
+        let unknown = with(
+            r#"
+[[channels]]
+kind = "instagram"
+id = "17841400000000003"
+access_token = "EAAB-ig3"
+inbox_id = 8
+"#,
+        );
+        assert_eq!(
+            configured_through(&unknown, "666", Login::Facebook).as_deref(),
+            Some("instagram:17841400000000003"),
+            "its Page is not known: every Page is kept"
+        );
+    }
 }

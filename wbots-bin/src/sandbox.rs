@@ -132,7 +132,7 @@ login = "instagram"
         Arc::new(SqliteStore::connect(config.store.url.expose()).await.map_err(|e| e.to_string())?);
     store.migrate().await.map_err(|e| e.to_string())?;
     let bridge = crate::app::bridge(&config, store.clone(), &[], None, None)?;
-    let app = crate::app::router(&config, bridge.clone());
+    let app = crate::app::router(&config, bridge.clone(), None);
     let shutdown = CancellationToken::new();
     let server = tokio::spawn({
         let stop = shutdown.clone();

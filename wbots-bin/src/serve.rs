@@ -31,6 +31,7 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
     if !stored.is_empty() {
         info!(channels = stored.len(), "serving the channels connected in the store too");
     }
+    crate::channel_source::lift_withdrawn_flags(&bridge, &stored).await;
 
     let listener = TcpListener::bind(config.server.listen)
         .await
@@ -46,9 +47,16 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
     let metrics_router = || {
         crate::metrics::router(metrics.clone(), store.clone(), config.server.metrics_token.clone())
     };
-    let app = crate::app::router(&config, bridge.clone());
-    let (mut app, admin_server) =
-        crate::admin::mount(&config, connected.clone(), app, limits, shutdown.clone()).await?;
+    let app = crate::app::router(&config, bridge.clone(), connected.clone());
+    let (mut app, admin_server) = crate::admin::mount(
+        &config,
+        connected.clone(),
+        Arc::new(store.clone()),
+        app,
+        limits,
+        shutdown.clone(),
+    )
+    .await?;
     // /metrics shows queue depth and traffic: on the public port only when the operator asks.
     if config.server.metrics_on_listen {
         app = app.merge(metrics_router());

@@ -22,11 +22,12 @@ use support::{Killed, first_line_async, free_port, serve_command};
 
 const ACCOUNT: u64 = 5;
 const TOKEN: &str = "jane-personal-token-0123";
+const PERSON: &str = "10158000000000042";
 
 struct Bridge {
     _child: Killed,
     url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn start_bridge(graph: &FakeGraph, chatwoot: &FakeChatwoot) -> Bridge {
@@ -42,6 +43,7 @@ async fn start_bridge(graph: &FakeGraph, chatwoot: &FakeChatwoot) -> Bridge {
 [server]
 listen = "127.0.0.1:{port}"
 metrics_listen = ""
+metrics_on_listen = true
 public_url = "{url}"
 [store]
 url = "sqlite://{db}"
@@ -80,7 +82,7 @@ instagram_api_url = "{graph_url}"
     let mut child = serve_command(&config).spawn().unwrap();
     let line = first_line_async(&mut child).await;
     assert!(line.contains("listening"), "wbots did not start: {line:?}");
-    Bridge { _child: Killed(child), url, _dir: dir }
+    Bridge { _child: Killed(child), url, dir }
 }
 
 fn screenshots() -> PathBuf {
@@ -125,6 +127,18 @@ async fn arrive(browser: &Client, suffix: &str) {
     }
 }
 
+/// Waits for `probe` to find something (a background job's effect), failing after 30 s.
+async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser() {
     let Some(driver) = wbots_test_services::chromedriver() else { return };
@@ -156,6 +170,9 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
     graph.add_page("222", "page-token-222", None);
     graph.set_page_name("222", "Acme Outlet");
     graph.set_person_pages(Some(&["111", "222"]));
+    // The app-scoped id of the person who logs in with Facebook: Meta's data-deletion
+    // callback names her by it.
+    graph.set_person_id(PERSON);
     graph.set_instagram_login_account("17841400000000999", "acme.direct");
 
     let caps = json!({"goog:chromeOptions": {
@@ -215,7 +232,6 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
     let list = text(&browser).await;
     assert!(list.contains("Instagram · 17841400000000999"), "{list}");
     assert_eq!(list.matches("active").count(), 3, "{list}");
-    shoot(&browser, "5-channels").await;
     // One new API inbox per channel, pointed at the bridge's Chatwoot webhook.
     let hooks: Vec<_> = chatwoot.inboxes().into_iter().filter_map(|(_, i)| i.webhook_url).collect();
     assert_eq!(hooks.len(), 3, "{hooks:?}");
@@ -267,12 +283,149 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
     let conversations = chatwoot.conversations();
     assert_eq!(conversations.iter().find(|c| c.id == conversation).unwrap().inbox_id, inbox);
 
-    // Reconnect the Page: the same dialog, then back to the list.
+    // An agent answers in the inbox the page created: Chatwoot's webhook (to the URL the
+    // page set, with its token) reaches the bridge, and the answer reaches Meta with the
+    // Page's token from the login.
+    let (_, hook) = chatwoot.agent_reply(conversation, "Yes, it left today.", vec![]).await;
+    assert_eq!(hook, Some(200), "the inbox's webhook reached the bridge");
+    let started = Instant::now();
+    let sent = loop {
+        let sent = graph.sent();
+        if let Some(m) = sent.iter().find(|m| m.text.as_deref() == Some("Yes, it left today.")) {
+            break m.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the answer never reached Meta");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((sent.recipient.as_str(), sent.token.as_str()), ("psid-ada", "page-token-111"));
+
+    // The list shows the Page's last message in and out (once the answer's job has
+    // committed: the page is read again until it does).
+    let started = Instant::now();
+    let block = loop {
+        browser.goto(&format!("{}/admin", bridge.url)).await.unwrap();
+        let block = browser
+            .find(Locator::Css("div[data-address='messenger:111'] .activity"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !block.contains("none yet") {
+            break block;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no activity shown: {block}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        block.starts_with("Last message in: 20") && block.contains("last message out: 20"),
+        "{block}"
+    );
+    let other = browser
+        .find(Locator::Css("div[data-address='instagram:17841400000000999'] .activity"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(other, "Last message in: none yet · last message out: none yet");
+    // The screenshot shows the Page's line with its times.
+    browser
+        .execute(
+            "document.querySelector(\"div[data-address='messenger:111']\").scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    shoot(&browser, "5-channels").await;
+
+    // The person who connected the Page asks Meta to delete her data: the callback names
+    // her app-scoped id. The access her login granted (the Page and its Instagram account)
+    // is deleted, both channels need reconnecting, and the agents are told.
+    let signed = wbots_meta::signed_request::encode(
+        &json!({"algorithm": "HMAC-SHA256", "issued_at": 1_764_000_000, "user_id": PERSON}),
+        &Secret::new("browser-app-secret"),
+    );
+    let answer = reqwest::Client::new()
+        .post(format!("{}/meta/data-deletion", bridge.url))
+        .form(&[("signed_request", signed.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    let status = reqwest::get(answer["url"].as_str().unwrap()).await.unwrap().text().await.unwrap();
+    assert!(
+        status.contains("The access this person had granted to 2 connected channel(s) was deleted"),
+        "{status}"
+    );
+    let note = wait_for("the agents' note", || {
+        chatwoot.messages().into_iter().find(|m| m.private && m.conversation_id == conversation)
+    })
+    .await;
+    assert!(
+        note.content.as_deref().unwrap_or_default().contains("must be reconnected"),
+        "{note:?}"
+    );
+    browser.goto(&format!("{}/admin", bridge.url)).await.unwrap();
+    for address in ["messenger:111", "instagram:17841400000000111"] {
+        let block = browser
+            .find(Locator::Css(&format!("div[data-address='{address}']")))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            block.contains("needs reconnect") && block.contains("asked Meta to delete their data"),
+            "{block}"
+        );
+    }
+    let other = text(&browser).await;
+    assert!(other.contains("Instagram · 17841400000000999"), "{other}");
+    assert_eq!(other.matches("needs reconnect").count(), 2, "Instagram Login was another grant");
+    // Its sends stop with the reason, before any call to Meta.
+    let (failed, _) = chatwoot.agent_reply(conversation, "Are you still there?", vec![]).await;
+    let failed =
+        wait_for("the failed send", || chatwoot.message(failed).filter(|m| m.status == "failed"))
+            .await;
+    assert!(
+        failed.external_error.as_deref().unwrap_or_default().contains("reconnect required"),
+        "{failed:?}"
+    );
+    assert!(!graph.sent().iter().any(|m| m.text.as_deref() == Some("Are you still there?")));
+    // The audit trail has it, without her id.
+    let (ok, log) =
+        support::wbots(&["privacy", "log", "--json"], &bridge.dir.path().join("wbots.toml"));
+    assert!(ok, "{log}");
+    assert!(log.contains("connected channel(s) was deleted") && !log.contains(PERSON), "{log}");
+    shoot(&browser, "5b-needs-reconnect").await;
+    let metrics = format!("{}/metrics", bridge.url);
+    let flagged = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    assert!(flagged.contains("wbots_channel_flagged{channel=\"messenger:111\"} 1"), "{flagged}");
+
+    // Reconnect the Page: the same dialog, then back to the list; the flag is lifted
+    // once the bridge serves the new token, and answers go out again.
     click(&browser, "div[data-address='messenger:111'] form[action$='reconnect'] button").await;
     arrive(&browser, "/dialog/oauth").await;
     click(&browser, "#continue").await;
     arrive(&browser, "/admin?done=reconnected").await;
     assert!(text(&browser).await.contains("Reconnected"));
+    let started = Instant::now();
+    loop {
+        let page = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        if page.contains("wbots_channel_flagged{channel=\"messenger:111\"} 0") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the flag stays: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, hook) = chatwoot.agent_reply(conversation, "Back with you now.", vec![]).await;
+    assert_eq!(hook, Some(200));
+    wait_for("the answer after the reconnect", || {
+        graph.sent().into_iter().find(|m| m.text.as_deref() == Some("Back with you now."))
+    })
+    .await;
 
     // Disconnect it.
     click(&browser, "div[data-address='messenger:111'] form[action$='disconnect'] button").await;

@@ -415,3 +415,103 @@ async fn remove_forget_forgets_that_accounts_customers_only() {
     assert_eq!(b_channel.channel.status, ChannelStatus::Active);
     store.close().await;
 }
+
+/// `channels list` shows when each channel's last customer message came in and its last
+/// agent message went out (the links the engine writes with each message), or that it has
+/// had none yet; static `[[channels]]` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_shows_each_channels_last_message_in_and_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyRing::generate_key();
+    let config = config(dir.path(), Some(&key));
+    let add = ["channels", "add", "--kind", "messenger", "--id", "555", "--access-token", "-"];
+    let (ok, out, err) = wbots(&config, &[&add[..], &["--inbox-id", "3"]].concat(), "tok-0123\n");
+    assert!(ok, "{out}{err}");
+
+    let (ok, text, err) = wbots(&config, &["channels", "list"], "");
+    assert!(ok, "{text}{err}");
+    for id in ["messenger:555 ", "messenger:STATICPAGE "] {
+        let line = text.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{text}"));
+        assert!(line.ends_with("last message in none yet, last message out none yet"), "{line}");
+    }
+
+    let store = open_store(dir.path()).await;
+    let page = ChannelAddress::new(ChannelKind::new("messenger"), "555");
+    let in_ms = chrono::DateTime::parse_from_rfc3339("2026-03-01T09:30:00Z").unwrap();
+    let out_ms = chrono::DateTime::parse_from_rfc3339("2026-03-01T09:41:00Z").unwrap();
+    for link in [
+        Link::new(LinkKey::channel_last_in(&page), in_ms.timestamp_millis().to_string()),
+        Link::new(LinkKey::channel_last_out(&page), out_ms.timestamp_millis().to_string()),
+        Link::new(
+            LinkKey::channel_last_in(&ChannelAddress::new(
+                ChannelKind::new("messenger"),
+                "STATICPAGE",
+            )),
+            in_ms.timestamp_millis().to_string(),
+        ),
+    ] {
+        store.put_link(&link).await.unwrap();
+    }
+    store.close().await;
+
+    let (ok, text, _) = wbots(&config, &["channels", "list"], "");
+    assert!(ok);
+    let line = text.lines().find(|l| l.starts_with("messenger:555 ")).unwrap();
+    assert!(
+        line.ends_with(
+            "last message in 2026-03-01T09:30:00+00:00, last message out 2026-03-01T09:41:00+00:00"
+        ),
+        "{line}"
+    );
+    let line = text.lines().find(|l| l.starts_with("messenger:STATICPAGE ")).unwrap();
+    assert!(
+        line.ends_with("last message in 2026-03-01T09:30:00+00:00, last message out none yet"),
+        "{line}"
+    );
+
+    let (ok, json, _) = wbots(&config, &["channels", "list", "--json"], "");
+    assert!(ok);
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    let stored = doc["channels"].as_array().unwrap().iter().find(|c| c["id"] == "555").unwrap();
+    assert_eq!(stored["last_message_in"], "2026-03-01T09:30:00+00:00", "{stored}");
+    assert_eq!(stored["last_message_out"], "2026-03-01T09:41:00+00:00", "{stored}");
+    let fixed =
+        doc["channels"].as_array().unwrap().iter().find(|c| c["id"] == "STATICPAGE").unwrap();
+    assert_eq!(fixed["last_message_out"], Value::Null, "{fixed}");
+}
+
+/// `channels remove` keeps a Page subscribed while another served channel may be reached
+/// through it: here a `[[channels]]` Instagram account configured without its `page_id`,
+/// which may be behind any Page. (Meta is unreachable in this test: an unsubscribe would
+/// fail the command.)
+#[test]
+fn remove_keeps_a_page_subscribed_for_a_configured_channel_that_may_be_behind_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyRing::generate_key();
+    let config = config(dir.path(), Some(&key));
+    let add = |id: &str| {
+        let args = ["channels", "add", "--kind", "messenger", "--id", id, "--access-token", "-"];
+        let (ok, out, err) =
+            wbots(&config, &[&args[..], &["--inbox-id", "3"]].concat(), "t-01234\n");
+        assert!(ok, "{out}{err}");
+    };
+    add("444");
+    // Without a configured channel behind it, the removal must reach Meta (unreachable).
+    let (ok, _, err) = wbots(&config, &["channels", "remove", "444"], "");
+    assert!(!ok && err.contains("could not unsubscribe 444"), "{err}");
+
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "[[channels]]\nkind = \"instagram\"\nid = \"17841400000000555\"\naccess_token = \"ig-static-token-0123\"\ninbox_id = 2\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (ok, out, err) = wbots(&config, &["channels", "remove", "444"], "");
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(
+            "kept 444 subscribed to the app's webhooks: instagram:17841400000000555 is, or may be, reached through it too"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("disconnected messenger:444"), "{out}");
+}

@@ -389,3 +389,96 @@ async fn serve_forgets_people_past_the_retention_with_its_pruning() {
     assert!(log.contains("retention by \"serve (person retention)\""), "{log}");
     assert!(log.contains("1 person(s)"), "{log}");
 }
+
+/// Meta's deauthorize and data-deletion callbacks name the person who connected channels
+/// through Meta's login (their app-scoped id, recorded with each channel by the connect
+/// page): the access their grant gave is deleted, each channel they connected is stored as
+/// needing a reconnect with a plain reason, and the request is in the audit trail; an
+/// Instagram-Login account named by its own id is withdrawn the same way. Channels others
+/// granted are untouched, and a repeated request changes nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callbacks_withdraw_the_grants_of_the_person_who_connected_channels() {
+    use std::sync::Arc;
+    use wbots_core::store::{
+        ChannelStore, Link, LinkKey, LinkStore as _, SealedChannels, SqliteStore,
+    };
+    let w = start().await;
+    w.graph.add_page("555", "page-token-555", None);
+    w.graph.add_page("556", "page-token-556", None);
+    for (kind, id, token, login) in [
+        ("messenger", "555", "page-token-555", "facebook"),
+        ("messenger", "556", "page-token-556", "facebook"),
+        ("instagram", "17841400000000777", "ig-login-token-777", "instagram"),
+    ] {
+        let mut args = vec!["channels", "add", "--kind", kind, "--id", id];
+        args.extend(["--access-token", token, "--inbox-id", "1"]);
+        if kind == "instagram" {
+            args.extend(["--login", login, "--token-expires-at", "2099-01-01T00:00:00Z"]);
+        }
+        w.run(&args);
+    }
+    // As the connect page records them: Owen granted 555, someone else 556.
+    let db = w.dir.path().join("wbots.db");
+    let store = SqliteStore::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    for (page, person) in [("555", "asid-owen-9"), ("556", "asid-other-8")] {
+        let address = wbots_core::ChannelAddress::new("messenger", page);
+        store.set_link(&Link::new(LinkKey::channel_grant(&address), person)).await.unwrap();
+    }
+    let status_of = |id: &str| {
+        let list: Value = serde_json::from_str(&w.run(&["channels", "list", "--json"])).unwrap();
+        let c = list["channels"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned();
+        c.map(|c| (c["status"].as_str().unwrap().to_owned(), c["reason"].clone()))
+    };
+    assert_eq!(status_of("555").unwrap().0, "active");
+
+    // Owen removes the app: Meta's deauthorize callback names him.
+    let deauthorize = |user: &str| {
+        let signed = wbots_meta::signed_request::encode(
+            &json!({"algorithm": "HMAC-SHA256", "issued_at": 1_764_000_000, "user_id": user}),
+            &Secret::new(SECRET),
+        );
+        let http = w.http.clone();
+        let url = format!("{}/meta/deauthorize", w.url);
+        async move { http.post(url).form(&[("signed_request", signed)]).send().await.unwrap() }
+    };
+    assert_eq!(deauthorize("asid-owen-9").await.status(), 200);
+    let (status, reason) = status_of("555").unwrap();
+    assert_eq!(status, "flagged");
+    assert!(reason.as_str().unwrap().contains("removed the app"), "{reason}");
+    assert_eq!(status_of("556").unwrap().0, "active", "another person's grant stays");
+    let owen = wbots_core::ChannelAddress::new("messenger", "555");
+    assert_eq!(store.get_link(&LinkKey::channel_grant(&owen)).await.unwrap(), None, "his id");
+    // The token his login gave is deleted; the other one is kept.
+    let keys = Arc::new(wbots_core::KeyRing::new([&Secret::new(STORE_KEY)]).unwrap());
+    let sealed = SealedChannels::new(Arc::new(store.clone()) as Arc<dyn ChannelStore>, keys);
+    let token = |page: &str| {
+        let sealed = sealed.clone();
+        let address = wbots_core::ChannelAddress::new("messenger", page);
+        async move {
+            let record = sealed.get(&address).await.unwrap().unwrap();
+            record.credentials.access_token.expose().to_owned()
+        }
+    };
+    assert_eq!(token("555").await, "", "his grant's token");
+    assert_eq!(token("556").await, "page-token-556");
+    let list = w.run(&["channels", "list"]);
+    let line = list.lines().find(|l| l.starts_with("messenger:555 ")).unwrap();
+    assert!(line.contains("credentials no Meta token: the grant was withdrawn"), "{line}");
+
+    // Meta calling again changes nothing more.
+    assert_eq!(deauthorize("asid-owen-9").await.status(), 200);
+    let log: Value = serde_json::from_str(&w.run(&["privacy", "log", "--json"])).unwrap();
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{log}");
+    assert!(entries[1]["removed"].as_str().unwrap().contains("1 connected channel(s)"), "{log}");
+    assert!(!entries[0]["removed"].as_str().unwrap().contains("connected channel"), "{log}");
+    assert!(!log.to_string().contains("asid-owen-9"), "{log}");
+
+    // An Instagram-Login account named by its own id (Meta does not say which id its
+    // Instagram callbacks carry): withdrawn too, by the data-deletion callback.
+    let answer = w.request_deletion("17841400000000777", 1_764_000_001).await;
+    let status = w.page(answer["url"].as_str().unwrap()).await;
+    assert!(status.contains("granted to 1 connected channel(s) was deleted"), "{status}");
+    assert_eq!(status_of("17841400000000777").unwrap().0, "flagged");
+    store.close().await;
+}

@@ -560,3 +560,76 @@ async fn a_burst_through_sqlite_with_failures_is_exactly_once_in_order() {
     assert_exactly_once_in_order(&rig.inbox.messages(), &events);
     assert_eq!(rig.store.stats().await.unwrap().dead, 0);
 }
+
+/// A channel's last message in and out, as the connect page and `wbots channels list` show
+/// them: none before any traffic, the customer's message time once one came in, the time
+/// the platform accepted the agent's answer once it went out (to the minute: one process
+/// writes a channel's time at most once a minute); an older message processed late (a
+/// retry) never moves a time back.
+async fn channel_activity_is_recorded(store: Arc<dyn Store>) {
+    use wbots_core::ManualClock;
+    use wbots_core::store::ChannelActivity;
+
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).single().unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let channel = Arc::new(RecordingChannel::new("fake", vec![page()]));
+    let inbox = Arc::new(RecordingInbox::new());
+    let bridge = Bridge::builder(store.clone(), inbox.clone())
+        .with_channel(channel.clone())
+        .with_binding(Binding { address: page(), inbox: inbox_id(), reopen: ReopenPolicy::Reopen })
+        .with_clock(clock.clone())
+        .build()
+        .unwrap();
+    let activity = || async { ChannelActivity::of(store.as_ref(), &page()).await.unwrap() };
+    assert_eq!(activity().await, ChannelActivity::default(), "no traffic yet");
+
+    let came_in = start + chrono::Duration::seconds(30);
+    let msg = message("alice", 0, came_in.timestamp_millis());
+    bridge.ingest_channel("fake", &channel.request(&[msg]).as_raw()).await.unwrap();
+    bridge.run_until_idle().await;
+    assert_eq!(activity().await, ChannelActivity { last_in: Some(came_in), last_out: None });
+
+    clock.advance(chrono::Duration::minutes(2));
+    let conversation = inbox.conversation_of(&page(), "alice").unwrap();
+    let reply = inbox.agent_message(&inbox_id(), &conversation, "Hello Alice");
+    bridge.ingest_inbox(&inbox.request(&[reply]).as_raw()).await.unwrap();
+    bridge.run_until_idle().await;
+    assert_eq!(channel.sent().len(), 1, "the answer went out");
+    let went_out = start + chrono::Duration::minutes(2);
+    assert_eq!(
+        activity().await,
+        ChannelActivity { last_in: Some(came_in), last_out: Some(went_out) }
+    );
+
+    // A message of another thread sent earlier, processed only now: the newest time stays.
+    let late = message("ben", 0, start.timestamp_millis());
+    bridge.ingest_channel("fake", &channel.request(&[late]).as_raw()).await.unwrap();
+    bridge.run_until_idle().await;
+    assert!(inbox.conversation_of(&page(), "ben").is_some(), "ben's message was posted");
+    assert_eq!(activity().await.last_in, Some(came_in));
+}
+
+#[tokio::test]
+async fn channel_activity_through_the_memory_store() {
+    channel_activity_is_recorded(Arc::new(MemoryStore::new())).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn channel_activity_through_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("wbots.db").display());
+    let store = wbots_core::store::SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    channel_activity_is_recorded(Arc::new(store)).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn channel_activity_through_postgres() {
+    let Some(url) = wbots_test_services::postgres_url() else {
+        return;
+    };
+    let store = wbots_core::testkit::fresh_postgres(&url).await.unwrap();
+    channel_activity_is_recorded(Arc::new(store)).await;
+}

@@ -123,6 +123,13 @@ pub struct FakeInbox {
     pub webhook_url: Option<String>,
     /// The channel's `additional_attributes` (`agent_reply_time_window`…).
     pub additional_attributes: Value,
+    /// Its own webhook signing secret. Chatwoot v4.13+ gives every API inbox one (a
+    /// `secret` column on `Channel::Api`, generated at creation: PR #13892,
+    /// chatwoot-api.md "What Chatwoot sends"): an inbox created through the API gets a
+    /// fresh one here. `None`: the installation-wide secret a test sets
+    /// ([`FakeChatwoot::set_webhook_secret`]), standing for the secret of the inbox an
+    /// operator set up and copied into the bridge's configuration.
+    pub secret: Option<Secret>,
 }
 
 /// Who writes an agent-side message in the fake.
@@ -226,6 +233,7 @@ impl FakeChatwoot {
                 name: name.to_owned(),
                 webhook_url: webhook_url.map(str::to_owned),
                 additional_attributes: json!({}),
+                secret: None,
             },
         );
         id
@@ -687,7 +695,13 @@ fn webhook_for(s: &World, event: &str, message: u64) -> Option<(String, String, 
     if !m.attachments.is_empty() {
         body["attachments"] = json!(attachments_json(s, m));
     }
-    Some((url, body.to_string(), s.webhook_secret.clone()))
+    Some((url, body.to_string(), signing_secret(s, inbox)))
+}
+
+/// The secret an inbox's webhooks are signed with: its own, else the installation-wide
+/// one the test set.
+fn signing_secret(s: &World, inbox: &FakeInbox) -> Option<Secret> {
+    inbox.secret.clone().or_else(|| s.webhook_secret.clone())
 }
 
 /// `conversation_typing_on/off` (`app/listeners/webhook_listener.rb`): the conversation,
@@ -699,14 +713,15 @@ fn typing_webhook(
     is_private: bool,
 ) -> Option<(String, String, Option<Secret>)> {
     let c = s.conversations.iter().find(|c| c.id == conversation)?;
-    let url = s.inboxes.get(&c.inbox_id)?.webhook_url.clone()?;
+    let inbox = s.inboxes.get(&c.inbox_id)?;
+    let url = inbox.webhook_url.clone()?;
     let body = json!({
         "event": if on { "conversation_typing_on" } else { "conversation_typing_off" },
         "conversation": conversation_json(s, c),
         "user": { "id": 1, "name": "Agent Smith", "type": "user" },
         "is_private": is_private,
     });
-    Some((url, body.to_string(), s.webhook_secret.clone()))
+    Some((url, body.to_string(), signing_secret(s, inbox)))
 }
 
 fn router(state: Shared) -> Router {
@@ -1235,7 +1250,7 @@ fn inbox_json(s: &World, id: u64, inbox: &FakeInbox) -> Value {
         "channel_type": "Channel::Api",
         "webhook_url": inbox.webhook_url,
         "hmac_token": "fake-hmac-token",
-        "secret": if signed { s.webhook_secret.as_ref().map(|k| k.expose().to_owned()) } else { None },
+        "secret": if signed { signing_secret(s, inbox).map(|k| k.expose().to_owned()) } else { None },
         "additional_attributes": inbox.additional_attributes,
     })
 }
@@ -1278,7 +1293,11 @@ async fn create_inbox(
 ) -> Response {
     let mut s = lock(&state);
     let name = body.get("name").and_then(Value::as_str).unwrap_or("API").to_owned();
-    let mut inbox = FakeInbox { name, webhook_url: None, additional_attributes: json!({}) };
+    // v4.13+ generates the new inbox's own webhook secret (PR #13892). Older versions
+    // have none: the fake then signs with the installation-wide secret, if a test set one.
+    let secret = version_at_least(&s.version, 4, 13)
+        .then(|| Secret::new(uuid::Uuid::new_v4().simple().to_string()));
+    let mut inbox = FakeInbox { name, webhook_url: None, additional_attributes: json!({}), secret };
     apply_channel(&mut inbox, &body);
     let id = s.id();
     if let Some(url) = &inbox.webhook_url {

@@ -362,6 +362,13 @@ impl FakeGraph {
             pages.map(|p| p.iter().map(|id| (*id).to_owned()).collect());
     }
 
+    /// A test device: the app-scoped user id of the person who logs in with Facebook
+    /// (what `/me` answers for their user token, and what Meta's data-deletion and
+    /// deauthorize callbacks name them by).
+    pub fn set_person_id(&self, id: &str) {
+        lock(&self.world).login.person_id = Some(id.to_owned());
+    }
+
     /// The Instagram professional account that logs in with Instagram Login.
     pub fn set_instagram_login_account(&self, user_id: &str, username: &str) {
         let mut w = lock(&self.world);

@@ -15,7 +15,9 @@
 //! other apps know the person by (`ids_for_business`); where Meta cannot match, the status
 //! page says so plainly (see [`crate::id_matching`] and the README's privacy section).
 //! With an audit trail ([`CallbackConfig::with_audit`]) every request is recorded, the
-//! person as a keyed hash.
+//! person as a keyed hash. With the connected channels
+//! ([`CallbackConfig::with_connected_channels`]) both callbacks also withdraw the grants of
+//! the person who connected channels through Meta's login ([`crate::grants`]).
 //!
 //! ```no_run
 //! # fn demo(bridge: wbots_core::Bridge, secret: wbots_core::Secret) -> axum::Router {
@@ -37,7 +39,9 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
-use wbots_core::store::{AuditEntry, Link, LinkKey, LinkStore, PrivacyAction};
+use wbots_core::store::{
+    AuditEntry, ChannelStore, Link, LinkKey, LinkStore, PrivacyAction, SealedChannels,
+};
 use wbots_core::{
     AuditKey, Bridge, ChannelAddress, ContactId, DeliveryError, FlagOrigin, Secret, StoreError,
 };
@@ -64,6 +68,8 @@ pub struct CallbackConfig {
     /// `Some` when requests are recorded in the audit trail; the key hashes the person
     /// (`None`: not configured, the person is not recorded).
     audit: Option<Option<AuditKey>>,
+    /// The connected channels, whose grants a request withdraws ([`crate::grants`]).
+    channels: Option<SealedChannels<Arc<dyn ChannelStore>>>,
 }
 
 impl std::fmt::Debug for CallbackConfig {
@@ -75,6 +81,7 @@ impl std::fmt::Debug for CallbackConfig {
             .field("deletes_contacts", &self.contacts.is_some())
             .field("id_matching", &self.matcher.is_some())
             .field("audited", &self.audit.is_some())
+            .field("withdraws_grants", &self.channels.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -90,7 +97,20 @@ impl CallbackConfig {
             contacts: None,
             matcher: None,
             audit: None,
+            channels: None,
         }
+    }
+
+    /// Withdraws the grants of the person a request names from the connected channels
+    /// their login connected: the Meta token obtained through it and their id are deleted,
+    /// each channel is flagged as needing a reconnect and its agents are told
+    /// ([`crate::grants::withdraw`]).
+    pub fn with_connected_channels(
+        mut self,
+        channels: SealedChannels<Arc<dyn ChannelStore>>,
+    ) -> Self {
+        self.channels = Some(channels);
+        self
     }
 
     /// Where the status pages are served from (the `url` in the answer to Meta); without
@@ -296,10 +316,16 @@ async fn forget(
     let Some(user) = request.user_id.as_deref() else {
         return Ok(Forgot { removed: 0, matching: "The request named no person.".into() });
     };
-    let (ids, matching) = ids_to_forget(state, user).await?;
-    let mut removed = 0;
+    let withdrawn = withdraw_grants(state, user).await?;
+    let (ids, mut matching) = ids_to_forget(state, user).await?;
+    let mut removed = withdrawn;
     for id in &ids {
         removed += forget_one(state, id).await?;
+    }
+    if withdrawn > 0 {
+        matching.push_str(&format!(
+            " The access this person had granted to {withdrawn} connected channel(s) was deleted; those channels must be connected again."
+        ));
     }
     audit(state, requested_by, user, removed, &matching).await;
     Ok(Forgot { removed, matching })
@@ -330,6 +356,19 @@ async fn audit(
     };
     if let Err(e) = trail.record_audit(&entry).await {
         tracing::error!(error = %e, "could not record the data deletion in the audit trail");
+    }
+}
+
+/// Withdraws the person's grants of connected channels, if the bridge keeps channels;
+/// how many. A store failure is a refusal: Meta calls again and the withdrawal resumes.
+async fn withdraw_grants(state: &DeletionState, user: &str) -> Result<u64, Refusal> {
+    let Some(channels) = &state.channels else { return Ok(0) };
+    match crate::grants::withdraw(&state.bridge, channels, user).await {
+        Ok(withdrawn) => Ok(withdrawn.len() as u64),
+        Err(e) => {
+            tracing::error!(error = %e, "could not withdraw the person's grants; Meta will call again");
+            Err((StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n".to_owned()))
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod callbacks;
 mod channel;
 mod config;
 pub mod errors;
+pub mod grants;
 mod graph_call;
 pub mod id_matching;
 pub mod lifecycle;

@@ -105,6 +105,10 @@ impl GrantedPage {
 pub struct InstagramAccount {
     /// `user_id`: the professional account id (webhooks, `/{ig-id}/…`).
     pub user_id: String,
+    /// `id`: the app-scoped id of who logged in, when Meta gave it (§5.6, S22). Which of
+    /// the two Meta's deletion and deauthorize callbacks name is not determined (§6.2):
+    /// the bridge keeps this one and matches either.
+    pub id: Option<String>,
     /// Its username.
     pub username: String,
 }
@@ -403,18 +407,33 @@ impl MetaLogin {
         token_of(&call(self.http.get(url)).await?)
     }
 
-    /// Who logged in with Instagram Login: `/me?fields=user_id,username` (§5.6, S22), flat
+    /// The app-scoped user id of the person a Facebook user token belongs to:
+    /// `GET /me?fields=id` (§6.1: kept at connect time, so Meta's data-deletion and
+    /// deauthorize callbacks, which name the person by it, find what their grant serves).
+    pub async fn person_id(&self, user_token: &Secret) -> Result<String, DeliveryError> {
+        let mut url = endpoint(&self.config.graph_url, &[&self.config.graph_version, "me"])?;
+        url.query_pairs_mut().append_pair("fields", "id");
+        let answer = call(self.http.get(url).bearer_auth(user_token.expose())).await?;
+        answer
+            .get("id")
+            .and_then(text)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| permanent("Meta answered /me without an id"))
+    }
+
+    /// Who logged in with Instagram Login: `/me?fields=id,user_id,username` (§5.6, S22), flat
     /// or wrapped in `data[0]`.
     pub async fn instagram_me(&self, token: &Secret) -> Result<InstagramAccount, DeliveryError> {
         let mut url =
             endpoint(&self.config.instagram_graph_url, &[&self.config.graph_version, "me"])?;
-        url.query_pairs_mut().append_pair("fields", "user_id,username");
+        url.query_pairs_mut().append_pair("fields", "id,user_id,username");
         let answer = call(self.http.get(url).bearer_auth(token.expose())).await?;
         let me = answer.get("data").and_then(|d| d.get(0)).cloned().unwrap_or(answer);
         let user_id = me.get("user_id").and_then(text).filter(|id| !id.is_empty());
         let user_id = user_id.ok_or_else(|| permanent("Instagram answered /me without user_id"))?;
         let username = me.get("username").and_then(text).unwrap_or_else(|| user_id.clone());
-        Ok(InstagramAccount { user_id, username })
+        let id = me.get("id").and_then(text).filter(|id| !id.is_empty());
+        Ok(InstagramAccount { user_id, id, username })
     }
 
     /// Subscribes the Instagram-Login account to the app's webhooks: `POST /{v}/me/

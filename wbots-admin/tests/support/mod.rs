@@ -30,10 +30,21 @@ impl WebhookUrls for Hooks {
     }
 }
 
+/// Channels "configured" outside the store: `(node, login, address)`.
+pub struct Configured(pub Vec<(String, wbots_meta::Login, String)>);
+
+impl wbots_admin::OtherChannels for Configured {
+    fn reached_through(&self, node: &str, login: wbots_meta::Login) -> Option<String> {
+        self.0.iter().find(|(n, l, _)| n == node && *l == login).map(|(_, _, a)| a.clone())
+    }
+}
+
 pub struct World {
     pub graph: FakeGraph,
     pub chatwoot: FakeChatwoot,
     pub channels: SealedChannels<Arc<dyn ChannelStore>>,
+    /// The links the engine would write (each channel's last message in and out).
+    pub links: Arc<MemoryStore>,
     pub base: String,
     _server: tokio::task::JoinHandle<()>,
 }
@@ -89,13 +100,15 @@ impl World {
             instagram_api: graph.url().clone(),
         };
         let ring = Arc::new(KeyRing::new([&KeyRing::generate_key()]).unwrap());
-        let store: Arc<dyn ChannelStore> = Arc::new(MemoryStore::new());
+        let memory = Arc::new(MemoryStore::new());
+        let store: Arc<dyn ChannelStore> = memory.clone();
         let channels = SealedChannels::new(store, ring);
         let services = AdminServices {
             meta: MetaLogin::new(meta.clone(), urls, Some("5678".into())).unwrap(),
             connections: MetaConnections::new(meta).unwrap(),
             people: People::new(chatwoot.url().clone()).unwrap(),
             channels: channels.clone(),
+            links: memory.clone(),
         };
         let mut config = AdminConfig {
             public_url: Url::parse(&base).unwrap(),
@@ -106,6 +119,7 @@ impl World {
             bridge_account: 1,
             session_ttl: Duration::from_secs(3600),
             webhook_urls: Arc::new(Hooks(base.clone())),
+            other_channels: Arc::new(Configured(Vec::new())),
             configured: vec![wbots_core::ChannelAddress::new("messenger", "900")],
         };
         tune(&mut config);
@@ -117,7 +131,7 @@ impl World {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { graph, chatwoot, channels, base, _server: server }
+        Self { graph, chatwoot, channels, links: memory, base, _server: server }
     }
 
     pub fn browser(&self) -> Browser {

@@ -12,6 +12,7 @@ use super::context::{Engine, Routes};
 use super::flags::{self, FlagOrigin};
 use super::forget::{self, ForgetReport};
 use super::ingest::{self, IngestReport};
+use super::job::JobError;
 use super::route_refresh::RouteRefresh;
 use super::upkeep::{self, ChannelUpkeep};
 use super::{Binding, sweep, worker};
@@ -242,6 +243,39 @@ impl Bridge {
         reason: &str,
     ) -> Result<(), StoreError> {
         flags::flag(&self.engine.context(), address, origin, reason).await
+    }
+
+    /// Flags `address` and tells its agents, as a dead credential found by the upkeep does:
+    /// a private note in each conversation whose customer wrote within
+    /// [`NOTE_WITHIN`](crate::engine::upkeep::NOTE_WITHIN), once per reason.
+    ///
+    /// # Errors
+    /// The store's, when it cannot take the flag or the notes.
+    pub async fn needs_reconnect(
+        &self,
+        address: &ChannelAddress,
+        origin: FlagOrigin,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let cx = self.engine.context();
+        let at = cx.now();
+        upkeep::needs_reconnect(&cx, address, origin, reason, at).await.map_err(|e| match e {
+            JobError::Store(e) => e,
+            other => StoreError::unavailable(format!("could not tell the agents: {other}")),
+        })
+    }
+
+    /// Lifts the flag of `address` when it was set for `origin` (a channel connected
+    /// again after its grant was withdrawn).
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn clear_channel_flag(
+        &self,
+        address: &ChannelAddress,
+        origin: FlagOrigin,
+    ) -> Result<(), StoreError> {
+        flags::clear(&self.engine.context(), address, origin).await
     }
 
     /// Why `address` is flagged, if it is. A flag set under another credential than the one

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::Binding;
+use super::activity::ActivityMarks;
 use super::clock::Clock;
 use super::config::EngineConfig;
 use super::inbox_space;
@@ -43,6 +44,8 @@ pub(crate) struct Engine {
     pub(crate) upkeep: Option<Arc<dyn ChannelUpkeep>>,
     /// Woken when new work may be ready, so idle workers need not wait for the poll tick.
     pub(crate) work: Notify,
+    /// When this process last wrote each channel's last message in and out.
+    pub(crate) activity: ActivityMarks,
 }
 
 impl Engine {
@@ -60,6 +63,7 @@ impl Engine {
             config,
             upkeep,
             work: Notify::new(),
+            activity: ActivityMarks::default(),
         }
     }
 

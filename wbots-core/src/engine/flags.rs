@@ -25,6 +25,11 @@ pub enum FlagOrigin {
     AppRemoved,
     /// The platform blocked the account (Meta's policy enforcement).
     Policy,
+    /// The person whose grant the channel's credential came from asked Meta to delete
+    /// their data or removed the app, and the bridge deleted that credential. No
+    /// credential served now is the flagged one, so the flag holds until the channel is
+    /// connected again (whoever stores it active clears it: [`clear`]).
+    GrantWithdrawn,
 }
 
 /// The stored value of a [`LinkKey::channel_flag`] link.
@@ -47,8 +52,13 @@ pub(crate) async fn flag(
     origin: FlagOrigin,
     reason: &str,
 ) -> Result<(), StoreError> {
-    let flag =
-        StoredFlag { reason: reason.to_owned(), origin, credential: fingerprint(cx, address) };
+    // A withdrawn grant's flag names no credential: replicas still serving the deleted
+    // token until their next look at the store must not take it for a new one.
+    let credential = match origin {
+        FlagOrigin::GrantWithdrawn => None,
+        _ => fingerprint(cx, address),
+    };
+    let flag = StoredFlag { reason: reason.to_owned(), origin, credential };
     let value = serde_json::to_string(&flag).unwrap_or_default();
     cx.store.set_link(&Link::new(LinkKey::channel_flag(address), value)).await?;
     warn!(account = %address, reason, "channel flagged: sends fail until it is reconnected");

@@ -20,6 +20,7 @@
 //! (`sweep.rs`, `upkeep.rs`, `confirm.rs`, `unroutable.rs`, `outbound/typing.rs`,
 //! `inbound/notices.rs`) → `flags.rs`, `forget.rs`, `links.rs`.
 
+mod activity;
 mod agent_jobs;
 mod backoff;
 mod bridge;

@@ -159,17 +159,18 @@ pub(crate) async fn handle(
             metrics::counter!("wbots_credentials_renewed_total").increment(1);
         }
         UpkeepOutcome::NeedsReconnect { reason } => {
-            needs_reconnect(cx, address, &reason, enqueued_at).await?;
+            needs_reconnect(cx, address, FlagOrigin::Credential, &reason, enqueued_at).await?;
         }
     }
     Ok(Vec::new())
 }
 
 /// Flags the channel and tells agents, once per reason: a channel flagged already for
-/// this reason (a verdict repeated each period) is left as it is.
-async fn needs_reconnect(
+/// this reason (a verdict repeated each period, a callback Meta repeats) is left as it is.
+pub(crate) async fn needs_reconnect(
     cx: &Context,
     address: &ChannelAddress,
+    origin: FlagOrigin,
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<(), JobError> {
@@ -183,7 +184,7 @@ async fn needs_reconnect(
     cx.enqueue(notes, &mut IngestReport::default()).await.map_err(|e| {
         JobError::Delivery(DeliveryError::temporary(DeliveryErrorKind::Other, e.to_string()))
     })?;
-    flags::flag(cx, address, FlagOrigin::Credential, reason).await?;
+    flags::flag(cx, address, origin, reason).await?;
     metrics::counter!("wbots_credentials_dead_total").increment(1);
     if count == 0 {
         warn!(account = %address, "no conversation was active recently: no agent was told in Chatwoot; `wbots check` shows the flag");

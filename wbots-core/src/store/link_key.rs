@@ -101,6 +101,21 @@ impl LinkKey {
         Self::new(LinkKind::ChannelFlag, address.to_string())
     }
 
+    /// `address` → when the channel's last customer message came in.
+    pub fn channel_last_in(address: &ChannelAddress) -> Self {
+        Self::new(LinkKind::ChannelLastIn, address.to_string())
+    }
+
+    /// `address` → when the channel's last agent message went out.
+    pub fn channel_last_out(address: &ChannelAddress) -> Self {
+        Self::new(LinkKind::ChannelLastOut, address.to_string())
+    }
+
+    /// `address` → who granted the channel's credential (their app-scoped Meta user id).
+    pub fn channel_grant(address: &ChannelAddress) -> Self {
+        Self::new(LinkKind::ChannelGrant, address.to_string())
+    }
+
     /// `confirmation code` → a data-deletion request's status.
     pub fn data_deletion(code: &str) -> Self {
         Self::new(LinkKind::DataDeletion, code.to_owned())

@@ -141,6 +141,17 @@ impl State {
                     (l.value.clone(), l.scope.clone()),
                 );
             }
+            LinkWrite::Latest(l) => {
+                let entry = (l.key.kind(), l.key.as_str().to_owned());
+                let number = |v: &str| v.parse::<i64>().unwrap_or(i64::MIN);
+                let newer = self
+                    .links
+                    .get(&entry)
+                    .is_none_or(|(stored, _)| number(stored) < number(&l.value));
+                if newer {
+                    self.links.insert(entry, (l.value.clone(), l.scope.clone()));
+                }
+            }
             LinkWrite::Delete(key) => {
                 self.links.remove(&(key.kind(), key.as_str().to_owned()));
             }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::ids::JobId;
 
+mod activity;
 mod arc;
 mod channels;
 mod link_key;
@@ -28,6 +29,7 @@ mod memory_channels;
 mod memory_privacy;
 mod privacy;
 mod sealed_channels;
+pub use activity::ChannelActivity;
 pub use channels::{
     ChannelChange, ChannelChanges, ChannelError, ChannelStatus, ChannelStore, ChatwootTarget,
     ConnectedChannel, Credentials, LoginKind, Revision, SealedCredentials, StoredChannel,
@@ -242,11 +244,18 @@ pub enum LinkKind {
     ChannelFlag,
     /// `confirmation code` → a data-deletion request's status (JSON).
     DataDeletion,
+    /// `address` → when the channel's last customer message came in (ms since the epoch).
+    ChannelLastIn,
+    /// `address` → when the channel's last agent message went out (ms since the epoch).
+    ChannelLastOut,
+    /// `address` → the app-scoped Meta user id of the person whose login granted the
+    /// channel's credential (Meta's data-deletion and deauthorize callbacks name them).
+    ChannelGrant,
 }
 
 impl LinkKind {
     /// Every kind, for stores that create one key space each.
-    pub const ALL: [LinkKind; 12] = [
+    pub const ALL: [LinkKind; 15] = [
         Self::Contact,
         Self::Conversation,
         Self::ConversationThread,
@@ -259,6 +268,9 @@ impl LinkKind {
         Self::Reaction,
         Self::ChannelFlag,
         Self::DataDeletion,
+        Self::ChannelLastIn,
+        Self::ChannelLastOut,
+        Self::ChannelGrant,
     ];
 
     /// Its stable name, as stored.
@@ -276,6 +288,9 @@ impl LinkKind {
             Self::Reaction => "reaction",
             Self::ChannelFlag => "channel_flag",
             Self::DataDeletion => "data_deletion",
+            Self::ChannelLastIn => "channel_last_in",
+            Self::ChannelLastOut => "channel_last_out",
+            Self::ChannelGrant => "channel_grant",
         }
     }
 
@@ -318,6 +333,9 @@ pub enum LinkWrite {
     Insert(Link),
     /// Insert or overwrite.
     Set(Link),
+    /// Insert, or overwrite a smaller value: the value is an integer (a time in ms), so
+    /// the newest wins whatever order the jobs writing it complete in.
+    Latest(Link),
     /// Remove.
     Delete(LinkKey),
 }

@@ -206,10 +206,12 @@ pub async fn an_expired_lease_is_taken_over_and_the_stale_token_refused(
 }
 
 /// `complete` marks the job done, clears its payload and applies its link writes, all at
-/// once.
+/// once; `Latest` keeps the larger of two times.
 pub async fn complete_applies_links_atomically(store: &dyn Store) -> Result<(), StoreError> {
     store.put_link(&link(LinkKind::Conversation, "gone", "1")).await?;
     store.put_link(&link(LinkKind::Contact, "kept", "first")).await?;
+    store.put_link(&link(LinkKind::ChannelLastIn, "newer", "200")).await?;
+    store.put_link(&link(LinkKind::ChannelLastIn, "older", "9")).await?;
     store.enqueue(&[job("a", "k")]).await?;
     let claimed = claim_all(store, at(0)).await.remove(0);
     let writes = [
@@ -217,8 +219,27 @@ pub async fn complete_applies_links_atomically(store: &dyn Store) -> Result<(), 
         LinkWrite::Insert(link(LinkKind::Contact, "kept", "second")),
         LinkWrite::Set(link(LinkKind::LastInbound, "t", "5")),
         LinkWrite::Delete(key(LinkKind::Conversation, "gone")),
+        LinkWrite::Latest(link(LinkKind::ChannelLastIn, "newer", "100")),
+        LinkWrite::Latest(link(LinkKind::ChannelLastIn, "older", "10")),
+        LinkWrite::Latest(link(LinkKind::ChannelLastOut, "new", "7")),
     ];
     store.complete(&claimed.lease, &writes).await.unwrap_or_else(|e| panic!("complete: {e}"));
+    let latest = |k: &'static str| key(LinkKind::ChannelLastIn, k);
+    assert_eq!(
+        store.get_link(&latest("newer")).await?.as_deref(),
+        Some("200"),
+        "Latest keeps a larger stored time"
+    );
+    assert_eq!(
+        store.get_link(&latest("older")).await?.as_deref(),
+        Some("10"),
+        "Latest replaces a smaller time, compared as numbers (\"9\" < \"10\")"
+    );
+    assert_eq!(
+        store.get_link(&key(LinkKind::ChannelLastOut, "new")).await?.as_deref(),
+        Some("7"),
+        "Latest inserts a new key"
+    );
     assert_eq!(store.get_link(&key(LinkKind::PlatformMessage, "m1")).await?.as_deref(), Some("x"));
     assert_eq!(
         store.get_link(&key(LinkKind::Contact, "kept")).await?.as_deref(),

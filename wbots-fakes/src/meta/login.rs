@@ -55,6 +55,22 @@ pub(crate) struct LoginWorld {
     pub instagram_token_accounts: HashMap<String, String>,
     /// Codes exchanged, in order (Facebook and Instagram).
     pub exchanged: Vec<String>,
+    /// The app-scoped user id of the person who logs in with Facebook; `None`: the
+    /// reference's sample id ([`DEFAULT_PERSON`]).
+    pub person_id: Option<String>,
+}
+
+/// The app-scoped user id `/me` answers for a Facebook user token when the test set none:
+/// the sample of meta-login.md §1.5 (`debug_token`'s `user_id`).
+pub(crate) const DEFAULT_PERSON: &str = "10158000000000000";
+
+/// `GET /me?fields=id,name` with a Facebook **user** token: the person's app-scoped id
+/// (meta-login.md §6.1: "store it at connect time: `GET /me?fields=id`"; the Graph API's
+/// User node). `None` for a token that is not a user token.
+pub(super) fn person_me(w: &World, token: &str) -> Option<Value> {
+    w.login.user_tokens.get(token)?;
+    let id = w.login.person_id.clone().unwrap_or_else(|| DEFAULT_PERSON.to_owned());
+    Some(json!({ "id": id, "name": "Fake Person" }))
 }
 
 #[derive(Clone, Debug)]

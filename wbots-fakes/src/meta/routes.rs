@@ -525,6 +525,9 @@ pub(super) async fn node(
         if let Some(me) = super::login::instagram_me(&w, &token) {
             return axum::Json(me).into_response();
         }
+        if let Some(me) = super::login::person_me(&w, &token) {
+            return axum::Json(me).into_response();
+        }
         return match w.page_of_token(&token) {
             Some((id, page)) => {
                 let mut me = json!({ "id": id, "name": page.name });

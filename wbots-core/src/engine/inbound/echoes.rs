@@ -55,7 +55,10 @@ impl Inbound<'_> {
             })
             .await?;
         let inbox = &route.binding.inbox;
-        Ok(posted(address, inbox, &e.thread, &e.id, conversation, message, e.sent_at).to_vec())
+        let mut writes =
+            posted(address, inbox, &e.thread, &e.id, conversation, message, e.sent_at).to_vec();
+        writes.extend(self.cx.activity.went_out(address, e.sent_at));
+        Ok(writes)
     }
 }
 

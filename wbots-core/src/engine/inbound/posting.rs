@@ -68,6 +68,7 @@ impl Inbound<'_> {
         let inbox = &self.route()?.binding.inbox;
         Ok(vec![LinkWrite::Set(last_inbound_link(&scope, address, &m.thread, m.sent_at))]
             .into_iter()
+            .chain(self.cx.activity.came_in(address, m.sent_at))
             .chain(posted(address, inbox, &m.thread, &m.id, conversation, message, m.sent_at))
             .collect())
     }

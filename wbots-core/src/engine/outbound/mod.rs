@@ -160,6 +160,8 @@ pub(crate) async fn handle(
         },
     ))];
     if let Some(mid) = first_mid {
+        // In the job's own commit: no extra commit per message.
+        writes.extend(cx.activity.went_out(&target.address, now));
         writes.push(LinkWrite::Insert(inbox_message_link(
             &scope,
             &target.inbox,

@@ -35,10 +35,11 @@ where
     &'q str: Encode<'q, DB> + Type<DB>,
     Option<&'q str>: Encode<'q, DB> + Type<DB>,
 {
-    use super::statements::{DELETE_LINK, INSERT_LINK, SET_LINK};
+    use super::statements::{DELETE_LINK, INSERT_LINK, LATEST_LINK, SET_LINK};
     match write {
         LinkWrite::Insert(l) => link(sqlx::query(INSERT_LINK), l),
         LinkWrite::Set(l) => link(sqlx::query(SET_LINK), l),
+        LinkWrite::Latest(l) => link(sqlx::query(LATEST_LINK), l),
         LinkWrite::Delete(k) => key(sqlx::query(DELETE_LINK), k),
     }
 }

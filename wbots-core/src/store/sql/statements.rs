@@ -100,6 +100,12 @@ pub(in crate::store) const SET_LINK: &str =
     "INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4)
      ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, scope = excluded.scope";
 
+/// `LinkWrite::Latest`: values are integers (times in ms); the larger one stays.
+pub(in crate::store) const LATEST_LINK: &str =
+    "INSERT INTO links (kind, key, value, scope) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, scope = excluded.scope
+     WHERE CAST(links.value AS BIGINT) < CAST(excluded.value AS BIGINT)";
+
 /// `put_link`: the no-op update makes `RETURNING` yield the stored row when the key exists —
 /// the winner of a race, in one statement.
 pub(in crate::store) const PUT_LINK: &str =
