@@ -28,7 +28,7 @@ pub enum FlagOrigin {
     /// The person whose grant the channel's credential came from asked Meta to delete
     /// their data or removed the app, and the bridge deleted that credential. No
     /// credential served now is the flagged one, so the flag holds until the channel is
-    /// connected again (whoever stores it active clears it: [`clear`]).
+    /// connected again (whoever stores it active clears the flag).
     GrantWithdrawn,
 }
 
