@@ -14,7 +14,7 @@ use minijinja::context;
 use wbots_core::store::{ChannelActivity, ChannelRecord, ChannelStatus, LoginKind};
 
 use crate::connect::{account_of, may_manage};
-use crate::render::base;
+use crate::render::{signed_in_base, unavailable_now};
 use crate::session::Session;
 use crate::signin::{check_csrf, confirmed_session, refused, session};
 use crate::{Admin, facebook, instagram};
@@ -50,16 +50,9 @@ async fn visible(admin: &Admin, s: &Session) -> Result<Vec<ChannelRecord>, Respo
         Ok(all) => Ok(all.into_iter().filter(|r| may_manage(admin, s, &r.channel)).collect()),
         Err(e) => {
             tracing::error!(error = %e, "admin page: cannot list channels");
-            let b = base(
-                &admin.config.mount,
-                admin.config.privacy_policy_url.as_ref(),
-                Some(&s.person.email),
-                Some(&s.csrf),
-            );
-            Err(admin.pages.message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &b,
-                "Unavailable",
+            Err(unavailable_now(
+                admin,
+                s,
                 "The bridge cannot read its channels right now. Try again in a moment.",
             ))
         }
@@ -132,12 +125,7 @@ pub(crate) async fn list(
         }
         accounts.push(context! { id => account.id, name => account.name, channels => channels });
     }
-    let b = base(
-        &admin.config.mount,
-        admin.config.privacy_policy_url.as_ref(),
-        Some(&s.person.email),
-        Some(&s.csrf),
-    );
+    let b = signed_in_base(&admin, &s);
     let ctx = context! {
         base => b,
         accounts => accounts,
@@ -244,12 +232,7 @@ pub(crate) async fn disconnect(
         admin.services.channels.set_status(&c.address, ChannelStatus::Disconnected).await
     {
         tracing::error!(channel = %c.address, error = %e, "could not disconnect the channel");
-        let b = base(
-            &admin.config.mount,
-            admin.config.privacy_policy_url.as_ref(),
-            Some(&s.person.email),
-            Some(&s.csrf),
-        );
+        let b = signed_in_base(&admin, &s);
         return admin.pages.message(
             StatusCode::SERVICE_UNAVAILABLE,
             &b,

@@ -18,7 +18,7 @@ use wbots_core::store::{
 use wbots_core::{ChannelAddress, Secret};
 
 use crate::Admin;
-use crate::render::base;
+use crate::render::signed_in_base;
 use crate::session::{Grant, Session, random_token};
 use crate::signin::{check_csrf, confirmed_session, refused, session};
 
@@ -60,12 +60,7 @@ pub(crate) async fn pick(State(admin): State<Admin>, jar: PrivateCookieJar) -> R
         .iter()
         .map(|g| context! { key => g.key, label => g.label, blocked => g.blocked })
         .collect();
-    let b = base(
-        &admin.config.mount,
-        admin.config.privacy_policy_url.as_ref(),
-        Some(&s.person.email),
-        Some(&s.csrf),
-    );
+    let b = signed_in_base(&admin, &s);
     admin.pages.render(
         StatusCode::OK,
         "pick.html",
@@ -140,12 +135,7 @@ pub(crate) async fn submit(
     if !failed {
         return Redirect::to(&format!("{}?done=connected", admin.config.mount)).into_response();
     }
-    let b = base(
-        &admin.config.mount,
-        admin.config.privacy_policy_url.as_ref(),
-        Some(&s.person.email),
-        Some(&s.csrf),
-    );
+    let b = signed_in_base(&admin, &s);
     admin.pages.message(
         StatusCode::BAD_GATEWAY,
         &b,
@@ -340,12 +330,7 @@ pub(crate) async fn after_login(
                 Redirect::to(&format!("{}?done=reconnected", admin.config.mount)).into_response()
             }
             Err(why) => {
-                let b = base(
-                    &admin.config.mount,
-                    admin.config.privacy_policy_url.as_ref(),
-                    Some(&s.person.email),
-                    Some(&s.csrf),
-                );
+                let b = signed_in_base(admin, s);
                 admin.pages.message(StatusCode::BAD_GATEWAY, &b, "Not reconnected", &why)
             }
         };

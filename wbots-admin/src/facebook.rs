@@ -14,10 +14,11 @@ use wbots_core::store::LoginKind;
 use wbots_meta::{GrantedPage, INSTAGRAM, MESSENGER};
 
 use crate::Admin;
+use crate::callback;
 use crate::connect::after_login;
-use crate::render::base;
+use crate::render::signed_in_base;
 use crate::session::{Grant, Session};
-use crate::signin::{check_csrf, confirmed_session, refused, session};
+use crate::signin::{check_csrf, refused, session};
 
 pub(crate) const CALLBACK: &str = "/meta/callback";
 
@@ -46,12 +47,7 @@ pub(crate) fn to_dialog(
 }
 
 pub(crate) fn unavailable(admin: &Admin, s: &Session, text: &str) -> Response {
-    let b = base(
-        &admin.config.mount,
-        admin.config.privacy_policy_url.as_ref(),
-        Some(&s.person.email),
-        Some(&s.csrf),
-    );
+    let b = signed_in_base(admin, s);
     admin.pages.message(StatusCode::BAD_GATEWAY, &b, "Could not connect", text)
 }
 
@@ -119,32 +115,12 @@ pub(crate) async fn callback(
     jar: PrivateCookieJar,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (id, s) = match confirmed_session(&admin, &jar).await {
-        Ok(found) => found,
-        Err(to_sign_in) => return to_sign_in,
-    };
-    let state = q.get("state").map(String::as_str).unwrap_or_default();
-    let Some(pending) = admin.sessions.finish(&id, LoginKind::Facebook, state) else {
-        tracing::warn!(
-            user = s.person.id,
-            "Facebook Login callback with a state this session does not wait for"
-        );
-        return refused(
-            &admin,
-            Some(&s),
-            "This answer from Facebook does not belong to a connection you started here, or was used already. Start again from your channels.",
-        );
-    };
-    if q.contains_key("error") {
-        return unavailable(
-            &admin,
-            &s,
-            "You cancelled in Facebook's dialog, or Facebook refused. Nothing was connected.",
-        );
-    }
-    let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
-        return unavailable(&admin, &s, "Facebook answered without a code. Start again.");
-    };
+    let callback::Answer { id, session: s, pending, code } =
+        match callback::answer(&admin, &jar, &q, LoginKind::Facebook).await {
+            Ok(answer) => answer,
+            Err(page) => return page,
+        };
+    let code = code.as_str();
     let meta = &admin.services.meta;
     let pages = async {
         let short = meta.exchange_code(code, &admin.config.absolute(CALLBACK)).await?;

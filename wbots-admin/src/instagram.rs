@@ -14,10 +14,11 @@ use wbots_core::store::LoginKind;
 use wbots_meta::INSTAGRAM;
 
 use crate::Admin;
+use crate::callback;
 use crate::connect::after_login;
 use crate::facebook::unavailable;
 use crate::session::{Grant, Session};
-use crate::signin::{check_csrf, confirmed_session, refused, session};
+use crate::signin::{check_csrf, refused, session};
 
 pub(crate) const CALLBACK: &str = "/instagram/callback";
 
@@ -62,32 +63,12 @@ pub(crate) async fn callback(
     jar: PrivateCookieJar,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (id, s) = match confirmed_session(&admin, &jar).await {
-        Ok(found) => found,
-        Err(to_sign_in) => return to_sign_in,
-    };
-    let state = q.get("state").map(String::as_str).unwrap_or_default();
-    let Some(pending) = admin.sessions.finish(&id, LoginKind::Instagram, state) else {
-        tracing::warn!(
-            user = s.person.id,
-            "Instagram Login callback with a state this session does not wait for"
-        );
-        return refused(
-            &admin,
-            Some(&s),
-            "This answer from Instagram does not belong to a connection you started here, or was used already. Start again from your channels.",
-        );
-    };
-    if q.contains_key("error") {
-        return unavailable(
-            &admin,
-            &s,
-            "You cancelled on Instagram, or Instagram refused. Nothing was connected.",
-        );
-    }
-    let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
-        return unavailable(&admin, &s, "Instagram answered without a code. Start again.");
-    };
+    let callback::Answer { id, session: s, pending, code } =
+        match callback::answer(&admin, &jar, &q, LoginKind::Instagram).await {
+            Ok(answer) => answer,
+            Err(page) => return page,
+        };
+    let code = code.as_str();
     let meta = &admin.services.meta;
     let account = async {
         let short = meta.instagram_exchange_code(code, &admin.config.absolute(CALLBACK)).await?;

@@ -39,6 +39,7 @@ use wbots_core::store::{ChannelStore, LinkStore, SealedChannels};
 use wbots_core::{ChannelAddress, Secret};
 use wbots_meta::{MetaConnections, MetaLogin};
 
+mod callback;
 mod channels;
 mod connect;
 mod deletion;

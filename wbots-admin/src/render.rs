@@ -68,6 +68,30 @@ pub(crate) fn base(
     context! { mount => mount, privacy => privacy.map(url::Url::as_str), who => who, csrf => csrf }
 }
 
+/// The base of a page shown to the signed-in person `s`.
+pub(crate) fn signed_in_base(admin: &crate::Admin, s: &crate::session::Session) -> Value {
+    base(
+        &admin.config.mount,
+        admin.config.privacy_policy_url.as_ref(),
+        Some(&s.person.email),
+        Some(&s.csrf),
+    )
+}
+
+/// A 503 page for the signed-in person: something the page depends on is not answering.
+pub(crate) fn unavailable_now(
+    admin: &crate::Admin,
+    s: &crate::session::Session,
+    text: &str,
+) -> Response {
+    admin.pages.message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &signed_in_base(admin, s),
+        "Unavailable",
+        text,
+    )
+}
+
 pub(crate) async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }

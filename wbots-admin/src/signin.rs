@@ -18,7 +18,7 @@ use wbots_core::{DeliveryError, DeliveryErrorKind, Secret};
 
 use crate::Admin;
 use crate::limits::Attempt;
-use crate::render::base;
+use crate::render::{base, unavailable_now};
 use crate::session::{
     PRE_COOKIE, SESSION_COOKIE, Session, cookie, id_of, random_token, removal, same,
 };
@@ -79,16 +79,9 @@ pub(crate) async fn confirmed_session(
         }
         Err(e) => {
             tracing::warn!(error = %e, "admin page: cannot confirm a person's rights with Chatwoot");
-            let b = base(
-                &admin.config.mount,
-                admin.config.privacy_policy_url.as_ref(),
-                Some(&s.person.email),
-                Some(&s.csrf),
-            );
-            Err(admin.pages.message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &b,
-                "Unavailable",
+            Err(unavailable_now(
+                admin,
+                &s,
                 "Chatwoot cannot be reached to confirm your rights. Try again in a moment.",
             ))
         }
