@@ -85,6 +85,7 @@ pub(crate) fn bridge(
         Backoff { max: Duration::from_secs(config.engine.retry_max_seconds), ..Backoff::default() };
     let mut engine = EngineConfig::default()
         .with_workers(config.engine.workers)
+        .with_outbound_workers(config.engine.outbound_workers)
         .with_max_attempts(config.engine.max_attempts)
         .with_lease(Duration::from_secs(config.engine.lease_seconds))
         .with_backoff(backoff)

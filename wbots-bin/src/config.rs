@@ -220,9 +220,13 @@ pub(crate) struct ChannelSection {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EngineSection {
-    /// Jobs processed at once.
+    /// Inbound jobs (toward Chatwoot) processed at once.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Outbound jobs (agent replies, typing, upkeep: toward Meta) processed at once, by
+    /// workers of their own so neither direction waits behind the other's backlog.
+    #[serde(default = "default_outbound_workers")]
+    pub outbound_workers: usize,
     /// Attempts before the dead letter.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
@@ -271,6 +275,10 @@ fn default_workers() -> usize {
     16
 }
 
+fn default_outbound_workers() -> usize {
+    4
+}
+
 fn default_attempts() -> u32 {
     12
 }
@@ -279,6 +287,7 @@ impl Default for EngineSection {
     fn default() -> Self {
         Self {
             workers: default_workers(),
+            outbound_workers: default_outbound_workers(),
             max_attempts: default_attempts(),
             lease_seconds: default_lease(),
             retry_max_seconds: default_retry_max(),
@@ -626,6 +635,9 @@ impl Config {
         }
         if self.engine.workers == 0 {
             return Err(invalid("engine.workers", "must be at least 1"));
+        }
+        if self.engine.outbound_workers == 0 {
+            return Err(invalid("engine.outbound_workers", "must be at least 1"));
         }
         if self.engine.lease_seconds < 2 {
             return Err(invalid("engine.lease_seconds", "must be at least 2"));

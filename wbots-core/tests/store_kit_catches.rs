@@ -83,7 +83,7 @@ mod flaky {
     use wbots_core::JobId;
     use wbots_core::StoreError;
     use wbots_core::store::{
-        ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+        ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane, Lease, Link, LinkKey,
         LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
     };
 
@@ -116,6 +116,15 @@ mod flaky {
             limit: usize,
         ) -> Result<Vec<ClaimedJob>, StoreError> {
             self.inner.claim(now, lease_for, limit).await
+        }
+        async fn claim_lane(
+            &self,
+            now: DateTime<Utc>,
+            lease_for: Duration,
+            limit: usize,
+            lane: Lane,
+        ) -> Result<Vec<ClaimedJob>, StoreError> {
+            self.inner.claim_lane(now, lease_for, limit, lane).await
         }
         async fn extend_lease(
             &self,

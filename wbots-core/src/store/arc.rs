@@ -15,7 +15,7 @@ use super::channels::{
     StoredChannel,
 };
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane, Lease, Link, LinkKey,
     LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
@@ -48,6 +48,15 @@ impl<T: JobQueue + ?Sized> JobQueue for Arc<T> {
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         (**self).claim(now, lease_for, limit).await
+    }
+    async fn claim_lane(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: Lane,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        (**self).claim_lane(now, lease_for, limit, lane).await
     }
     async fn extend_lease(
         &self,

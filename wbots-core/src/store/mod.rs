@@ -21,6 +21,7 @@ use crate::ids::JobId;
 
 mod arc;
 mod channels;
+mod lane;
 mod link_key;
 mod memory;
 mod memory_channels;
@@ -29,6 +30,7 @@ pub use channels::{
     ChannelChange, ChannelChanges, ChannelError, ChannelStatus, ChannelStore, ChatwootTarget,
     ConnectedChannel, Credentials, LoginKind, Revision, SealedCredentials, StoredChannel,
 };
+pub use lane::Lane;
 pub use link_key::{LinkKey, LinkPrefix, user_scope};
 pub use memory::MemoryStore;
 pub use sealed_channels::{ChannelRecord, Rekeyed, SealedChannels};
@@ -59,6 +61,8 @@ pub struct NewJob {
     /// Among the jobs ready to run, higher priority first; ties in enqueue order. Never
     /// reorders jobs of one ordering key.
     pub priority: i32,
+    /// The workers that run it ([`Lane`]); never reorders jobs of one ordering key either.
+    pub lane: Lane,
     /// The work, as JSON text (the engine's `Job` type).
     pub payload: String,
     /// Not before this time.
@@ -395,6 +399,16 @@ pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
         now: DateTime<Utc>,
         lease_for: Duration,
         limit: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError>;
+
+    /// Like [`claim`](Self::claim), among the jobs of one [`Lane`] only: the head job of each
+    /// ordering key (whatever its lane decides which job is the head) when it is in `lane`.
+    async fn claim_lane(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: Lane,
     ) -> Result<Vec<ClaimedJob>, StoreError>;
 
     /// Extends a held lease to `now + lease_for` (the heartbeat of a running job). Works

@@ -23,7 +23,7 @@ use super::sql::statements::{
 };
 use super::sql::{self, binds, db_err, lease_ms, limit_i64, ms, rows};
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane, Lease, Link, LinkKey,
     LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
@@ -88,6 +88,34 @@ const CLAIM: &str = concat!(
          UNION ALL
          (SELECT j.id, j.priority FROM jobs j
           WHERE j.state = 'queued' AND j.not_before <= $1
+            AND NOT EXISTS (SELECT 1 FROM jobs p
+                            WHERE p.ordering_key = j.ordering_key
+                              AND p.state IN ('queued', 'running') AND p.id < j.id)
+          ORDER BY j.priority DESC, j.id LIMIT $2)
+     ), ready AS (
+         SELECT id FROM candidates ORDER BY priority DESC, id LIMIT $2
+     ), locked AS (
+         SELECT id FROM jobs WHERE id IN (SELECT id FROM ready) FOR UPDATE SKIP LOCKED
+     )
+     UPDATE jobs SET state = 'running', lease_until = $3, claims = claims + 1,
+                     lease_token = md5(random()::text || clock_timestamp()::text || id::text)
+     WHERE id IN (SELECT id FROM locked)
+       AND ((state = 'queued' AND not_before <= $1) OR (state = 'running' AND lease_until < $1))
+     RETURNING ",
+    claimed_columns!()
+);
+
+/// [`CLAIM`] within one lane (`$4`): the head check still sees every lane's jobs; the walk
+/// uses `jobs_ready_by_lane`, so a lane with nothing ready costs nothing however long the
+/// other lane's backlog.
+const CLAIM_LANE: &str = concat!(
+    "WITH candidates AS (
+         (SELECT id, priority FROM jobs
+          WHERE state = 'running' AND lease_until < $1 AND lane = $4
+          ORDER BY id LIMIT $2)
+         UNION ALL
+         (SELECT j.id, j.priority FROM jobs j
+          WHERE j.lane = $4 AND j.state = 'queued' AND j.not_before <= $1
             AND NOT EXISTS (SELECT 1 FROM jobs p
                             WHERE p.ordering_key = j.ordering_key
                               AND p.state IN ('queued', 'running') AND p.id < j.id)
@@ -173,6 +201,25 @@ impl JobQueue for PostgresStore {
             .bind(now_ms)
             .bind(limit_i64(limit))
             .bind(until)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows::claimed_in_queue_order::<_, Int>(&rows)
+    }
+    async fn claim_lane(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: Lane,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let now_ms = ms(now);
+        let until = now_ms.saturating_add(lease_ms(lease_for));
+        let rows = sqlx::query(CLAIM_LANE)
+            .bind(now_ms)
+            .bind(limit_i64(limit))
+            .bind(until)
+            .bind(lane.as_str())
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;

@@ -22,7 +22,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::error::StoreError;
 use crate::store::{
-    Enqueued, JobState, Link, LinkKey, LinkKind, LinkPrefix, LinkWrite, NewJob, Store,
+    Enqueued, JobState, Lane, Link, LinkKey, LinkKind, LinkPrefix, LinkWrite, NewJob, Store,
 };
 
 /// A fixed point in time the checks count from.
@@ -43,6 +43,7 @@ pub fn job(key: &str, ordering: &str) -> NewJob {
         ordering_key: ordering.to_owned(),
         scope: None,
         priority: 0,
+        lane: crate::store::Lane::Inbound,
         payload: format!("{{\"job\":\"{key}\"}}"),
         not_before: None,
     }
@@ -64,6 +65,38 @@ async fn claim_all(store: &dyn Store, now: DateTime<Utc>) -> Vec<crate::store::C
 
 fn keys(jobs: &[crate::store::ClaimedJob]) -> Vec<String> {
     jobs.iter().map(|j| j.idempotency_key.clone()).collect()
+}
+
+/// A lane's claim hands out only its own jobs, and only heads: a job queued behind another
+/// lane's job of its conversation waits for it (order per conversation holds across lanes),
+/// while the other lane's backlog never holds up a conversation of its own.
+pub async fn claim_lane_takes_only_its_own_heads(store: &dyn Store) -> Result<(), StoreError> {
+    let outbound = |k: &str, o: &str| NewJob { lane: Lane::Outbound, ..job(k, o) };
+    store
+        .enqueue(&[
+            job("a1-in", "conv-a"),
+            outbound("a2-out", "conv-a"),
+            job("b1-in", "conv-b"),
+            outbound("c1-out", "conv-c"),
+            job("d1-in", "conv-d"),
+        ])
+        .await?;
+    let now = at(0);
+    let out = store.claim_lane(now, LEASE, 10, Lane::Outbound).await?;
+    assert_eq!(keys(&out), ["c1-out"], "a2-out waits behind a1-in of its conversation");
+    let inbound = store.claim_lane(now, LEASE, 10, Lane::Inbound).await?;
+    assert_eq!(keys(&inbound), ["a1-in", "b1-in", "d1-in"]);
+    assert!(store.claim_lane(now, LEASE, 10, Lane::Outbound).await?.is_empty());
+    store.complete(&inbound[0].lease, &[]).await?;
+    let out = store.claim_lane(now, LEASE, 10, Lane::Outbound).await?;
+    assert_eq!(keys(&out), ["a2-out"], "the head of conv-a is now the outbound job");
+    // An expired lease is taken over in its own lane only.
+    let later = at(LEASE.as_secs() as i64 + 1);
+    let taken = store.claim_lane(later, LEASE, 10, Lane::Outbound).await?;
+    assert_eq!(keys(&taken), ["a2-out", "c1-out"]);
+    let taken = store.claim_lane(later, LEASE, 10, Lane::Inbound).await?;
+    assert_eq!(keys(&taken), ["b1-in", "d1-in"]);
+    Ok(())
 }
 
 /// Enqueueing a known idempotency key creates no work and reports the existing job — within
@@ -591,6 +624,7 @@ macro_rules! store_conformance_tests {
         $crate::__store_check!($fresh, claim_honours_not_before);
         $crate::__store_check!($fresh, claim_orders_by_priority_then_fifo);
         $crate::__store_check!($fresh, claim_hands_out_one_job_per_ordering_key);
+        $crate::__store_check!($fresh, claim_lane_takes_only_its_own_heads);
         $crate::__store_check!($fresh, a_retrying_job_holds_back_its_key_only);
         $crate::__store_check!($fresh, dead_jobs_do_not_block_their_key);
         $crate::__store_check!($fresh, an_expired_lease_is_taken_over_and_the_stale_token_refused);

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::error::StoreError;
 use crate::ids::JobId;
 use crate::store::{
-    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane, Lease, Link, LinkKey,
     LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 
@@ -72,6 +72,15 @@ impl<S: Store> JobQueue for SwitchableStore<S> {
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         self.check()?.claim(now, lease_for, limit).await
+    }
+    async fn claim_lane(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: Lane,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        self.check()?.claim_lane(now, lease_for, limit, lane).await
     }
     async fn extend_lease(
         &self,

@@ -53,7 +53,7 @@ where
     query.bind(lease.job.0).bind(lease.token.as_str())
 }
 
-/// [`INSERT_JOB`](super::statements::INSERT_JOB)'s seven values; `now` in ms. A job
+/// [`INSERT_JOB`](super::statements::INSERT_JOB)'s eight values; `now` in ms. A job
 /// without `not_before` is ready at once (the earliest time).
 pub(in crate::store) fn new_job<'q, DB>(job: &'q NewJob, now: i64) -> Q<'q, DB>
 where
@@ -71,4 +71,5 @@ where
         .bind(job.payload.as_str())
         .bind(now)
         .bind(job.not_before.map(super::ms).unwrap_or(i64::MIN))
+        .bind(job.lane.as_str())
 }

@@ -36,8 +36,8 @@ use super::sql::statements::{
 };
 use super::sql::{self, binds, db_err, lease_ms, limit_i64, ms, rows};
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
-    LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane as JobLane, Lease, Link,
+    LinkKey, LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
 use crate::ids::JobId;
@@ -193,19 +193,48 @@ const CLAIM: &str = concat!(
     claimed_columns!()
 );
 
+/// [`CLAIM`] within one lane (`$4`): the head check still sees every lane's jobs, and the
+/// walk goes through `jobs_ready_by_lane`, so a lane with nothing ready costs nothing
+/// however long the other lane's backlog.
+const CLAIM_LANE: &str = concat!(
+    "UPDATE jobs SET state = 'running', lease_until = $3, claims = claims + 1,
+                     lease_token = lower(hex(randomblob(16)))
+     WHERE id IN (
+         SELECT id FROM (
+             SELECT id, priority FROM jobs WHERE state = 'running' AND lease_until < $1 AND lane = $4
+             UNION ALL
+             SELECT id, priority FROM (
+                 SELECT j.id, j.priority FROM jobs j INDEXED BY jobs_ready_by_lane
+                 WHERE j.lane = $4 AND j.state = 'queued' AND j.not_before <= $1
+                   AND NOT EXISTS (SELECT 1 FROM jobs p
+                                   WHERE p.ordering_key = j.ordering_key
+                                     AND p.state IN ('queued', 'running') AND p.id < j.id)
+                 ORDER BY j.priority DESC, j.id
+                 LIMIT $2)
+         )
+         ORDER BY priority DESC, id
+         LIMIT $2)
+     RETURNING ",
+    claimed_columns!()
+);
+
 async fn claim_heads(
     conn: &mut SqliteConnection,
     now_ms: i64,
     until: i64,
     limit: usize,
+    lane: Option<JobLane>,
 ) -> Result<Vec<ClaimedJob>, StoreError> {
-    let rows = sqlx::query(CLAIM)
-        .bind(now_ms)
-        .bind(limit_i64(limit))
-        .bind(until)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
+    let query = match lane {
+        None => sqlx::query(CLAIM),
+        Some(_) => sqlx::query(CLAIM_LANE),
+    };
+    let query = query.bind(now_ms).bind(limit_i64(limit)).bind(until);
+    let query = match lane {
+        None => query,
+        Some(lane) => query.bind(lane.as_str()),
+    };
+    let rows = query.fetch_all(&mut *conn).await.map_err(db_err)?;
     rows::claimed_in_queue_order::<_, Int>(&rows)
 }
 
@@ -284,7 +313,22 @@ impl JobQueue for SqliteStore {
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now_ms = ms(now);
         let until = now_ms.saturating_add(lease_ms(lease_for));
-        self.commits.write(move |conn| Box::pin(claim_heads(conn, now_ms, until, limit))).await
+        self.commits
+            .write(move |conn| Box::pin(claim_heads(conn, now_ms, until, limit, None)))
+            .await
+    }
+    async fn claim_lane(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: JobLane,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let now_ms = ms(now);
+        let until = now_ms.saturating_add(lease_ms(lease_for));
+        self.commits
+            .write(move |conn| Box::pin(claim_heads(conn, now_ms, until, limit, Some(lane))))
+            .await
     }
     async fn extend_lease(
         &self,
