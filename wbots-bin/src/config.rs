@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use figment::Figment;
 use figment::error::{Actual, Kind};
@@ -44,6 +45,11 @@ pub(crate) struct Config {
     /// `[upkeep]`: keeping Meta tokens alive.
     #[serde(default)]
     pub upkeep: UpkeepSection,
+    /// Not configuration: the store's request budgets, set by `serve` once its store is
+    /// open, so every Chatwoot adapter built from this configuration (the bridge's own and
+    /// each connected channel's) draws on the installation's `chatwoot.max_requests_per_minute`.
+    #[serde(skip)]
+    pub rate_budgets: Option<Arc<dyn wbots_core::store::RateBudgets>>,
 }
 
 /// `[server]`
@@ -829,6 +835,20 @@ inbox_id = 7
             err.starts_with("chatwoot.webhook_secret") && err.contains("webhook_token"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn lanes_and_the_chatwoot_budget_have_keys_and_defaults() {
+        let c = load(MINIMAL, &[]).unwrap();
+        assert_eq!((c.engine.outbound_workers, c.chatwoot.max_requests_per_minute), (4, 2400));
+        let c = load(
+            &MINIMAL.replace("[chatwoot]", "[chatwoot]\nmax_requests_per_minute = 1200"),
+            &[("WBOTS_ENGINE__OUTBOUND_WORKERS", "2")],
+        )
+        .unwrap();
+        assert_eq!((c.engine.outbound_workers, c.chatwoot.max_requests_per_minute), (2, 1200));
+        let err = load(MINIMAL, &[("WBOTS_ENGINE__OUTBOUND_WORKERS", "0")]).unwrap_err();
+        assert!(err.to_string().starts_with("engine.outbound_workers"), "{err}");
     }
 
     #[test]

@@ -148,6 +148,14 @@ mod flaky {
         ) -> Result<(), StoreError> {
             self.inner.retry_later(lease, not_before, error).await
         }
+        async fn postpone(
+            &self,
+            lease: &Lease,
+            not_before: DateTime<Utc>,
+            note: &str,
+        ) -> Result<(), StoreError> {
+            self.inner.postpone(lease, not_before, note).await
+        }
         async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
             self.inner.wedge(lease, reason).await
         }

@@ -80,6 +80,14 @@ impl<T: JobQueue + ?Sized> JobQueue for Arc<T> {
     ) -> Result<(), StoreError> {
         (**self).retry_later(lease, not_before, error).await
     }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        (**self).postpone(lease, not_before, note).await
+    }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         (**self).wedge(lease, reason).await
     }
@@ -159,5 +167,19 @@ impl<T: ChannelStore + ?Sized> ChannelStore for Arc<T> {
     }
     async fn channel_changes(&self, since: Revision) -> Result<ChannelChanges, ChannelError> {
         (**self).channel_changes(since).await
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl<T: super::RateBudgets + ?Sized> super::RateBudgets for Arc<T> {
+    async fn take_tokens(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        rate: super::BudgetRate,
+        want: u32,
+    ) -> Result<super::Tokens, StoreError> {
+        (**self).take_tokens(name, now, rate, want).await
     }
 }

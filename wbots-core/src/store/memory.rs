@@ -22,6 +22,8 @@ pub struct MemoryStore {
     /// The connected channels (`memory_channels`), apart: they share no transaction with
     /// the queue.
     pub(super) channels: Mutex<super::memory_channels::Channels>,
+    /// Request budgets: in memory, like everything here.
+    budgets: super::MemoryBuckets,
 }
 
 #[derive(Debug, Default)]
@@ -297,6 +299,21 @@ impl JobQueue for MemoryStore {
         j.lease_until = None;
         Ok(())
     }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let j = s.held(lease)?;
+        j.state = JobState::Queued;
+        j.last_error = Some(note.to_owned());
+        j.not_before = not_before;
+        j.token = None;
+        j.lease_until = None;
+        Ok(())
+    }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         let mut s = self.lock();
         let j = s.held(lease)?;
@@ -417,5 +434,18 @@ impl LinkStore for MemoryStore {
                 scope: scope.clone(),
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl super::RateBudgets for MemoryStore {
+    async fn take_tokens(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        rate: super::BudgetRate,
+        want: u32,
+    ) -> Result<super::Tokens, StoreError> {
+        Ok(self.budgets.take(name, now, rate, want))
     }
 }

@@ -25,6 +25,7 @@ mod lane;
 mod link_key;
 mod memory;
 mod memory_channels;
+mod rate_budgets;
 mod sealed_channels;
 pub use channels::{
     ChannelChange, ChannelChanges, ChannelError, ChannelStatus, ChannelStore, ChatwootTarget,
@@ -33,6 +34,9 @@ pub use channels::{
 pub use lane::Lane;
 pub use link_key::{LinkKey, LinkPrefix, user_scope};
 pub use memory::MemoryStore;
+pub use rate_budgets::{BudgetRate, RateBudgets, Tokens};
+#[cfg_attr(not(feature = "postgres"), allow(unused_imports))]
+pub(crate) use rate_budgets::{MemoryBuckets, TokenBucket, UNITS_PER_TOKEN, next_in};
 pub use sealed_channels::{ChannelRecord, Rekeyed, SealedChannels};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -438,6 +442,17 @@ pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
         lease: &Lease,
         not_before: DateTime<Utc>,
         error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Puts the job back in the queue until `not_before` **without** counting a failed
+    /// attempt: a wait, not a failure (a request budget spent), so it never brings the job
+    /// nearer the dead letter. `note` is recorded as its last error, so a later run knows it
+    /// ran before.
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
     ) -> Result<(), StoreError>;
 
     /// Moves the job to the dead letter with its reason.

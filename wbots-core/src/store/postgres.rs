@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row};
 
 use super::sql::statements::{
     APPLIED_MIGRATION, COMPLETE, DELETE_LINK, EXTEND_LEASE, FORGET_JOBS, FORGET_LINKS, GET_LINK,
-    JOB, JOB_ID_BY_KEY, JOBS_IN_STATE, LINKS_FROM, LINKS_IN_RANGE, PRUNE_DONE, PURGE_DEAD_ALL,
-    PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, SET_LINK, STATS, WEDGE,
-    claimed_columns,
+    JOB, JOB_ID_BY_KEY, JOBS_IN_STATE, LINKS_FROM, LINKS_IN_RANGE, POSTPONE, PRUNE_DONE,
+    PURGE_DEAD_ALL, PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, SET_LINK,
+    STATS, WEDGE, claimed_columns,
 };
 use super::sql::{self, binds, db_err, lease_ms, limit_i64, ms, rows};
 use super::{
@@ -256,6 +256,15 @@ impl JobQueue for PostgresStore {
         let q = binds::lease(sqlx::query(RETRY_LATER), lease).bind(error).bind(ms(not_before));
         sql::lease_held(self.execute(q).await?, lease)
     }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let q = binds::lease(sqlx::query(POSTPONE), lease).bind(note).bind(ms(not_before));
+        sql::lease_held(self.execute(q).await?, lease)
+    }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         let q = binds::lease(sqlx::query(WEDGE), lease).bind(reason);
         sql::lease_held(self.execute(q).await?, lease)
@@ -325,5 +334,72 @@ impl LinkStore for PostgresStore {
         };
         let found = query.bind(limit_i64(limit)).fetch_all(&self.pool).await.map_err(db_err)?;
         found.iter().map(|r| rows::link(r, kind)).collect()
+    }
+}
+
+/// The bucket refilled for the time since its last use (never backwards), up to its
+/// capacity: `$2` now (ms), `$3` units a millisecond (the rate per minute), `$4` capacity.
+macro_rules! refilled {
+    () => {
+        "(CASE WHEN b.units + (CASE WHEN $2 > b.at THEN $2 - b.at ELSE 0 END) * $3 > $4 THEN $4
+               ELSE b.units + (CASE WHEN $2 > b.at THEN $2 - b.at ELSE 0 END) * $3 END)"
+    };
+}
+
+/// Takes up to `$5` tokens from bucket `$1` in one statement: the row lock orders replicas,
+/// so none takes a token twice. A new bucket starts full: `$6` units left and `$7` granted,
+/// computed by the caller. `$8` units a token.
+const TAKE_TOKENS: &str = concat!(
+    "INSERT INTO rate_budgets AS b (name, units, at, granted) VALUES ($1, $6, $2, $7)
+     ON CONFLICT (name) DO UPDATE SET
+         granted = CASE WHEN ",
+    refilled!(),
+    " / $8 >= $5 THEN $5 ELSE ",
+    refilled!(),
+    " / $8 END,
+         units = ",
+    refilled!(),
+    " - (CASE WHEN ",
+    refilled!(),
+    " / $8 >= $5 THEN $5 ELSE ",
+    refilled!(),
+    " / $8 END) * $8,
+         at = CASE WHEN $2 > b.at THEN $2 ELSE b.at END
+     RETURNING granted, units"
+);
+
+#[async_trait]
+impl crate::store::RateBudgets for PostgresStore {
+    async fn take_tokens(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        rate: crate::store::BudgetRate,
+        want: u32,
+    ) -> Result<crate::store::Tokens, StoreError> {
+        use crate::store::{TokenBucket, UNITS_PER_TOKEN};
+        let now_ms = ms(now);
+        // What a new (full) bucket gives, so the insert branch needs no arithmetic.
+        let first = TokenBucket::full(rate, now_ms).take(now_ms, rate, want);
+        let capacity = i64::from(rate.burst.max(1)) * UNITS_PER_TOKEN;
+        let left_first = capacity - i64::from(first.granted) * UNITS_PER_TOKEN;
+        let row = sqlx::query(TAKE_TOKENS)
+            .bind(name)
+            .bind(now_ms)
+            .bind(i64::from(rate.per_minute.max(1)))
+            .bind(capacity)
+            .bind(i64::from(want))
+            .bind(left_first)
+            .bind(i64::from(first.granted))
+            .bind(UNITS_PER_TOKEN)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let granted: i64 = row.try_get("granted").map_err(db_err)?;
+        let units: i64 = row.try_get("units").map_err(db_err)?;
+        Ok(crate::store::Tokens {
+            granted: u32::try_from(granted.max(0)).unwrap_or(0),
+            next_in: crate::store::next_in(units, rate, granted),
+        })
     }
 }

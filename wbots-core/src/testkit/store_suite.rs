@@ -22,7 +22,8 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::error::StoreError;
 use crate::store::{
-    Enqueued, JobState, Lane, Link, LinkKey, LinkKind, LinkPrefix, LinkWrite, NewJob, Store,
+    BudgetRate, Enqueued, JobState, Lane, Link, LinkKey, LinkKind, LinkPrefix, LinkWrite, NewJob,
+    RateBudgets, Store,
 };
 
 /// A fixed point in time the checks count from.
@@ -96,6 +97,67 @@ pub async fn claim_lane_takes_only_its_own_heads(store: &dyn Store) -> Result<()
     assert_eq!(keys(&taken), ["a2-out", "c1-out"]);
     let taken = store.claim_lane(later, LEASE, 10, Lane::Inbound).await?;
     assert_eq!(keys(&taken), ["b1-in", "d1-in"]);
+    Ok(())
+}
+
+/// A postponed job waits, holding its conversation's place, and comes back with no attempt
+/// counted (a budget wait is not a failure) but known to have run before.
+pub async fn a_postponed_job_counts_no_attempt(store: &dyn Store) -> Result<(), StoreError> {
+    store.enqueue(&[job("p1", "conv"), job("p2", "conv")]).await?;
+    let claimed = store.claim(at(0), LEASE, 10).await?;
+    assert_eq!(keys(&claimed), ["p1"]);
+    store.postpone(&claimed[0].lease, at(10), "waiting: budget").await?;
+    assert!(store.claim(at(5), LEASE, 10).await?.is_empty(), "p2 waits behind p1");
+    let again = store.claim(at(10), LEASE, 10).await?;
+    assert_eq!(keys(&again), ["p1"]);
+    assert_eq!(again[0].attempts, 0);
+    assert!(again[0].may_have_run_before());
+    // The old lease cannot postpone it any more.
+    let stale = store.postpone(&claimed[0].lease, at(20), "stale").await;
+    assert!(matches!(stale, Err(StoreError::LeaseLost(_))), "{stale:?}");
+    Ok(())
+}
+
+/// A budget gives its burst at once, then its rate; buckets are apart by name; time going
+/// back refills nothing.
+pub async fn a_budget_gives_its_burst_then_its_rate(
+    budgets: &dyn RateBudgets,
+) -> Result<(), StoreError> {
+    let rate = BudgetRate::per_minute(600); // 10 a second, a burst of 10
+    let ms = |n: i64| t0() + chrono::Duration::milliseconds(n);
+    assert_eq!(budgets.take_tokens("cw", ms(0), rate, 25).await?.granted, 10);
+    let spent = budgets.take_tokens("cw", ms(0), rate, 1).await?;
+    assert_eq!((spent.granted, spent.next_in), (0, Duration::from_millis(100)));
+    assert_eq!(budgets.take_tokens("cw", ms(250), rate, 5).await?.granted, 2);
+    assert_eq!(budgets.take_tokens("cw", ms(100), rate, 5).await?.granted, 0);
+    let spent = budgets.take_tokens("cw", ms(250), rate, 1).await?;
+    assert_eq!(spent.next_in, Duration::from_millis(50), "half a token left");
+    assert_eq!(budgets.take_tokens("other", ms(0), rate, 3).await?.granted, 3);
+    assert_eq!(budgets.take_tokens("cw", ms(60_000), rate, 100).await?.granted, 10);
+    Ok(())
+}
+
+/// Takers racing on one bucket never share a token: together they get the burst, no more.
+pub async fn racing_takers_share_one_budget(
+    budgets: Arc<dyn RateBudgets>,
+) -> Result<(), StoreError> {
+    let rate = BudgetRate::per_minute(1200); // a burst of 20
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let budgets = budgets.clone();
+        tasks.spawn(async move {
+            let mut got = 0;
+            for _ in 0..10 {
+                got += budgets.take_tokens("shared", t0(), rate, 1).await?.granted;
+            }
+            Ok::<u32, StoreError>(got)
+        });
+    }
+    let mut total = 0;
+    while let Some(got) = tasks.join_next().await {
+        total += got.map_err(|e| StoreError::unavailable(e.to_string()))??;
+    }
+    assert_eq!(total, 20);
     Ok(())
 }
 
@@ -625,6 +687,7 @@ macro_rules! store_conformance_tests {
         $crate::__store_check!($fresh, claim_orders_by_priority_then_fifo);
         $crate::__store_check!($fresh, claim_hands_out_one_job_per_ordering_key);
         $crate::__store_check!($fresh, claim_lane_takes_only_its_own_heads);
+        $crate::__store_check!($fresh, a_postponed_job_counts_no_attempt);
         $crate::__store_check!($fresh, a_retrying_job_holds_back_its_key_only);
         $crate::__store_check!($fresh, dead_jobs_do_not_block_their_key);
         $crate::__store_check!($fresh, an_expired_lease_is_taken_over_and_the_stale_token_refused);

@@ -104,6 +104,14 @@ impl<S: Store> JobQueue for SwitchableStore<S> {
     ) -> Result<(), StoreError> {
         self.check()?.retry_later(lease, not_before, error).await
     }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        self.check()?.postpone(lease, not_before, note).await
+    }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         self.check()?.wedge(lease, reason).await
     }

@@ -55,6 +55,13 @@ pub(in crate::store) const RETRY_LATER: &str =
                      lease_token = NULL, lease_until = NULL
      WHERE id = $1 AND state = 'running' AND lease_token = $2";
 
+/// [`RETRY_LATER`] without counting an attempt (`JobQueue::postpone`): `$3` note, `$4` not
+/// before (ms).
+pub(in crate::store) const POSTPONE: &str =
+    "UPDATE jobs SET state = 'queued', last_error = $3, not_before = $4,
+                     lease_token = NULL, lease_until = NULL
+     WHERE id = $1 AND state = 'running' AND lease_token = $2";
+
 /// `$3` reason.
 pub(in crate::store) const WEDGE: &str =
     "UPDATE jobs SET state = 'dead', attempts = attempts + 1, last_error = $3,

@@ -30,9 +30,9 @@ use self::group_commit::{GroupCommit, Lane};
 
 use super::sql::statements::{
     APPLIED_MIGRATION, COMPLETE, DELETE_LINK, EXTEND_LEASE, FORGET_JOBS, FORGET_LINKS, GET_LINK,
-    JOB, JOB_ID_BY_KEY, JOBS_IN_STATE, LINKS_FROM, LINKS_IN_RANGE, PRUNE_DONE, PURGE_DEAD_ALL,
-    PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, STATS, WEDGE,
-    claimed_columns,
+    JOB, JOB_ID_BY_KEY, JOBS_IN_STATE, LINKS_FROM, LINKS_IN_RANGE, POSTPONE, PRUNE_DONE,
+    PURGE_DEAD_ALL, PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, STATS,
+    WEDGE, claimed_columns,
 };
 use super::sql::{self, binds, db_err, lease_ms, limit_i64, ms, rows};
 use super::{
@@ -58,6 +58,9 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     commits: GroupCommit,
+    /// Request budgets, in memory: a SQLite store serves one process (`connect_exclusive`),
+    /// so nothing needs them on disk, and a Chatwoot call costs no write.
+    budgets: Arc<crate::store::MemoryBuckets>,
     /// The exclusive lock on `<db>.lock`, when taken; released when the last clone drops.
     _lock: Option<Arc<std::fs::File>>,
 }
@@ -127,7 +130,7 @@ impl SqliteStore {
             (writer, pool(4).connect_with(options).await.map_err(db_err)?)
         };
         let commits = GroupCommit::start(writer.clone());
-        Ok(Self { writer, reader, commits, _lock: lock })
+        Ok(Self { writer, reader, commits, budgets: Arc::default(), _lock: lock })
     }
 
     /// Copies the write-ahead log into the database and truncates it to nothing, so rows
@@ -386,6 +389,24 @@ impl JobQueue for SqliteStore {
             })
             .await
     }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let (lease, note) = (lease.clone(), note.to_owned());
+        self.commits
+            .write(move |conn| {
+                Box::pin(async move {
+                    let q = binds::lease(sqlx::query(POSTPONE), &lease)
+                        .bind(&note)
+                        .bind(ms(not_before));
+                    sql::lease_held(execute(conn, q).await?, &lease)
+                })
+            })
+            .await
+    }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         let (lease, reason) = (lease.clone(), reason.to_owned());
         self.commits
@@ -498,5 +519,18 @@ impl LinkStore for SqliteStore {
         };
         let found = query.bind(limit_i64(limit)).fetch_all(&self.reader).await.map_err(db_err)?;
         found.iter().map(|r| rows::link(r, kind)).collect()
+    }
+}
+
+#[async_trait]
+impl crate::store::RateBudgets for SqliteStore {
+    async fn take_tokens(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        rate: crate::store::BudgetRate,
+        want: u32,
+    ) -> Result<crate::store::Tokens, StoreError> {
+        Ok(self.budgets.take(name, now, rate, want))
     }
 }
