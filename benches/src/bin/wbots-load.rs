@@ -246,6 +246,8 @@ instagram_graph_url = "{graph}"
 url = "{chatwoot}"
 api_access_token = "load-token"
 account_id = 1
+# The fake Chatwoot does not throttle: the throughput phases run unbudgeted.
+max_requests_per_minute = 0
 webhook_token = "load-webhook-token"
 [[channels]]
 kind = "messenger"
