@@ -106,7 +106,8 @@ pub(crate) fn bridge(
             Some(Duration::from_secs(config.engine.sweep_every_seconds)).filter(|d| !d.is_zero()),
         )
         .with_sweep_lookback(Duration::from_secs(config.engine.sweep_lookback_hours * 3600))
-        .with_echo_grace(Duration::from_secs(config.engine.echo_grace_seconds));
+        .with_echo_grace(Duration::from_secs(config.engine.echo_grace_seconds))
+        .with_person_retention(config.privacy.person_retention());
     if let Some(app) = &config.meta.app_id {
         engine = engine.with_own_app_id(app.clone());
     }
@@ -153,7 +154,7 @@ pub(crate) fn router(config: &Config, bridge: Bridge) -> Router {
     if let Some(chatwoot) = chatwoot_inbox(config).ok().filter(|c| c.deletes_contacts()) {
         callbacks = callbacks.with_contact_eraser(Arc::new(ChatwootContacts(chatwoot)));
     }
-    let deletion = wbots_meta::callbacks::router(callbacks);
+    let deletion = wbots_meta::callbacks::router(crate::privacy::callbacks(config, callbacks));
     let routes = wbots_core::router::router(
         bridge,
         RouterOptions::default().with_max_body_bytes(config.server.max_body_bytes),

@@ -43,6 +43,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: ChannelsAction,
     },
+    /// People's rights over their data: export what is kept about a person, forget them,
+    /// apply the retention settings of `[privacy]`, and list the audit trail.
+    Privacy {
+        /// What to do.
+        #[command(subcommand)]
+        action: PrivacyAction,
+    },
     /// Reseal every stored channel's credentials with the first key of `store.secret_key`,
     /// after which the other keys may be removed.
     Rekey,
@@ -178,4 +185,72 @@ pub(crate) enum LoginArg {
     Facebook,
     /// Instagram Login (an Instagram token).
     Instagram,
+}
+
+/// `wbots privacy …` (`privacy.rs`).
+#[derive(Debug, Subcommand)]
+pub(crate) enum PrivacyAction {
+    /// Print everything the bridge and Chatwoot (through the bridge's inboxes) hold about a
+    /// person: one JSON document, each item saying where it came from.
+    Export {
+        /// Who.
+        #[command(flatten)]
+        person: PersonArgs,
+        /// A readable HTML page instead of JSON.
+        #[arg(long)]
+        html: bool,
+    },
+    /// Delete what the bridge keeps about a person (links, jobs), and with `--chatwoot`
+    /// their contact in Chatwoot with its conversations. Running it again is harmless.
+    Forget {
+        /// Who.
+        #[command(flatten)]
+        person: PersonArgs,
+        /// Also delete the Chatwoot contact (and with it its conversations).
+        #[arg(long)]
+        chatwoot: bool,
+    },
+    /// Apply `privacy.retention_days` (the bridge's records) and, with `--chatwoot`,
+    /// `privacy.chatwoot_retention_days` (Chatwoot conversations).
+    Retention {
+        /// List what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete Chatwoot conversations idle past `privacy.chatwoot_retention_days`.
+        #[arg(long)]
+        chatwoot: bool,
+        /// Who runs it (kept in the audit trail).
+        #[arg(long, default_value = "command line")]
+        requested_by: String,
+    },
+    /// List the audit trail of exports, deletions and retention runs, newest first.
+    Log {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The person a privacy command is about.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["user", "contact"])))]
+pub(crate) struct PersonArgs {
+    /// The Page or Instagram account id they wrote to.
+    #[arg(long)]
+    pub channel: String,
+    /// Which platform, when the id is connected on both.
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+    /// Their id on the platform (the page-scoped or Instagram-scoped id).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Their Chatwoot contact id.
+    #[arg(long)]
+    pub contact: Option<u64>,
+    /// Who asks (kept in the audit trail).
+    #[arg(long, default_value = "command line")]
+    pub requested_by: String,
 }

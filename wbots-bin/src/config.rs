@@ -50,6 +50,12 @@ pub(crate) struct Config {
     /// each connected channel's) draws on the installation's `chatwoot.max_requests_per_minute`.
     #[serde(skip)]
     pub rate_budgets: Option<Arc<dyn wbots_core::store::RateBudgets>>,
+    /// `[privacy]`: retention and the audit trail's key (`privacy_config.rs`).
+    #[serde(default)]
+    pub privacy: crate::privacy_config::PrivacySection,
+    /// `[admin]`: the connect page (`admin.rs`).
+    #[serde(default)]
+    pub admin: crate::admin::AdminSection,
 }
 
 /// `[server]`
@@ -86,6 +92,10 @@ pub(crate) struct ServerConfig {
     /// Seconds requests in flight get after SIGTERM before their connections are dropped.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_seconds: u64,
+    /// Where the connect page (`[admin]`) is served on its own; absent: under `/admin` on
+    /// `listen`.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 fn default_metrics_listen() -> Option<SocketAddr> {
@@ -136,6 +146,7 @@ impl Default for ServerConfig {
             header_read_timeout_seconds: default_header_read_timeout(),
             max_connections: default_max_connections(),
             shutdown_grace_seconds: default_shutdown_grace(),
+            admin_listen: None,
         }
     }
 }
@@ -516,6 +527,7 @@ impl Config {
 
     /// Checks what types alone cannot.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.privacy.validate().map_err(ConfigError::Load)?;
         // The secrets that authenticate requests from the internet: a short one can be guessed.
         let guarding = [
             ("meta.app_secret", Some(&self.meta.app_secret)),

@@ -5,6 +5,7 @@
 // Everything here is private to the binary: `pub(crate)` says so (the workspace-wide lint
 // waits for the library crates being reshaped beside this change).
 
+mod admin;
 mod app;
 mod channel_source;
 mod channels;
@@ -23,6 +24,12 @@ mod jobs;
 mod keys;
 mod logging;
 mod metrics;
+mod privacy;
+mod privacy_config;
+mod privacy_export;
+mod privacy_forget;
+mod privacy_log;
+mod privacy_retention;
 mod request_log;
 #[cfg(feature = "sandbox")]
 mod sandbox;
@@ -95,6 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             channels::run(&config, action, &mut std::io::stdin().lock(), &mut std::io::stdout())
                 .await
         }
+        Command::Privacy { action } => privacy::run(&config, action, &mut std::io::stdout()).await,
         Command::Rekey => keys::rekey(&config).await,
         Command::Keygen => Ok(ExitCode::SUCCESS),
         #[cfg(feature = "sandbox")]

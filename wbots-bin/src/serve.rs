@@ -49,7 +49,9 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
     let metrics_router = || {
         crate::metrics::router(metrics.clone(), store.clone(), config.server.metrics_token.clone())
     };
-    let mut app = crate::app::router(&config, bridge.clone());
+    let app = crate::app::router(&config, bridge.clone());
+    let (mut app, admin_server) =
+        crate::admin::mount(&config, connected.clone(), app, limits, shutdown.clone()).await?;
     // /metrics shows queue depth and traffic: on the public port only when the operator asks.
     if config.server.metrics_on_listen {
         app = app.merge(metrics_router());
@@ -106,6 +108,9 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
     }
     if let Some(watcher) = watcher {
         let _ = watcher.await;
+    }
+    if let Some(admin_server) = admin_server {
+        let _ = admin_server.await;
     }
     // Jobs in flight finish; a job that cannot within the grace period is simply retried
     // by the next process once its lease expires.

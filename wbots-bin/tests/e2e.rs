@@ -146,6 +146,42 @@ impl World {
         self.chatwoot.messages().into_iter().find(|m| m.source_id.as_deref() == Some(source))
     }
 
+    /// Waits, bounded, until nothing is queued or running; on timeout the failure shows
+    /// what `wbots jobs list` last said (which job stayed, and why).
+    async fn settled(&self) {
+        let start = Instant::now();
+        loop {
+            let list = self.jobs_list();
+            if list.contains("queued 0  running 0") {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                use wbots_core::store::{JobQueue as _, JobState};
+                let db = self.wbots._dir.path().join("wbots.db");
+                let store =
+                    wbots_core::store::SqliteStore::connect(&format!("sqlite://{}", db.display()))
+                        .await
+                        .unwrap();
+                let mut stuck = Vec::new();
+                for state in [JobState::Queued, JobState::Running] {
+                    stuck.extend(store.jobs(state, 20).await.unwrap().into_iter().map(|j| {
+                        format!(
+                            "{} {} attempts {} not before {} last error {:?}",
+                            j.state.as_str(),
+                            j.idempotency_key,
+                            j.attempts,
+                            j.not_before,
+                            j.last_error
+                        )
+                    }));
+                }
+                panic!("the queue never settled: {list}\n{}", stuck.join("\n"));
+            }
+            // Each look is another process opening the store beside the server: not too often.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     fn jobs_list(&self) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_wbots"))
             .args(["jobs", "list", "--config"])
@@ -406,8 +442,7 @@ async fn a_data_deletion_request_removes_the_users_data_and_has_a_status_page() 
     );
     w.wait("the reply at Meta", |w| w.graph.sent().into_iter().find(|s| s.text.is_some())).await;
     w.wait("the other customer", |w| w.by_source("m_k1")).await;
-    w.wait("a settled queue", |w| w.jobs_list().contains("queued 0  running 0").then_some(()))
-        .await;
+    w.settled().await;
     let db = w.wbots._dir.path().join("wbots.db");
     let found = |id: &str| -> Vec<String> {
         ["", "-wal", "-shm"]

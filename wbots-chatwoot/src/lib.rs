@@ -8,6 +8,8 @@ mod error;
 mod inbox;
 mod markdown;
 mod media;
+pub mod people;
+mod records;
 pub mod setup;
 mod sweep;
 mod transport;

@@ -3,6 +3,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod agent;
+mod audit_key;
 mod build_error;
 mod channel;
 #[cfg(feature = "download")]
@@ -29,6 +30,7 @@ pub mod store;
 pub mod testkit;
 
 pub use agent::{AgentEnvelope, AgentEvent, AgentMessage, Author, ThreadRef};
+pub use audit_key::AuditKey;
 pub use build_error::BuildError;
 pub use channel::{Capabilities, Channel};
 pub use engine::{

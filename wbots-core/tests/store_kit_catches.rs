@@ -101,6 +101,9 @@ mod flaky {
         async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
             self.inner.forget_scope(scope).await
         }
+        fn privacy(&self) -> Option<&dyn wbots_core::store::PrivacyStore> {
+            self.inner.privacy()
+        }
     }
 
     #[deny(clippy::missing_trait_methods)]

@@ -13,6 +13,9 @@
 mod access;
 mod hooks;
 mod listing;
+mod people;
+
+pub use people::FakeUser;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -156,6 +159,7 @@ struct World {
     requests: u64,
     throttle: Option<Throttle>,
     throttled: u64,
+    people: people::People,
 }
 
 /// Chatwoot's rack-attack throttle (`config/initializers/rack_attack.rb`:
@@ -245,6 +249,38 @@ impl FakeChatwoot {
         lock(&self.state).inboxes.get(&inbox).cloned()
     }
 
+    /// A person of the installation: signs in with e-mail and password (and MFA's code when
+    /// set) or uses their personal access token; their role per account governs what they
+    /// may do.
+    pub fn add_user(&self, user: FakeUser) {
+        lock(&self.state).people.users.push(user);
+    }
+
+    /// Turns on Rack::Attack's `login/ip` rule for the bridge's requests (5 password
+    /// sign-ins per 5 minutes; chatwoot-signin-and-sweep.md §1.9). Off by default: the rule
+    /// runs in production only and safelists loopback, where the fake listens.
+    pub fn throttle_sign_ins(&self, on: bool) {
+        lock(&self.state).people.throttle_on(on);
+    }
+
+    /// Devise sessions open now (each sign-in takes one of the person's 25, §1.6).
+    pub fn open_sessions(&self) -> usize {
+        lock(&self.state).people.sessions.len()
+    }
+
+    /// The keys of each `POST /auth/sign_in` body received, sorted, in order.
+    pub fn sign_in_requests(&self) -> Vec<Vec<String>> {
+        lock(&self.state).people.sign_in_keys.clone()
+    }
+
+    /// Every inbox, by id.
+    pub fn inboxes(&self) -> Vec<(u64, FakeInbox)> {
+        let mut all: Vec<(u64, FakeInbox)> =
+            lock(&self.state).inboxes.iter().map(|(id, i)| (*id, i.clone())).collect();
+        all.sort_by_key(|(id, _)| *id);
+        all
+    }
+
     /// The version `GET /api` answers (default `4.15.1`).
     pub fn set_version(&self, version: &str) {
         lock(&self.state).version = version.to_owned();
@@ -306,6 +342,18 @@ impl FakeChatwoot {
     /// Moves a message's creation time `seconds` into the past.
     pub fn backdate(&self, message: u64, seconds: i64) {
         if let Some(m) = lock(&self.state).messages.iter_mut().find(|m| m.id == message) {
+            m.created_at -= seconds;
+        }
+    }
+
+    /// Moves a conversation and all its messages `seconds` into the past, so its
+    /// `last_activity_at` (computed from them, as Chatwoot does) is that old.
+    pub fn backdate_conversation(&self, conversation: u64, seconds: i64) {
+        let mut s = lock(&self.state);
+        if let Some(c) = s.conversations.iter_mut().find(|c| c.id == conversation) {
+            c.created_at -= seconds;
+        }
+        for m in s.messages.iter_mut().filter(|m| m.conversation_id == conversation) {
             m.created_at -= seconds;
         }
     }
@@ -671,7 +719,7 @@ fn router(state: Shared) -> Router {
         .route("/contacts", post(create_contact))
         .route("/contacts/search", get(search_contacts))
         .route("/contacts/filter", post(filter_contacts))
-        .route("/contacts/{id}", axum::routing::put(update_contact).delete(delete_contact))
+        .route("/contacts/{id}", get(show_contact).put(update_contact).delete(delete_contact))
         .route("/contacts/{id}/contact_inboxes", post(create_contact_inbox))
         .route("/contacts/{id}/conversations", get(contact_conversations))
         .route("/conversations", get(listing::list_conversations).post(create_conversation))
@@ -688,6 +736,8 @@ fn router(state: Shared) -> Router {
         .nest("/api/v1/accounts/{account}", api)
         .route("/api/v1/profile", get(profile))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate))
+        .route("/auth/sign_in", post(people::sign_in))
+        .route("/auth/sign_out", axum::routing::delete(people::sign_out))
         .route("/api", get(version))
         .route("/rails/active_storage/blobs/{id}/{name}", get(blob))
         .with_state(state)
@@ -747,6 +797,16 @@ async fn gate(
                     .into_response();
             }
             Some(t) if t == s.token => {}
+            Some(t) if s.people.by_token(t).is_some() => {
+                let user = s.people.by_token(t).cloned();
+                if let Some(user) = user {
+                    if let Err(refused) =
+                        people::person_may(&s, &user, request.method(), request.uri().path())
+                    {
+                        return refused;
+                    }
+                }
+            }
             Some(t) if s.bot_tokens.iter().any(|b| b == t) => {
                 if !access::bot_may(request.method(), request.uri().path()) {
                     return (
@@ -771,7 +831,8 @@ async fn gate(
             .strip_prefix("/api/v1/accounts/")
             .and_then(|p| p.split('/').next())
             .map(str::to_owned);
-        if let Some(account) = account {
+        let person = token.is_some_and(|t| s.people.by_token(t).is_some());
+        if let (Some(account), false) = (account, person) {
             if account != s.account_id.to_string() {
                 return (
                     StatusCode::UNAUTHORIZED,
@@ -815,8 +876,14 @@ fn contact_json(c: &FakeContact) -> Value {
     })
 }
 
-async fn profile(State(state): State<Shared>) -> Response {
+async fn profile(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let s = lock(&state);
+    let token = headers.get("api_access_token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if let Some(user) = s.people.by_token(token) {
+        // `GET /api/v1/profile`: the user object without the `data` wrapper (§2.2 of
+        // chatwoot-signin-and-sweep.md).
+        return axum::Json(people::user_json(user)).into_response();
+    }
     // `app/views/api/v1/models/_user.json.jbuilder`: one entry per account with the role.
     axum::Json(json!({ "id": 1, "name": "Agent Smith", "accounts": [{ "id": s.account_id, "name": "Acme", "role": "administrator" }] })).into_response()
 }
@@ -913,6 +980,16 @@ async fn update_contact(
         c.avatar_url = Some(avatar.to_owned());
     }
     axum::Json(json!({ "payload": contact_json(c) })).into_response()
+}
+
+/// `GET contacts/{id}`: `{payload: contact}` (`contact_show_response` in
+/// `fixtures/chatwoot/swagger.json`), 404 for a contact that does not exist.
+async fn show_contact(State(state): State<Shared>, Path((_, id)): Path<(String, u64)>) -> Response {
+    let s = lock(&state);
+    match s.contacts.iter().find(|c| c.id == id) {
+        Some(c) => axum::Json(json!({ "payload": contact_json(c) })).into_response(),
+        None => not_found(),
+    }
 }
 
 async fn delete_contact(

@@ -1,7 +1,8 @@
 //! [`FakeGraph`]: a stateful stand-in for the Graph API on loopback —
 //! Send API, Attachment Upload API, profiles, `/me`, `subscribed_apps` (subscribe, read,
 //! unsubscribe), a connection's token endpoints (`debug_token`, Instagram Login's
-//! `refresh_access_token`; rules in `lifecycle.rs`) and a CDN for media — and [`payload`] builders for the webhook bodies Meta sends. Used by the tests,
+//! `refresh_access_token`; rules in `lifecycle.rs`), the ID-matching edges `ids_for_pages` and
+//! `ids_for_business` (`id_matching.rs`) and a CDN for media — and [`payload`] builders for the webhook bodies Meta sends. Used by the tests,
 //! `wbots sandbox` and the load harness.
 //!
 //! It keeps Meta's documented rules (each cited where it is enforced, in `routes.rs`):
@@ -23,7 +24,9 @@ use serde_json::{Value, json};
 use url::Url;
 use wbots_core::Secret;
 
+mod id_matching;
 mod lifecycle;
+mod login;
 pub mod payload;
 mod routes;
 
@@ -89,6 +92,8 @@ pub(crate) struct Page {
     pub token: String,
     pub name: String,
     pub instagram: Option<String>,
+    /// The person's tasks on the Page (`/me/accounts`, §3.1/§3.4 of meta-login.md).
+    pub tasks: Vec<String>,
 }
 
 /// An Instagram-Login token the fake issued: when, and until when it is valid.
@@ -134,6 +139,14 @@ pub(crate) struct World {
     pub unsubscribed: Vec<String>,
     /// Tokens refreshed, in order (the old ones).
     pub refreshed: Vec<String>,
+    /// App-scoped id → (Page, page-scoped id) pairs Meta matches (`ids_for_pages`).
+    pub page_ids: HashMap<String, Vec<(String, String)>>,
+    /// App-scoped id → (app, the id that app knows the person by) (`ids_for_business`).
+    pub business_ids: HashMap<String, Vec<(String, String)>>,
+    /// Facebook Login and Instagram Login (`login.rs`).
+    pub login: login::LoginWorld,
+    /// Instagram account id → username.
+    pub instagram_usernames: HashMap<String, String>,
 }
 
 impl World {
@@ -180,7 +193,17 @@ impl FakeGraph {
                 "/{version}/{node}/subscribed_apps",
                 get(routes::subscribed_apps).post(routes::subscribe).delete(lifecycle::unsubscribe),
             )
+            .route("/{version}/{node}/ids_for_pages", get(id_matching::ids_for_pages))
+            .route("/{version}/{node}/ids_for_business", get(id_matching::ids_for_business))
             .route("/{version}/debug_token", get(lifecycle::debug_token))
+            .route("/{version}/dialog/oauth", get(login::facebook_dialog))
+            .route("/{version}/dialog/oauth/confirm", post(login::facebook_confirm))
+            .route("/{version}/oauth/access_token", get(login::facebook_token))
+            .route("/{version}/{node}/accounts", get(login::accounts))
+            .route("/oauth/authorize", get(login::instagram_authorize))
+            .route("/oauth/authorize/confirm", post(login::instagram_confirm))
+            .route("/oauth/access_token", post(login::instagram_token))
+            .route("/access_token", get(login::instagram_exchange))
             .route("/refresh_access_token", get(lifecycle::refresh_access_token))
             .route("/{version}/{node}", get(routes::node))
             .route("/media/{name}", get(routes::media))
@@ -281,14 +304,152 @@ impl FakeGraph {
                 token: token.to_owned(),
                 name: format!("Page {page_id}"),
                 instagram: instagram.map(str::to_owned),
+                tasks: [
+                    "ANALYZE",
+                    "ADVERTISE",
+                    "MESSAGING",
+                    "MODERATE",
+                    "CREATE_CONTENT",
+                    "MANAGE",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
             },
         );
+    }
+
+    /// Names a Page (what `/me/accounts` and the consent page show).
+    pub fn set_page_name(&self, page_id: &str, name: &str) {
+        if let Some(p) = lock(&self.world).pages.get_mut(page_id) {
+            p.name = name.to_owned();
+        }
+    }
+
+    /// The person's tasks on a Page (default: all, `MESSAGING` and `MODERATE` included);
+    /// meta-login.md §3.4: without them a Page cannot be subscribed or messaged.
+    pub fn set_page_tasks(&self, page_id: &str, tasks: &[&str]) {
+        if let Some(p) = lock(&self.world).pages.get_mut(page_id) {
+            p.tasks = tasks.iter().map(|t| (*t).to_owned()).collect();
+        }
+    }
+
+    /// Names an Instagram account (`username`).
+    pub fn set_instagram_username(&self, instagram_id: &str, username: &str) {
+        lock(&self.world).instagram_usernames.insert(instagram_id.to_owned(), username.to_owned());
+    }
+
+    /// The Meta app Facebook Login serves: its id, secret and Valid OAuth Redirect URIs
+    /// (meta-login.md §7.1; the dialog refuses any other URI, §7.2).
+    pub fn set_login_app(&self, app_id: &str, app_secret: &str, redirect_uris: &[&str]) {
+        let mut w = lock(&self.world);
+        w.login.app = Some((app_id.to_owned(), app_secret.to_owned()));
+        w.login.redirect_uris = redirect_uris.iter().map(|u| (*u).to_owned()).collect();
+    }
+
+    /// The Instagram app Instagram Login serves (its own id and secret, §5) and its
+    /// business-login redirect URIs.
+    pub fn set_instagram_login_app(&self, app_id: &str, app_secret: &str, redirect_uris: &[&str]) {
+        let mut w = lock(&self.world);
+        w.login.instagram_app = Some((app_id.to_owned(), app_secret.to_owned()));
+        w.login.instagram_redirect_uris = redirect_uris.iter().map(|u| (*u).to_owned()).collect();
+    }
+
+    /// A test device: the Pages the person who logs in with Facebook administers (the
+    /// consent page lists these, ticked); `None` (the default): every Page the fake knows.
+    pub fn set_person_pages(&self, pages: Option<&[&str]>) {
+        lock(&self.world).login.person_pages =
+            pages.map(|p| p.iter().map(|id| (*id).to_owned()).collect());
+    }
+
+    /// The Instagram professional account that logs in with Instagram Login.
+    pub fn set_instagram_login_account(&self, user_id: &str, username: &str) {
+        let mut w = lock(&self.world);
+        w.login.instagram_account = Some((user_id.to_owned(), username.to_owned()));
+        w.instagram_usernames.insert(user_id.to_owned(), username.to_owned());
+    }
+
+    /// Answers a login dialog as the person would, over HTTP: opens `dialog` (a Facebook
+    /// Login dialog or an Instagram Login authorize URL on this fake), then submits its
+    /// consent form — approving with `pages` ticked (`None`: as shown, every listed Page)
+    /// or cancelling. Returns where the dialog redirects the browser, or the page it showed
+    /// instead (an error page, "URL Blocked") as `Err`.
+    pub async fn consent(
+        &self,
+        dialog: &Url,
+        pages: Option<&[&str]>,
+        approve: bool,
+    ) -> Result<Url, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        let shown = http.get(dialog.clone()).send().await.map_err(|e| e.to_string())?;
+        let html = shown.text().await.map_err(|e| e.to_string())?;
+        if !html.contains("<form") {
+            return Err(html);
+        }
+        let query: HashMap<String, String> = dialog.query_pairs().into_owned().collect();
+        let instagram = dialog.path().ends_with("/oauth/authorize");
+        let mut form: Vec<(String, String)> = ["redirect_uri", "state"]
+            .iter()
+            .map(|k| ((*k).to_owned(), query.get(*k).cloned().unwrap_or_default()))
+            .collect();
+        let decision = match (approve, instagram) {
+            (false, _) => "cancel",
+            (true, true) => "allow",
+            (true, false) => "continue",
+        };
+        form.push(("decision".into(), decision.into()));
+        let listed: Vec<String> = html
+            .split("name=page value=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+            .collect();
+        let ticked: Vec<String> = match pages {
+            Some(p) => p.iter().map(|id| (*id).to_owned()).collect(),
+            None => listed,
+        };
+        form.extend(ticked.into_iter().map(|id| ("page".to_owned(), id)));
+        let confirm = dialog
+            .join(if instagram { "authorize/confirm" } else { "oauth/confirm" })
+            .map_err(|e| e.to_string())?;
+        let answer = http.post(confirm).form(&form).send().await.map_err(|e| e.to_string())?;
+        let location =
+            answer.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned);
+        match location {
+            Some(l) => Url::parse(&l).map_err(|e| e.to_string()),
+            None => Err(answer.text().await.unwrap_or_default()),
+        }
+    }
+
+    /// Authorization codes exchanged for tokens so far (each only once).
+    pub fn codes_exchanged(&self) -> usize {
+        lock(&self.world).login.exchanged.len()
     }
 
     /// The app's id and secret, whose app token (`{app-id}|{app-secret}`) `debug_token`
     /// takes (meta-login.md §1.5, S2).
     pub fn set_app(&self, app_id: &str, app_secret: Secret) {
         lock(&self.world).app = Some((app_id.to_owned(), app_secret));
+    }
+
+    /// Meta knows the person of app-scoped id `asid` as `psid` on `page` (`ids_for_pages`;
+    /// the app and the Page in one business).
+    pub fn match_page_id(&self, asid: &str, page: &str, psid: &str) {
+        lock(&self.world)
+            .page_ids
+            .entry(asid.to_owned())
+            .or_default()
+            .push((page.to_owned(), psid.to_owned()));
+    }
+
+    /// Another app of the business knows the person of `asid` as `id` (`ids_for_business`).
+    pub fn match_business_id(&self, asid: &str, app: &str, id: &str) {
+        lock(&self.world)
+            .business_ids
+            .entry(asid.to_owned())
+            .or_default()
+            .push((app.to_owned(), id.to_owned()));
     }
 
     /// An Instagram-Login long-lived token issued at `issued_at`, valid for about 60 days

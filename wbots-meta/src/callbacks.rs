@@ -9,8 +9,13 @@
 //! the same code and leaves the one status record as it was.
 //!
 //! Meta sends the user's *app-scoped* id; customers who only ever messaged a Page are known
-//! to the bridge by their page-scoped id, so a request matches the data stored under the id
-//! Meta sent (see the README's privacy section).
+//! to the bridge by their page-scoped id. With ID matching ([`CallbackConfig::with_id_matching`],
+//! needing `meta.app_id`), the request also removes what is stored under the page-scoped
+//! ids Meta matches at the connected Pages (`ids_for_pages`) and the ids the business's
+//! other apps know the person by (`ids_for_business`); where Meta cannot match, the status
+//! page says so plainly (see [`crate::id_matching`] and the README's privacy section).
+//! With an audit trail ([`CallbackConfig::with_audit`]) every request is recorded, the
+//! person as a keyed hash.
 //!
 //! ```no_run
 //! # fn demo(bridge: wbots_core::Bridge, secret: wbots_core::Secret) -> axum::Router {
@@ -32,11 +37,12 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
-use wbots_core::store::{Link, LinkKey};
+use wbots_core::store::{AuditEntry, Link, LinkKey, LinkStore, PrivacyAction};
 use wbots_core::{
-    Bridge, ChannelAddress, ContactId, DeliveryError, FlagOrigin, Secret, StoreError,
+    AuditKey, Bridge, ChannelAddress, ContactId, DeliveryError, FlagOrigin, Secret, StoreError,
 };
 
+use crate::id_matching::IdMatcher;
 use crate::signed_request::{self, SignedRequest};
 
 /// Deletes a customer's contact in the inbox (Chatwoot, say) when Meta asks for their data
@@ -54,6 +60,10 @@ pub struct CallbackConfig {
     secrets: Arc<Vec<Secret>>,
     public_url: Option<Url>,
     contacts: Option<Arc<dyn ContactEraser>>,
+    matcher: Option<Arc<IdMatcher>>,
+    /// `Some` when requests are recorded in the audit trail; the key hashes the person
+    /// (`None`: not configured, the person is not recorded).
+    audit: Option<Option<AuditKey>>,
 }
 
 impl std::fmt::Debug for CallbackConfig {
@@ -63,6 +73,8 @@ impl std::fmt::Debug for CallbackConfig {
             .field("secrets", &self.secrets.len())
             .field("public_url", &self.public_url)
             .field("deletes_contacts", &self.contacts.is_some())
+            .field("id_matching", &self.matcher.is_some())
+            .field("audited", &self.audit.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -71,7 +83,14 @@ impl CallbackConfig {
     /// The bridge, and every app secret a `signed_request` may be signed with (the
     /// Facebook app's, and the Instagram app's when it has its own).
     pub fn new(bridge: Bridge, secrets: Vec<Secret>) -> Self {
-        Self { bridge, secrets: Arc::new(secrets), public_url: None, contacts: None }
+        Self {
+            bridge,
+            secrets: Arc::new(secrets),
+            public_url: None,
+            contacts: None,
+            matcher: None,
+            audit: None,
+        }
     }
 
     /// Where the status pages are served from (the `url` in the answer to Meta); without
@@ -84,6 +103,21 @@ impl CallbackConfig {
     /// Deletes the customer's inbox contact too.
     pub fn with_contact_eraser(mut self, eraser: Arc<dyn ContactEraser>) -> Self {
         self.contacts = Some(eraser);
+        self
+    }
+
+    /// Resolves Meta's app-scoped id to the ids the bridge knows the person by, with Meta's
+    /// ID matching.
+    pub fn with_id_matching(mut self, matcher: Arc<IdMatcher>) -> Self {
+        self.matcher = Some(matcher);
+        self
+    }
+
+    /// Records every deletion request in the store's privacy audit trail
+    /// ([`Store::privacy`](wbots_core::Store::privacy)), the person as a keyed hash under
+    /// `key` (without a key the entry names no one).
+    pub fn with_audit(mut self, key: Option<AuditKey>) -> Self {
+        self.audit = Some(key);
         self
     }
 }
@@ -113,6 +147,10 @@ struct DeletionStatus {
     requested_at: String,
     completed_at: Option<String>,
     records_removed: u64,
+    /// What Meta's ID matching found, in words for the person reading the status page
+    /// (absent in records made before it existed).
+    #[serde(default)]
+    matching: Option<String>,
 }
 
 /// The confirmation code of a request, derived from the signed request itself, so the same
@@ -129,14 +167,41 @@ fn confirmation_code(signed_request: &str) -> String {
 /// Records the status under its code unless the code is known: a repeated request keeps the
 /// first record. True when this call recorded it.
 async fn record_status(
-    bridge: &Bridge,
+    store: &dyn LinkStore,
     code: &str,
     record: &DeletionStatus,
 ) -> Result<bool, StoreError> {
     let link =
         Link::new(LinkKey::data_deletion(code), serde_json::to_string(record).unwrap_or_default());
-    let stored = bridge.store().put_link(&link).await?;
+    let stored = store.put_link(&link).await?;
     Ok(stored == link.value)
+}
+
+/// Records a deletion done on request elsewhere (`wbots privacy forget`) under `code`, so
+/// the same status page (`GET /meta/data-deletion/{code}`) shows it; the code must be
+/// letters and digits. A code already recorded keeps its first record: true when this call
+/// recorded it.
+pub async fn record_completed_deletion(
+    store: &dyn LinkStore,
+    code: &str,
+    requested_at: chrono::DateTime<Utc>,
+    records_removed: u64,
+    note: &str,
+) -> Result<bool, StoreError> {
+    let record = DeletionStatus {
+        status: "completed".into(),
+        requested_at: requested_at.to_rfc3339(),
+        completed_at: Some(Utc::now().to_rfc3339()),
+        records_removed,
+        matching: Some(note.to_owned()),
+    };
+    record_status(store, code, &record).await
+}
+
+/// The status page of `code`, under `public_url` when given (else a path).
+pub fn status_url(public_url: Option<&Url>, code: &str) -> String {
+    let base = public_url.map(|u| u.as_str().trim_end_matches('/').to_owned()).unwrap_or_default();
+    format!("{base}/meta/data-deletion/{code}")
 }
 
 /// The raw status recorded under a code.
@@ -160,8 +225,115 @@ fn verify(state: &DeletionState, form: &Callback) -> Result<SignedRequest, Refus
     })
 }
 
-async fn forget(state: &DeletionState, request: &SignedRequest) -> Result<u64, Refusal> {
-    let Some(user) = request.user_id.as_deref() else { return Ok(0) };
+/// What one request removed, and what Meta's ID matching found.
+struct Forgot {
+    removed: u64,
+    matching: String,
+}
+
+/// Why matching found nothing, said plainly on the status page.
+const NO_MATCHING: &str = "ID matching is not set up on this bridge (meta.app_id is not \
+    configured): only data stored under the id Meta sent was looked for. A Messenger \
+    customer is known by another id; the operator can remove their data with \
+    `wbots privacy forget`.";
+
+/// The ids to forget for Meta's app-scoped `user`: the id itself, the page-scoped ids and
+/// other apps' ids Meta matches, and the words for the status page. A temporary failure
+/// of the matching is a refusal (Meta calls again); a permanent one is said on the page.
+async fn ids_to_forget(
+    state: &DeletionState,
+    user: &str,
+) -> Result<(Vec<String>, String), Refusal> {
+    let mut ids = vec![user.to_owned()];
+    let Some(matcher) = &state.matcher else { return Ok((ids, NO_MATCHING.to_owned())) };
+    let answers = [matcher.page_scoped_ids(user).await, matcher.business_ids(user).await];
+    let mut matched = 0;
+    let mut failed = None;
+    for answer in answers {
+        match answer {
+            Ok(found) => {
+                matched += found.len();
+                ids.extend(found.into_iter().map(|m| m.id));
+            }
+            Err(e) if e.is_temporary() => {
+                tracing::warn!(error = %e, "Meta's ID matching is unavailable; Meta will call again");
+                return Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Meta's ID matching is unavailable\n".to_owned(),
+                ));
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    let words = match (matched, failed) {
+        (0, Some(e)) => {
+            // The reason goes to the log: the status page is public.
+            tracing::warn!(error = %e, "Meta refused the ID matching");
+            "Meta refused to match this person to the connected Pages: only data stored \
+             under the id Meta sent was looked for."
+                .to_owned()
+        }
+        (0, None) => "Meta could not match this person to any connected Page (the app and \
+            the Pages must belong to one business in Meta Business Manager, and the person \
+            must have written to a Page): only data stored under the id Meta sent was \
+            looked for."
+            .to_owned(),
+        (n, _) => format!(
+            "Meta matched this person to {n} id(s) at the business's Pages and apps; data \
+             stored under each was looked for."
+        ),
+    };
+    Ok((ids, words))
+}
+
+async fn forget(
+    state: &DeletionState,
+    request: &SignedRequest,
+    requested_by: &str,
+) -> Result<Forgot, Refusal> {
+    let Some(user) = request.user_id.as_deref() else {
+        return Ok(Forgot { removed: 0, matching: "The request named no person.".into() });
+    };
+    let (ids, matching) = ids_to_forget(state, user).await?;
+    let mut removed = 0;
+    for id in &ids {
+        removed += forget_one(state, id).await?;
+    }
+    audit(state, requested_by, user, removed, &matching).await;
+    Ok(Forgot { removed, matching })
+}
+
+/// Records the request in the audit trail, if there is one. A failure to record is
+/// logged, not refused: the deletion itself is done.
+async fn audit(
+    state: &DeletionState,
+    requested_by: &str,
+    user: &str,
+    removed: u64,
+    matching: &str,
+) {
+    let Some(key) = &state.audit else { return };
+    let store = state.bridge.store();
+    let Some(trail) = store.privacy() else {
+        tracing::warn!("the store keeps no audit trail: the data deletion is not recorded");
+        return;
+    };
+    let entry = AuditEntry {
+        at: Utc::now(),
+        action: PrivacyAction::DataDeletion,
+        requested_by: requested_by.to_owned(),
+        subject: key.as_ref().map(|k| k.subject(&format!("meta-app-user:{user}"))),
+        removed: format!("{removed} record(s). {matching}"),
+        outcome: if removed > 0 { "completed" } else { "nothing found" }.into(),
+    };
+    if let Err(e) = trail.record_audit(&entry).await {
+        tracing::error!(error = %e, "could not record the data deletion in the audit trail");
+    }
+}
+
+async fn forget_one(state: &DeletionState, user: &str) -> Result<u64, Refusal> {
     match state.bridge.forget_customer(&user.into()).await {
         Ok(report) => {
             let mut removed = report.removed.links + report.removed.jobs;
@@ -196,18 +368,20 @@ async fn request_deletion(
         Err(refusal) => return refusal.into_response(),
     };
     let requested_at = Utc::now().to_rfc3339();
-    let removed = match forget(&state, &request).await {
-        Ok(n) => n,
+    let forgot = match forget(&state, &request, "Meta data-deletion callback").await {
+        Ok(f) => f,
         Err(refusal) => return refusal.into_response(),
     };
+    let removed = forgot.removed;
     let code = confirmation_code(&form.signed_request);
     let record = DeletionStatus {
         status: "completed".into(),
         requested_at,
         completed_at: Some(Utc::now().to_rfc3339()),
         records_removed: removed,
+        matching: Some(forgot.matching),
     };
-    let first = match record_status(&state.bridge, &code, &record).await {
+    let first = match record_status(state.bridge.store().as_ref(), &code, &record).await {
         Ok(first) => first,
         Err(e) => {
             tracing::error!(error = %e, "could not record the data-deletion status");
@@ -215,13 +389,8 @@ async fn request_deletion(
         }
     };
     tracing::info!(%code, removed, repeated = !first, "data-deletion request completed");
-    let base = state
-        .public_url
-        .as_ref()
-        .map(|u| u.as_str().trim_end_matches('/').to_owned())
-        .unwrap_or_default();
     let body = serde_json::json!({
-        "url": format!("{base}/meta/data-deletion/{code}"),
+        "url": status_url(state.public_url.as_ref(), &code),
         "confirmation_code": code,
     });
     (StatusCode::OK, axum::Json(body)).into_response()
@@ -236,11 +405,12 @@ async fn status(State(state): State<DeletionState>, Path(code): Path<String>) ->
             Ok(s) => (
                 StatusCode::OK,
                 format!(
-                    "Data deletion request {code}\nStatus: {}\nRequested: {}\nCompleted: {}\nRecords removed: {}\n",
+                    "Data deletion request {code}\nStatus: {}\nRequested: {}\nCompleted: {}\nRecords removed: {}\nHow the person was found: {}\n",
                     s.status,
                     s.requested_at,
                     s.completed_at.as_deref().unwrap_or("-"),
-                    s.records_removed
+                    s.records_removed,
+                    s.matching.as_deref().unwrap_or("not recorded for this request"),
                 ),
             )
                 .into_response(),
@@ -281,7 +451,7 @@ async fn deauthorize(State(state): State<DeletionState>, Form(form): Form<Callba
             }
         }
     }
-    match forget(&state, &request).await {
+    match forget(&state, &request, "Meta deauthorize callback").await {
         Ok(_) => (StatusCode::OK, "ok\n").into_response(),
         Err(refusal) => refusal.into_response(),
     }

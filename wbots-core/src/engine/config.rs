@@ -63,6 +63,10 @@ pub struct EngineConfig {
     /// upkeep off. Default 6 h: Instagram-Login tokens live 60 days and a revoked Page
     /// token is found within a quarter of a day, at four Graph calls a day per account.
     pub upkeep_every: Option<Duration>,
+    /// How long what the bridge knows about a person is kept after their last message:
+    /// the hourly pruning forgets them then ([`retention`](super::retention)). `None`
+    /// (the default): as long as the conversation exists.
+    pub person_retention: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +86,7 @@ impl Default for EngineConfig {
             sweep_lookback: Duration::from_secs(24 * 3600),
             echo_grace: Duration::from_secs(10),
             upkeep_every: Some(Duration::from_secs(6 * 3600)),
+            person_retention: None,
         }
     }
 }
@@ -141,6 +146,12 @@ impl EngineConfig {
         self
     }
 
+    /// Sets [`EngineConfig::person_retention`].
+    pub fn with_person_retention(mut self, keep: Option<Duration>) -> Self {
+        self.person_retention = keep;
+        self
+    }
+
     /// Sets how long finished jobs are kept.
     pub fn with_retention(mut self, retention: Duration) -> Self {
         self.retention = retention;
@@ -184,6 +195,11 @@ impl EngineConfig {
         if self.retention < Duration::from_secs(48 * 3600) {
             return Err(Error::Config(
                 "retention must be at least 48 h: Meta redelivers for up to 36 h".into(),
+            ));
+        }
+        if self.person_retention.is_some_and(|k| k < Duration::from_secs(48 * 3600)) {
+            return Err(Error::Config(
+                "person_retention must be at least 48 h: Meta redelivers for up to 36 h, and a redelivered message would bring the person back".into(),
             ));
         }
         if self.sweep_every.is_some_and(|e| e < Duration::from_secs(1)) {

@@ -36,6 +36,7 @@ mod ingest;
 mod job;
 mod links;
 mod outbound;
+pub mod retention;
 mod route_refresh;
 mod sweep;
 mod unroutable;

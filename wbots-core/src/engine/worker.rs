@@ -201,6 +201,26 @@ async fn prune_until(cx: Arc<Engine>, shutdown: CancellationToken) {
             Ok(n) => info!(pruned = n, "finished jobs past the retention removed"),
             Err(e) => warn!(error = %e, "pruning finished jobs failed; will try again"),
         }
+        let Some(keep) = cx.config.person_retention else { continue };
+        let Some(cutoff) = chrono::Duration::from_std(keep)
+            .ok()
+            .and_then(|k| cx.clock.now().checked_sub_signed(k))
+        else {
+            continue;
+        };
+        let by = "serve (person retention)";
+        match super::retention::forget_idle_people(cx.store.as_ref(), cutoff, by).await {
+            Ok(r) if r.people == 0 => {}
+            Ok(r) => info!(
+                people = r.people,
+                links = r.links,
+                jobs = r.jobs,
+                "people past the retention forgotten"
+            ),
+            Err(e) => {
+                warn!(error = %e, "forgetting people past the retention failed; will try again")
+            }
+        }
     }
 }
 

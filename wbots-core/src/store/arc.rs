@@ -14,9 +14,10 @@ use super::channels::{
     ChannelChanges, ChannelError, ChannelStore, ConnectedChannel, Revision, SealedCredentials,
     StoredChannel,
 };
+use super::privacy::{AuditEntry, AuditRecord, PrivacyStore};
 use super::{
     ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane, Lease, Link, LinkKey,
-    LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
+    LinkKind, LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
 use crate::ids::{ChannelAddress, JobId};
@@ -32,6 +33,9 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
         (**self).forget_scope(scope).await
+    }
+    fn privacy(&self) -> Option<&dyn PrivacyStore> {
+        (**self).privacy()
     }
 }
 
@@ -181,5 +185,34 @@ impl<T: super::RateBudgets + ?Sized> super::RateBudgets for Arc<T> {
         want: u32,
     ) -> Result<super::Tokens, StoreError> {
         (**self).take_tokens(name, now, rate, want).await
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl<T: PrivacyStore + ?Sized> PrivacyStore for Arc<T> {
+    async fn links_in_scope(&self, scope: &str, limit: usize) -> Result<Vec<Link>, StoreError> {
+        (**self).links_in_scope(scope, limit).await
+    }
+    async fn jobs_in_scope(&self, scope: &str, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        (**self).jobs_in_scope(scope, limit).await
+    }
+    async fn links_after(
+        &self,
+        kind: LinkKind,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<Link>, StoreError> {
+        (**self).links_after(kind, after, limit).await
+    }
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {
+        (**self).record_audit(entry).await
+    }
+    async fn audit_log(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        (**self).audit_log(before, limit).await
     }
 }

@@ -24,6 +24,8 @@ pub struct MemoryStore {
     pub(super) channels: Mutex<super::memory_channels::Channels>,
     /// Request budgets: in memory, like everything here.
     budgets: super::MemoryBuckets,
+    /// The privacy audit trail (`memory_privacy`), apart too.
+    pub(super) audit: Mutex<Vec<super::AuditRecord>>,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +60,56 @@ impl MemoryStore {
         // A panic while holding the lock leaves plain data behind, still consistent
         // because every method mutates only after all checks passed.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Reads for `memory_privacy`, which cannot see the state's shape.
+impl MemoryStore {
+    /// The links in `scope`, by kind name then key (the SQL stores' order).
+    pub(super) fn scope_links(&self, scope: &str, limit: usize) -> Vec<Link> {
+        let s = self.lock();
+        let mut found: Vec<Link> = s
+            .links
+            .iter()
+            .filter(|(_, (_, sc))| sc.as_deref() == Some(scope))
+            .map(|((k, key), (v, sc))| Link {
+                key: LinkKey::from_stored(*k, key.clone()),
+                value: v.clone(),
+                scope: sc.clone(),
+            })
+            .collect();
+        found.sort_by(|a, b| {
+            (a.key.kind().as_str(), a.key.as_str()).cmp(&(b.key.kind().as_str(), b.key.as_str()))
+        });
+        found.truncate(limit);
+        found
+    }
+
+    /// The jobs in `scope`, by id.
+    pub(super) fn scope_jobs(&self, scope: &str, limit: usize) -> Vec<JobRecord> {
+        let s = self.lock();
+        s.jobs
+            .iter()
+            .filter(|(_, j)| j.new.scope.as_deref() == Some(scope))
+            .take(limit)
+            .map(|(id, j)| record(*id, j))
+            .collect()
+    }
+
+    /// The links of `kind` after the key `after`, in key order.
+    pub(super) fn kind_links_after(&self, kind: LinkKind, after: &str, limit: usize) -> Vec<Link> {
+        use std::ops::Bound;
+        let s = self.lock();
+        s.links
+            .range((Bound::Excluded((kind, after.to_owned())), Bound::Unbounded))
+            .take_while(|((k, _), _)| *k == kind)
+            .take(limit)
+            .map(|((k, key), (v, sc))| Link {
+                key: LinkKey::from_stored(*k, key.clone()),
+                value: v.clone(),
+                scope: sc.clone(),
+            })
+            .collect()
     }
 }
 
@@ -114,6 +166,9 @@ fn record(id: i64, j: &Job) -> JobRecord {
 
 #[async_trait]
 impl Store for MemoryStore {
+    fn privacy(&self) -> Option<&dyn super::PrivacyStore> {
+        Some(self)
+    }
     async fn migrate(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! is both plus what spans them (schema, readiness, data deletion).
 //!
 //! Beside them, the connected channels ([`ChannelStore`]; credentials sealed by
-//! [`SealedChannels`]).
+//! [`SealedChannels`]), and the privacy side ([`PrivacyStore`]: a person's data read by
+//! scope, the audit trail).
 //!
 //! Stores: [`MemoryStore`] (tests, embedders who accept losing the queue on restart),
 //! `SqliteStore` (feature `sqlite`, the default) and `PostgresStore` (feature `postgres`,
@@ -25,6 +26,8 @@ mod lane;
 mod link_key;
 mod memory;
 mod memory_channels;
+mod memory_privacy;
+mod privacy;
 mod rate_budgets;
 mod sealed_channels;
 pub use channels::{
@@ -34,6 +37,7 @@ pub use channels::{
 pub use lane::Lane;
 pub use link_key::{LinkKey, LinkPrefix, user_scope};
 pub use memory::MemoryStore;
+pub use privacy::{AuditEntry, AuditRecord, PrivacyAction, PrivacyStore};
 pub use rate_budgets::{BudgetRate, RateBudgets, Tokens};
 #[cfg_attr(not(feature = "postgres"), allow(unused_imports))]
 pub(crate) use rate_budgets::{MemoryBuckets, TokenBucket, UNITS_PER_TOKEN, next_in};
@@ -389,6 +393,13 @@ pub trait Store: JobQueue + LinkStore {
     /// meanwhile loses its lease. Stores keeping files make sure the deleted bytes are gone
     /// from them (not merely unlinked) before answering.
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError>;
+
+    /// The store's privacy side ([`PrivacyStore`]: a person's data by scope, the audit
+    /// trail), when it keeps one — the built-in stores do. `None` by default, so a store
+    /// written elsewhere still builds; wrappers forward it like every method.
+    fn privacy(&self) -> Option<&dyn PrivacyStore> {
+        None
+    }
 }
 
 /// The durable job queue and its operator side; see [`Store`] for the contract.

@@ -7,6 +7,7 @@
 //! expires.
 
 mod channels;
+mod privacy;
 
 use std::time::Duration;
 
@@ -144,6 +145,9 @@ const LOCK_ORDERING_KEYS: &str = "SELECT pg_advisory_xact_lock(h) FROM (
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn privacy(&self) -> Option<&dyn super::PrivacyStore> {
+        Some(self)
+    }
     async fn migrate(&self) -> Result<(), StoreError> {
         sql::migrate(&MIGRATOR, &self.pool).await
     }

@@ -5,7 +5,8 @@
 //! - [`channel_suite`] with [`ChannelHarness`] and [`crate::channel_conformance_tests!`]:
 //!   a channel against a [`FakePlatform`] the harness owns;
 //! - [`inbox_suite`] with [`InboxHarness`] and [`crate::inbox_conformance_tests!`];
-//! - [`store_suite`] with `store_conformance_tests!`.
+//! - [`store_suite`] with `store_conformance_tests!`;
+//! - [`privacy_store_suite`] with `privacy_store_conformance_tests!`.
 //!
 //! Each check passes, is skipped with its reason ([`CheckOutcome::Skipped`]), or fails
 //! with a [`CheckFailure`] naming the check, the input and what was expected. The macros
@@ -21,6 +22,7 @@ mod faults;
 pub mod inbox_suite;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod privacy_store_suite;
 mod request;
 pub mod store_suite;
 mod switchable_store;

@@ -57,6 +57,10 @@ impl<S: Store> Store for SwitchableStore<S> {
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
         self.check()?.forget_scope(scope).await
     }
+    fn privacy(&self) -> Option<&dyn crate::store::PrivacyStore> {
+        // Not switched: the tests switch the queue and links, never the audit trail.
+        self.inner.privacy()
+    }
 }
 
 #[deny(clippy::missing_trait_methods)]

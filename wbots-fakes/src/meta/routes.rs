@@ -472,12 +472,18 @@ pub(super) async fn subscribe(
     headers: HeaderMap,
 ) -> Response {
     let mut w = lock(&world);
-    if let Err(r) = authorize(&mut w, &headers, &query) {
-        return r;
-    }
+    let token = match authorize(&mut w, &headers, &query) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     if w.is_linked_instagram(&node) {
         return unsupported_post(&node);
     }
+    // With an Instagram-Login token `/me` is the professional account (§5.7, S19).
+    let node = match w.login.instagram_token_accounts.get(&token) {
+        Some(account) if node == "me" => account.clone(),
+        _ => node,
+    };
     let Some(fields) = query.get("subscribed_fields") else {
         return graph_error(400, 100, None, "(#100) The parameter subscribed_fields is required");
     };
@@ -516,6 +522,9 @@ pub(super) async fn node(
         Err(r) => return r,
     };
     if user == "me" {
+        if let Some(me) = super::login::instagram_me(&w, &token) {
+            return axum::Json(me).into_response();
+        }
         return match w.page_of_token(&token) {
             Some((id, page)) => {
                 let mut me = json!({ "id": id, "name": page.name });

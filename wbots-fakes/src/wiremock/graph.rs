@@ -51,6 +51,18 @@ impl<'s> GraphApi<'s> {
         Route::new(self.server, "GET", format!("/{VERSION}/debug_token"))
     }
 
+    /// Facebook Login's token endpoint: `GET /{version}/oauth/access_token` (the code and
+    /// the long-lived exchanges, meta-login.md §1.4, §1.6).
+    pub fn oauth_access_token(&self) -> Route<'s> {
+        Route::new(self.server, "GET", format!("/{VERSION}/oauth/access_token"))
+    }
+
+    /// Instagram Login's code exchange: `POST /oauth/access_token`, unversioned, on
+    /// api.instagram.com (meta-login.md §5.3).
+    pub fn instagram_oauth_access_token(&self) -> Route<'s> {
+        Route::new(self.server, "POST", "/oauth/access_token")
+    }
+
     /// A file on Meta's CDN at `path` (attachment URLs point there).
     pub fn cdn(&self, path: &str) -> Route<'s> {
         Route::new(self.server, "GET", path)

@@ -10,6 +10,7 @@
 
 pub(super) mod binds;
 pub(super) mod channels;
+pub(super) mod privacy;
 pub(super) mod rows;
 pub(super) mod statements;
 

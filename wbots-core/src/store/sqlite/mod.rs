@@ -14,6 +14,7 @@
 mod channels;
 mod files;
 mod group_commit;
+mod privacy;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -251,6 +252,9 @@ async fn execute(
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn privacy(&self) -> Option<&dyn super::PrivacyStore> {
+        Some(self)
+    }
     async fn migrate(&self) -> Result<(), StoreError> {
         sql::migrate(&MIGRATOR, &self.writer).await
     }

@@ -1,0 +1,203 @@
+//! `[admin]`: the connect page (`wbots-admin`) in `wbots serve` — mounted under `/admin`
+//! on the webhook listener, or alone on `server.admin_listen` — and the public
+//! `/data-deletion` page. Its services come from the configuration: the Meta app
+//! (`[meta]`), the Chatwoot installation (`chatwoot.url`), and the channel store sealed
+//! with `store.secret_key`.
+//!
+//! The session cookie's key is made at random by `wbots-admin` when the page starts, not
+//! derived from `store.secret_key`: sessions live in the process's memory, so a restart
+//! ends them whatever the key, and a key that never leaves memory cannot leak or need
+//! rotating.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+use wbots_admin::{AdminConfig, AdminServices, WebhookUrls};
+use wbots_chatwoot::people::People;
+use wbots_core::store::{ChannelStatus, ChatwootTarget, ConnectedChannel, LoginKind};
+use wbots_core::{ChannelAddress, Secret};
+use wbots_meta::{LoginUrls, MetaConnections, MetaLogin};
+
+use crate::channel_source::{Channels, adapter_name};
+use crate::config::Config;
+use crate::http_server::Limits;
+
+/// Where the connect page is mounted.
+const MOUNT: &str = "/admin";
+
+/// `[admin]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AdminSection {
+    /// Serve the connect page. Off unless asked: it is a public sign-in page.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The operator's privacy policy, linked from every page.
+    #[serde(default)]
+    pub privacy_policy_url: Option<Url>,
+    /// Chatwoot accounts channels may be connected into; empty: any the person administers.
+    #[serde(default)]
+    pub allowed_accounts: Vec<u64>,
+    /// E-mails of the people who may sign in; empty: any administrator.
+    #[serde(default)]
+    pub allowed_emails: Vec<String>,
+    /// Hours a session lasts.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u64,
+    /// The Instagram app id (Instagram › API setup with Instagram login) for Instagram
+    /// Login; its secret is `meta.instagram_app_secret`. Without it, only Facebook Login.
+    #[serde(default)]
+    pub instagram_app_id: Option<String>,
+    /// Facebook Login's dialog host.
+    #[serde(default = "default_facebook_dialog")]
+    pub facebook_dialog_url: Url,
+    /// Instagram Login's authorize host.
+    #[serde(default = "default_instagram_authorize")]
+    pub instagram_authorize_url: Url,
+    /// Instagram Login's token host.
+    #[serde(default = "default_instagram_api")]
+    pub instagram_api_url: Url,
+}
+
+fn default_session_hours() -> u64 {
+    8
+}
+
+fn default_facebook_dialog() -> Url {
+    LoginUrls::default().facebook_dialog
+}
+
+fn default_instagram_authorize() -> Url {
+    LoginUrls::default().instagram_authorize
+}
+
+fn default_instagram_api() -> Url {
+    LoginUrls::default().instagram_api
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            privacy_policy_url: None,
+            allowed_accounts: Vec::new(),
+            allowed_emails: Vec::new(),
+            session_hours: default_session_hours(),
+            instagram_app_id: None,
+            facebook_dialog_url: default_facebook_dialog(),
+            instagram_authorize_url: default_instagram_authorize(),
+            instagram_api_url: default_instagram_api(),
+        }
+    }
+}
+
+/// The bridge's Chatwoot webhook routes (`channel_source`): an inbox of the bridge's own
+/// account at `/webhooks/chatwoot[/{chatwoot.webhook_token}]`; an inbox served with its
+/// own Chatwoot token by its own adapter at `/webhooks/{adapter name}/{its path token}`.
+struct BridgeWebhooks {
+    config: Config,
+    public_url: String,
+}
+
+impl WebhookUrls for BridgeWebhooks {
+    fn for_inbox(&self, account: u64, inbox: u64, token: Option<&Secret>) -> String {
+        let bridge = &self.config.chatwoot;
+        let channel = ConnectedChannel {
+            address: ChannelAddress::new("meta", "any"),
+            page_id: None,
+            login: LoginKind::Facebook,
+            chatwoot: ChatwootTarget {
+                url: None,
+                account_id: (account != bridge.account_id).then_some(account),
+                inbox_id: inbox,
+            },
+            status: ChannelStatus::Active,
+            token_expires_at: None,
+            connected_by: String::new(),
+            connected_at: chrono::Utc::now(),
+        };
+        let name = adapter_name(&self.config, &channel, token.is_some());
+        let (name, token) = match name {
+            Some(name) if token.is_some() => (name, token),
+            // Served by the bridge's own adapter, authenticated as it is.
+            _ => ("chatwoot".to_owned(), bridge.webhook_token.as_ref()),
+        };
+        match token {
+            Some(t) => format!("{}/webhooks/{name}/{}", self.public_url, t.expose()),
+            None => format!("{}/webhooks/{name}", self.public_url),
+        }
+    }
+}
+
+/// The routes to serve: the connect page under `/admin` (`None` when `admin.enabled` is
+/// off) and the public `/data-deletion` page (always).
+pub(crate) fn routes(
+    config: &Config,
+    channels: Option<Channels>,
+) -> Result<(Option<Router>, Router), String> {
+    let section = &config.admin;
+    let public = wbots_admin::public_router(section.privacy_policy_url.clone());
+    if !section.enabled {
+        return Ok((None, public));
+    }
+    let public_url = config.server.public_url.clone().ok_or(
+        "admin.enabled: server.public_url is needed (Meta sends the browser back to {public_url}/admin/meta/callback)",
+    )?;
+    if config.meta.app_id.as_deref().is_none_or(str::is_empty) {
+        return Err("admin.enabled: meta.app_id is needed for Facebook Login".to_owned());
+    }
+    let channels = channels.ok_or("admin.enabled: store.secret_key is needed (connected channels' tokens are sealed with it; `wbots keygen` prints one)")?;
+    let urls = LoginUrls {
+        facebook_dialog: section.facebook_dialog_url.clone(),
+        instagram_authorize: section.instagram_authorize_url.clone(),
+        instagram_api: section.instagram_api_url.clone(),
+    };
+    let built = |e: wbots_core::BuildError| format!("admin: {e}");
+    let services = AdminServices {
+        meta: MetaLogin::new(config.meta.clone(), urls, section.instagram_app_id.clone())
+            .map_err(built)?,
+        connections: MetaConnections::new(config.meta.clone()).map_err(built)?,
+        people: People::new(config.chatwoot.url.clone()).map_err(built)?,
+        channels,
+    };
+    let root = public_url.as_str().trim_end_matches('/').to_owned();
+    let admin = AdminConfig {
+        public_url,
+        mount: MOUNT.to_owned(),
+        privacy_policy_url: section.privacy_policy_url.clone(),
+        allowed_accounts: section.allowed_accounts.clone(),
+        allowed_emails: section.allowed_emails.clone(),
+        bridge_account: config.chatwoot.account_id,
+        session_ttl: Duration::from_secs(section.session_hours.max(1) * 3600),
+        webhook_urls: Arc::new(BridgeWebhooks { config: config.clone(), public_url: root }),
+    };
+    let page = Router::new().nest(MOUNT, wbots_admin::router(admin, services));
+    Ok((Some(crate::request_log::layer(page)), public))
+}
+
+/// Adds the pages to `app` (the webhook listener): `/data-deletion` always, the connect
+/// page too unless it has a listener of its own (`server.admin_listen`), which is then
+/// served until `stop` — its task is returned.
+pub(crate) async fn mount(
+    config: &Config,
+    channels: Option<Channels>,
+    app: Router,
+    limits: Limits,
+    stop: CancellationToken,
+) -> Result<(Router, Option<JoinHandle<()>>), String> {
+    let (page, public) = routes(config, channels)?;
+    let app = app.merge(public);
+    let Some(page) = page else { return Ok((app, None)) };
+    let Some(addr) = config.server.admin_listen else { return Ok((app.merge(page), None)) };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("server.admin_listen: cannot listen on {addr}: {e}"))?;
+    tracing::info!(%addr, "serving the connect page (/admin)");
+    Ok((app, Some(tokio::spawn(crate::http_server::serve(listener, page, limits, stop)))))
+}
