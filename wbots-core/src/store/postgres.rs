@@ -246,8 +246,8 @@ impl JobQueue for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = binds::lease(sqlx::query(COMPLETE), lease).execute(&mut *tx).await;
         sql::lease_held(done.map_err(db_err)?.rows_affected(), lease)?;
-        for w in writes {
-            binds::link_write(w).execute(&mut *tx).await.map_err(db_err)?;
+        for q in binds::link_writes(writes) {
+            q.execute(&mut *tx).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
     }

@@ -325,6 +325,25 @@ pub async fn complete_applies_links_atomically(store: &dyn Store) -> Result<(), 
     let record = store.job(claimed.id()).await?;
     assert_eq!(record.as_ref().map(|r| r.state), Some(JobState::Done));
     assert_eq!(record.and_then(|r| r.payload), None, "a done job keeps no payload");
+
+    // Writes to one key apply in their order; several sets apply together.
+    store.enqueue(&[job("b", "k")]).await?;
+    let claimed = claim_all(store, at(1)).await.remove(0);
+    let writes = [
+        LinkWrite::Set(link(LinkKind::LastInbound, "t", "6")),
+        LinkWrite::Delete(key(LinkKind::LastInbound, "t")),
+        LinkWrite::Insert(link(LinkKind::LastInbound, "t", "7")),
+        LinkWrite::Set(link(LinkKind::LastInbound, "u", "8")),
+        LinkWrite::Set(link(LinkKind::LastInbound, "v", "9")),
+    ];
+    store.complete(&claimed.lease, &writes).await.unwrap_or_else(|e| panic!("complete: {e}"));
+    assert_eq!(
+        store.get_link(&key(LinkKind::LastInbound, "t")).await?.as_deref(),
+        Some("7"),
+        "set, delete, insert of one key, in that order"
+    );
+    assert_eq!(store.get_link(&key(LinkKind::LastInbound, "u")).await?.as_deref(), Some("8"));
+    assert_eq!(store.get_link(&key(LinkKind::LastInbound, "v")).await?.as_deref(), Some("9"));
     Ok(())
 }
 

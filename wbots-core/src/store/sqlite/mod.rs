@@ -367,8 +367,8 @@ impl JobQueue for SqliteStore {
                     // Guarded by the lease: a lost lease changes nothing (see group_commit).
                     let done = execute(conn, binds::lease(sqlx::query(COMPLETE), &lease)).await?;
                     sql::lease_held(done, &lease)?;
-                    for w in &writes {
-                        execute(conn, binds::link_write(w)).await?;
+                    for q in binds::link_writes(&writes) {
+                        execute(conn, q).await?;
                     }
                     Ok(())
                 })
