@@ -20,6 +20,7 @@ fn jobs(counter: &AtomicU64, n: u64) -> Vec<NewJob> {
                 ordering_key: format!("meta:5550001:{}", 7_000_000_000u64 + i % 1000),
                 scope: Some(format!("messenger:5550001/{}", 7_000_000_000u64 + i % 1000)),
                 priority: 0,
+                lane: wbots_core::store::Lane::Inbound,
                 // About the size of one customer text message job.
                 payload: format!(r#"{{"kind":"inbound","event":{{"text":"Hello, is my order on its way? #{i}"}},"pad":"{}"}}"#, "x".repeat(300)),
                 not_before: None,

@@ -40,10 +40,24 @@ pub struct Webhook {
 /// Webhooks for messages `seqs`, message `seq` from customer `seq % conversations`, with
 /// message ids unique to `run`. Built before the clock starts, so signing is not timed.
 pub fn webhooks(seqs: std::ops::Range<u64>, conversations: u64, run: &str) -> Vec<Webhook> {
+    webhooks_from(seqs, run, |seq| seq % conversations.max(1))
+}
+
+/// The number of customer `n` (`customer_id`): the PSID the load's webhooks carry.
+pub fn customer_id(n: u64) -> String {
+    format!("{}", 7_000_000_000u64 + n)
+}
+
+/// Webhooks for messages `seqs`, message `seq` from customer `customer(seq)`.
+pub fn webhooks_from(
+    seqs: std::ops::Range<u64>,
+    run: &str,
+    customer: impl Fn(u64) -> u64,
+) -> Vec<Webhook> {
     let secret = Secret::new(APP_SECRET);
     let now_ms = unix_now_ms();
     seqs.map(|seq| {
-        let customer = format!("{}", 7_000_000_000u64 + seq % conversations.max(1));
+        let customer = customer_id(customer(seq));
         let body = payload::text(
             "page",
             PAGE,
@@ -89,35 +103,33 @@ pub struct Offered {
     pub abandoned: u64,
 }
 
-/// Offers `webhooks` to `url` at `pace`, recording send times in `tracker`.
+/// Offers `webhooks` to `urls` (in turn: the replicas of one target) at `pace`, recording
+/// send times in `tracker`.
 pub async fn offer(
     client: &Client,
-    url: &str,
+    urls: &[String],
     webhooks: Vec<Webhook>,
     pace: Pace,
     tracker: &Arc<Tracker>,
 ) -> Offered {
     let webhooks = Arc::new(webhooks);
+    let urls: Arc<Vec<String>> = Arc::new(urls.to_vec());
     let mut tasks = Vec::new();
     match pace {
         Pace::Max { concurrency } => {
             let next = Arc::new(AtomicUsize::new(0));
             for _ in 0..concurrency.max(1) {
-                let (client, url, webhooks, next, tracker) = (
-                    client.clone(),
-                    url.to_owned(),
-                    webhooks.clone(),
-                    next.clone(),
-                    tracker.clone(),
-                );
+                let (client, urls, webhooks, next, tracker) =
+                    (client.clone(), urls.clone(), webhooks.clone(), next.clone(), tracker.clone());
                 tasks.push(tokio::spawn(async move {
                     let mut out = Offered::default();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(w) = webhooks.get(i) else { break };
+                        let Some(url) = urls.get(i % urls.len().max(1)) else { break };
                         let start = Instant::now();
                         tracker.sent(w.seq, start);
-                        send(&client, &url, w, start, &mut out).await;
+                        send(&client, url, w, start, &mut out).await;
                     }
                     out
                 }));
@@ -130,14 +142,17 @@ pub async fn offer(
                 let due = start + Duration::from_secs_f64(i as f64 / rate);
                 tokio::time::sleep_until(due.into()).await;
                 let Ok(permit) = gate.clone().acquire_owned().await else { break };
-                let (client, url, webhooks, tracker) =
-                    (client.clone(), url.to_owned(), webhooks.clone(), tracker.clone());
+                let (client, urls, webhooks, tracker) =
+                    (client.clone(), urls.clone(), webhooks.clone(), tracker.clone());
                 tasks.push(tokio::spawn(async move {
                     let _permit = permit;
                     let mut out = Offered::default();
-                    let w = &webhooks[i];
+                    let (Some(w), Some(url)) = (webhooks.get(i), urls.get(i % urls.len().max(1)))
+                    else {
+                        return out;
+                    };
                     tracker.sent(w.seq, due);
-                    send(&client, &url, w, due, &mut out).await;
+                    send(&client, url, w, due, &mut out).await;
                     out
                 }));
             }
@@ -156,7 +171,10 @@ pub async fn offer(
 
 /// Sends one webhook until it is accepted, as Meta does; latency from `since`.
 async fn send(client: &Client, url: &str, w: &Webhook, since: Instant, out: &mut Offered) {
-    let headers = [("content-type", "application/json"), ("x-hub-signature-256", &*w.signature)];
+    let mut headers = vec![("content-type", "application/json")];
+    if !w.signature.is_empty() {
+        headers.push(("x-hub-signature-256", &*w.signature));
+    }
     for _ in 0..ATTEMPTS {
         match post(client, url, &headers, w.body.clone()).await {
             Ok(status) if status.is_success() => {

@@ -60,7 +60,20 @@ pub(crate) fn static_bindings(config: &Config) -> Vec<Binding> {
 
 /// The Chatwoot inbox of the configuration.
 pub(crate) fn chatwoot_inbox(config: &Config) -> Result<ChatwootInbox, String> {
-    ChatwootInbox::builder(config.chatwoot.clone()).build().map_err(|e| e.to_string())
+    chatwoot_builder(config, config.chatwoot.clone()).build().map_err(|e| e.to_string())
+}
+
+/// A Chatwoot adapter's builder for `adapter` (the bridge's own or a connected channel's),
+/// drawing on the store's request budgets when `serve` set them.
+pub(crate) fn chatwoot_builder(
+    config: &Config,
+    adapter: wbots_chatwoot::ChatwootConfig,
+) -> wbots_chatwoot::ChatwootInboxBuilder {
+    let builder = ChatwootInbox::builder(adapter);
+    match &config.rate_budgets {
+        Some(budgets) => builder.with_rate_budgets(budgets.clone()),
+        None => builder,
+    }
 }
 
 /// The address of a `[[channels]]` entry.
@@ -85,6 +98,7 @@ pub(crate) fn bridge(
         Backoff { max: Duration::from_secs(config.engine.retry_max_seconds), ..Backoff::default() };
     let mut engine = EngineConfig::default()
         .with_workers(config.engine.workers)
+        .with_outbound_workers(config.engine.outbound_workers)
         .with_max_attempts(config.engine.max_attempts)
         .with_lease(Duration::from_secs(config.engine.lease_seconds))
         .with_backoff(backoff)

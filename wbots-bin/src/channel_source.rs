@@ -150,7 +150,7 @@ pub(crate) fn routes(config: &Config, stored: &[ChannelRecord]) -> Result<RouteS
     let meta: MetaChannel = meta.build().map_err(|e| e.to_string())?;
     let mut inboxes: Vec<Arc<dyn Inbox>> = vec![Arc::new(default_inbox)];
     for (name, adapter) in adapters {
-        let inbox = ChatwootInbox::builder(adapter)
+        let inbox = crate::app::chatwoot_builder(config, adapter)
             .with_name(name.clone())
             .build()
             .map_err(|e| format!("the Chatwoot adapter {name}: {e}"))?;
@@ -165,7 +165,7 @@ pub(crate) fn adapter_for(
     record: &ChannelRecord,
 ) -> Result<Option<Arc<ChatwootInbox>>, String> {
     let Some((name, adapter)) = own_adapter(config, record) else { return Ok(None) };
-    let inbox = ChatwootInbox::builder(adapter)
+    let inbox = crate::app::chatwoot_builder(config, adapter)
         .with_name(name.clone())
         .build()
         .map_err(|e| format!("the Chatwoot adapter {name}: {e}"))?;

@@ -195,14 +195,14 @@ pub(crate) async fn open(url: &str) -> anyhow::Result<Stores> {
     if url.starts_with("sqlite:") {
         let store = Arc::new(SqliteStore::connect(url).await.context("store.url")?);
         store.migrate().await.context("store migrations")?;
-        return Ok(Stores { channels: store.clone(), data: store });
+        return Ok(Stores { channels: store.clone(), budgets: store.clone(), data: store });
     }
     #[cfg(feature = "postgres")]
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store =
             Arc::new(wbots_core::store::PostgresStore::connect(url).await.context("store.url")?);
         store.migrate().await.context("store migrations")?;
-        return Ok(Stores { channels: store.clone(), data: store });
+        return Ok(Stores { channels: store.clone(), budgets: store.clone(), data: store });
     }
     Err(anyhow!("store.url: this wbots cannot open the store it names"))
 }

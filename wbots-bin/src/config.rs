@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use figment::Figment;
 use figment::error::{Actual, Kind};
@@ -44,6 +45,11 @@ pub(crate) struct Config {
     /// `[upkeep]`: keeping Meta tokens alive.
     #[serde(default)]
     pub upkeep: UpkeepSection,
+    /// Not configuration: the store's request budgets, set by `serve` once its store is
+    /// open, so every Chatwoot adapter built from this configuration (the bridge's own and
+    /// each connected channel's) draws on the installation's `chatwoot.max_requests_per_minute`.
+    #[serde(skip)]
+    pub rate_budgets: Option<Arc<dyn wbots_core::store::RateBudgets>>,
     /// `[privacy]`: retention and the audit trail's key (`privacy_config.rs`).
     #[serde(default)]
     pub privacy: crate::privacy_config::PrivacySection,
@@ -231,9 +237,13 @@ pub(crate) struct ChannelSection {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EngineSection {
-    /// Jobs processed at once.
+    /// Inbound jobs (toward Chatwoot) processed at once.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Outbound jobs (agent replies, typing, upkeep: toward Meta) processed at once, by
+    /// workers of their own so neither direction waits behind the other's backlog.
+    #[serde(default = "default_outbound_workers")]
+    pub outbound_workers: usize,
     /// Attempts before the dead letter.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
@@ -282,6 +292,10 @@ fn default_workers() -> usize {
     16
 }
 
+fn default_outbound_workers() -> usize {
+    4
+}
+
 fn default_attempts() -> u32 {
     12
 }
@@ -290,6 +304,7 @@ impl Default for EngineSection {
     fn default() -> Self {
         Self {
             workers: default_workers(),
+            outbound_workers: default_outbound_workers(),
             max_attempts: default_attempts(),
             lease_seconds: default_lease(),
             retry_max_seconds: default_retry_max(),
@@ -639,6 +654,9 @@ impl Config {
         if self.engine.workers == 0 {
             return Err(invalid("engine.workers", "must be at least 1"));
         }
+        if self.engine.outbound_workers == 0 {
+            return Err(invalid("engine.outbound_workers", "must be at least 1"));
+        }
         if self.engine.lease_seconds < 2 {
             return Err(invalid("engine.lease_seconds", "must be at least 2"));
         }
@@ -829,6 +847,20 @@ inbox_id = 7
             err.starts_with("chatwoot.webhook_secret") && err.contains("webhook_token"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn lanes_and_the_chatwoot_budget_have_keys_and_defaults() {
+        let c = load(MINIMAL, &[]).unwrap();
+        assert_eq!((c.engine.outbound_workers, c.chatwoot.max_requests_per_minute), (4, 2400));
+        let c = load(
+            &MINIMAL.replace("[chatwoot]", "[chatwoot]\nmax_requests_per_minute = 1200"),
+            &[("WBOTS_ENGINE__OUTBOUND_WORKERS", "2")],
+        )
+        .unwrap();
+        assert_eq!((c.engine.outbound_workers, c.chatwoot.max_requests_per_minute), (2, 1200));
+        let err = load(MINIMAL, &[("WBOTS_ENGINE__OUTBOUND_WORKERS", "0")]).unwrap_err();
+        assert!(err.to_string().starts_with("engine.outbound_workers"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
     // by then (see `keys::check_at_start`).
     crate::keys::check_at_start(&config).await.map_err(|e| format!("{e:#}"))?;
     let stores = crate::store::open_for_serving(config.store.url.expose()).await?;
+    // Every Chatwoot adapter built from here on draws on the store's request budgets.
+    let mut config = config;
+    config.rate_budgets = Some(stores.budgets.clone());
     let store = stores.data.clone();
     let metrics = crate::metrics::install()?;
     let connected = crate::channel_source::open(&config, stores.channels.clone())?;

@@ -3,19 +3,21 @@
 use std::sync::Arc;
 
 use wbots_core::StoreError;
-use wbots_core::store::{ChannelStore, JobQueue, SqliteStore, Store};
+use wbots_core::store::{ChannelStore, JobQueue, RateBudgets, SqliteStore, Store};
 
 /// One store seen both ways: as connected channels, and as job queue and links. The same
 /// object underneath (SQLite: one store per file per process).
 pub(crate) struct Stores {
     pub channels: Arc<dyn ChannelStore>,
     pub data: Arc<dyn Store>,
+    /// Request budgets (Chatwoot's), shared by the replicas on PostgreSQL.
+    pub budgets: Arc<dyn RateBudgets>,
 }
 
 impl Stores {
-    fn of<S: Store + ChannelStore>(store: S) -> Self {
+    fn of<S: Store + ChannelStore + RateBudgets>(store: S) -> Self {
         let store = Arc::new(store);
-        Self { channels: store.clone(), data: store }
+        Self { channels: store.clone(), budgets: store.clone(), data: store }
     }
 }
 

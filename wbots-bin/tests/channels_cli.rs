@@ -393,6 +393,7 @@ async fn remove_forget_forgets_that_accounts_customers_only() {
                 ordering_key: scope.clone(),
                 scope: Some(scope),
                 priority: 0,
+                lane: wbots_core::store::Lane::Inbound,
                 payload: "{}".into(),
                 not_before: None,
             }])

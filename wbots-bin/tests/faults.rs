@@ -120,6 +120,8 @@ url = "{chatwoot}"
 api_access_token = "cw"
 account_id = 1
 webhook_token = "fault-path-token-0123"
+# The fake Chatwoot does not throttle: these runs measure faults at full speed, unbudgeted.
+max_requests_per_minute = 0
 [[channels]]
 kind = "messenger"
 id = "{PAGE}"

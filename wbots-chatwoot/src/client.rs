@@ -5,6 +5,7 @@ use std::fmt;
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use url::Url;
+use wbots_core::rate_budget::Budget;
 use wbots_core::{BuildError, DeliveryError, DeliveryErrorKind, HttpFailures, Secret};
 
 use crate::error::{ChatwootFailures, unreadable};
@@ -18,6 +19,8 @@ pub struct Client {
     root: Url,
     account: Url,
     token: Secret,
+    /// The installation's request budget, shared with every adapter and replica on it.
+    budget: Option<Budget>,
 }
 
 impl fmt::Debug for Client {
@@ -38,7 +41,13 @@ impl Client {
             .map_err(|e| BuildError::new("chatwoot.url", e.to_string()).with_source(e))?;
         let root = Url::parse(&format!("{root}/"))
             .map_err(|e| BuildError::new("chatwoot.url", e.to_string()).with_source(e))?;
-        Ok(Self { http, root, account, token })
+        Ok(Self { http, root, account, token, budget: None })
+    }
+
+    /// Draws every request from `budget` first.
+    pub(crate) fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// `base` with `segments` appended, each one escaped (an id holding `/` or `?` stays
@@ -113,6 +122,10 @@ impl Client {
         request: RequestBuilder,
         what: &str,
     ) -> Result<bytes::Bytes, Failure> {
+        if let Some(budget) = &self.budget {
+            // Not sent yet: a spent budget is a wait (no attempt counted), never a failure.
+            budget.acquire().await.map_err(|error| Failure { error, refusal: None })?;
+        }
         let failures = ChatwootFailures::new(what);
         let unreachable = |e| Failure { error: failures.unreachable(e), refusal: None };
         let response = request.send().await.map_err(unreachable)?;

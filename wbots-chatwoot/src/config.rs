@@ -38,10 +38,23 @@ pub struct ChatwootConfig {
     /// keep the history.
     #[serde(default)]
     pub delete_contacts_on_data_deletion: bool,
+    /// The most requests a minute the bridge sends this Chatwoot installation, across every
+    /// worker, every adapter of the installation and (on PostgreSQL) every replica: Chatwoot
+    /// answers 429 past 3,000 a minute per client address by default (rack-attack,
+    /// `RACK_ATTACK_LIMIT`, no `Retry-After`; `chatwoot-api.md`). Default 2,400, leaving room
+    /// for the burst (a second's worth) and for other clients behind the same address; 0
+    /// turns the budget off. Applies when the adapter is given the store's budgets
+    /// ([`ChatwootInboxBuilder::with_rate_budgets`](crate::ChatwootInboxBuilder::with_rate_budgets)).
+    #[serde(default = "default_max_requests_per_minute")]
+    pub max_requests_per_minute: u32,
 }
 
 fn default_max_media() -> u64 {
     40 * 1024 * 1024
+}
+
+fn default_max_requests_per_minute() -> u32 {
+    2_400
 }
 
 impl ChatwootConfig {
@@ -56,12 +69,19 @@ impl ChatwootConfig {
             frontend_url: None,
             max_media_bytes: default_max_media(),
             delete_contacts_on_data_deletion: false,
+            max_requests_per_minute: default_max_requests_per_minute(),
         }
     }
 
     /// Sets the webhook signing secret.
     pub fn with_webhook_secret(mut self, secret: Secret) -> Self {
         self.webhook_secret = Some(secret);
+        self
+    }
+
+    /// Sets the request budget (0: none).
+    pub fn with_max_requests_per_minute(mut self, per_minute: u32) -> Self {
+        self.max_requests_per_minute = per_minute;
         self
     }
 

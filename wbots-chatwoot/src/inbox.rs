@@ -22,6 +22,8 @@ use crate::wire::conversations::{self, Conversation, ConversationAttributes, New
 use crate::wire::messages::{self, NewMessage, StatusUpdate};
 use crate::wire::numeric_id;
 use wbots_core::download::same_origin_redirects;
+use wbots_core::rate_budget::Budget;
+use wbots_core::store::{BudgetRate, RateBudgets};
 
 /// The name of the bridge's first Chatwoot account: its webhook path, `/webhooks/chatwoot`.
 const DEFAULT_NAME: &str = "chatwoot";
@@ -56,6 +58,7 @@ pub struct ChatwootInboxBuilder {
     config: ChatwootConfig,
     http: Option<reqwest::Client>,
     clock: Clock,
+    budgets: Option<Arc<dyn RateBudgets>>,
 }
 
 impl fmt::Debug for ChatwootInboxBuilder {
@@ -83,6 +86,15 @@ impl ChatwootInboxBuilder {
     /// adapter is `chatwoot` with bare inbox ids, as a bridge with one account always was.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Draws every request to Chatwoot from the installation's request budget
+    /// (`max_requests_per_minute`), kept in `budgets` (the bridge's store): one budget per
+    /// installation (its origin), shared by every adapter on it in the process and, on
+    /// PostgreSQL, by every replica. Without it (or with 0 a minute) requests are not paced.
+    pub fn with_rate_budgets(mut self, budgets: Arc<dyn RateBudgets>) -> Self {
+        self.budgets = Some(budgets);
         self
     }
 
@@ -127,14 +139,34 @@ impl ChatwootInboxBuilder {
             self.config.account_id,
             self.config.api_access_token.clone(),
         )?;
+        let client = match (self.budgets, self.config.max_requests_per_minute) {
+            (Some(budgets), per_minute) if per_minute > 0 => client.with_budget(Budget::new(
+                budgets,
+                budget_name(&self.config.url),
+                BudgetRate::per_minute(per_minute),
+            )),
+            _ => client,
+        };
         Ok(ChatwootInbox { name: self.name, client, media, config: self.config, clock: self.clock })
     }
+}
+
+/// The budget of the installation at `url`: Chatwoot counts requests per client address
+/// for the whole server, so every account and path on one origin shares it.
+fn budget_name(url: &url::Url) -> String {
+    format!("chatwoot {}", url.origin().ascii_serialization())
 }
 
 impl ChatwootInbox {
     /// Starts building an inbox adapter.
     pub fn builder(config: ChatwootConfig) -> ChatwootInboxBuilder {
-        ChatwootInboxBuilder { name: None, config, http: None, clock: Arc::new(Utc::now) }
+        ChatwootInboxBuilder {
+            name: None,
+            config,
+            http: None,
+            clock: Arc::new(Utc::now),
+            budgets: None,
+        }
     }
 
     /// The API client, for setup and checks.

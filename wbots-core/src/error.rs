@@ -133,6 +133,8 @@ pub struct DeliveryError {
     /// The error underneath (a network or decoding failure), for `source()`. Shared so the
     /// error stays `Clone`.
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+    /// Not a failure: the request was never sent (see [`DeliveryError::budget_spent`]).
+    budget_spent: bool,
 }
 
 impl DeliveryError {
@@ -144,6 +146,7 @@ impl DeliveryError {
             message: message.into(),
             code: None,
             source: None,
+            budget_spent: false,
         }
     }
 
@@ -155,7 +158,28 @@ impl DeliveryError {
             message: message.into(),
             code: None,
             source: None,
+            budget_spent: false,
         }
+    }
+
+    /// Not a failure: the request was never sent, because the client's request budget
+    /// toward the far side ([`crate::rate_budget::Budget`]) is spent for now. The job waits
+    /// `wait` in the queue **without counting an attempt**, so a long backlog drained at the
+    /// budget never pushes a job toward the dead letter.
+    pub fn budget_spent(wait: Duration) -> Self {
+        Self {
+            kind: DeliveryErrorKind::RateLimited,
+            retry: Retryability::Temporary { after: Some(wait) },
+            message: "the request budget toward this service is spent for now".to_owned(),
+            code: None,
+            source: None,
+            budget_spent: true,
+        }
+    }
+
+    /// Whether this is a [`DeliveryError::budget_spent`] wait rather than a failure.
+    pub fn is_budget_spent(&self) -> bool {
+        self.budget_spent
     }
 
     /// The operation is not supported by this adapter (permanent).

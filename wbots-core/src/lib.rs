@@ -20,6 +20,7 @@ pub mod key_ring;
 mod media;
 mod outbound;
 mod profile;
+pub mod rate_budget;
 mod request;
 #[cfg(feature = "axum")]
 pub mod router;

@@ -14,6 +14,7 @@ fn job(key: &str, id: &str) -> NewJob {
         ordering_key: key.into(),
         scope: None,
         priority: 0,
+        lane: wbots_core::store::Lane::Inbound,
         payload: "{}".into(),
         not_before: None,
     }

@@ -1,7 +1,39 @@
 //! Every store passes the same conformance suite.
 
+/// The request budgets (`RateBudgets`) of each store, through the same checks.
+macro_rules! rate_budget_tests {
+    ($fresh:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_budget_gives_its_burst_then_its_rate() {
+            let Some(store) =
+                wbots_core::testkit::store_suite::FreshStore::into_store($fresh.await)
+            else {
+                return;
+            };
+            wbots_core::testkit::store_suite::a_budget_gives_its_burst_then_its_rate(&store)
+                .await
+                .unwrap();
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn racing_takers_share_one_budget() {
+            let Some(store) =
+                wbots_core::testkit::store_suite::FreshStore::into_store($fresh.await)
+            else {
+                return;
+            };
+            wbots_core::testkit::store_suite::racing_takers_share_one_budget(std::sync::Arc::new(
+                store,
+            ))
+            .await
+            .unwrap();
+        }
+    };
+}
+
 mod memory {
     wbots_core::store_conformance_tests!(async { wbots_core::store::MemoryStore::new() });
+    rate_budget_tests!(async { wbots_core::store::MemoryStore::new() });
 }
 
 #[cfg(feature = "sqlite")]
@@ -20,6 +52,7 @@ mod sqlite {
     }
 
     wbots_core::store_conformance_tests!(fresh());
+    rate_budget_tests!(fresh());
 
     #[tokio::test]
     async fn in_memory_databases_work_too() {
@@ -96,4 +129,5 @@ mod postgres {
     }
 
     wbots_core::store_conformance_tests!(fresh());
+    rate_budget_tests!(fresh());
 }

@@ -83,7 +83,7 @@ mod flaky {
     use wbots_core::JobId;
     use wbots_core::StoreError;
     use wbots_core::store::{
-        ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+        ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane, Lease, Link, LinkKey,
         LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
     };
 
@@ -120,6 +120,15 @@ mod flaky {
         ) -> Result<Vec<ClaimedJob>, StoreError> {
             self.inner.claim(now, lease_for, limit).await
         }
+        async fn claim_lane(
+            &self,
+            now: DateTime<Utc>,
+            lease_for: Duration,
+            limit: usize,
+            lane: Lane,
+        ) -> Result<Vec<ClaimedJob>, StoreError> {
+            self.inner.claim_lane(now, lease_for, limit, lane).await
+        }
         async fn extend_lease(
             &self,
             lease: &Lease,
@@ -141,6 +150,14 @@ mod flaky {
             error: &str,
         ) -> Result<(), StoreError> {
             self.inner.retry_later(lease, not_before, error).await
+        }
+        async fn postpone(
+            &self,
+            lease: &Lease,
+            not_before: DateTime<Utc>,
+            note: &str,
+        ) -> Result<(), StoreError> {
+            self.inner.postpone(lease, not_before, note).await
         }
         async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
             self.inner.wedge(lease, reason).await

@@ -167,7 +167,23 @@ struct World {
     fail_next: Vec<u16>,
     down: bool,
     requests: u64,
+    throttle: Option<Throttle>,
+    throttled: u64,
     people: people::People,
+}
+
+/// Chatwoot's rack-attack throttle (`config/initializers/rack_attack.rb`:
+/// `throttle('req/ip', limit: RACK_ATTACK_LIMIT (3000), period: 1.minute)`; `chatwoot-api.md`):
+/// a counter per fixed window aligned on the epoch (rack-attack's `Cache#count` keys on
+/// `now / period`), incremented by every request, throttled ones included; past `limit`
+/// the answer is 429 `Retry later` with no `Retry-After` (rack-attack 6's default
+/// `throttled_responder`, `throttled_response_retry_after_header` false).
+#[derive(Debug)]
+struct Throttle {
+    limit: u64,
+    period: Duration,
+    window: u128,
+    count: u64,
 }
 
 impl World {
@@ -414,6 +430,17 @@ impl FakeChatwoot {
         if let Some(c) = lock(&self.state).conversations.iter_mut().find(|c| c.id == conversation) {
             c.status = status.to_owned();
         }
+    }
+
+    /// Throttles API requests like Chatwoot's rack-attack: at most `limit` in each fixed
+    /// window of `period` (production: 3,000 a minute), 429 past it, no `Retry-After`.
+    pub fn limit_requests(&self, limit: u64, period: Duration) {
+        lock(&self.state).throttle = Some(Throttle { limit, period, window: 0, count: 0 });
+    }
+
+    /// How many requests the throttle answered 429.
+    pub fn throttled(&self) -> u64 {
+        lock(&self.state).throttled
     }
 
     /// Answers the next `n` API requests with `status` (a 429 carries `Retry-After: 1`).
@@ -764,6 +791,25 @@ async fn gate(
         s.requests += 1;
         if s.down {
             return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
+        }
+        if let Some(t) = &mut s.throttle {
+            let since_epoch = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let window = since_epoch.as_millis() / t.period.as_millis().max(1);
+            if window != t.window {
+                (t.window, t.count) = (window, 0);
+            }
+            t.count += 1;
+            if t.count > t.limit {
+                s.throttled += 1;
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("content-type", "text/plain")],
+                    "Retry later\n",
+                )
+                    .into_response();
+            }
         }
         if !s.fail_next.is_empty() {
             let status = s.fail_next.remove(0);

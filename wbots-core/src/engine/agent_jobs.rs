@@ -18,7 +18,7 @@ use crate::agent::{AgentEnvelope, AgentEvent, AgentMessage, ThreadRef};
 use crate::error::{StoreError, WebhookError};
 use crate::ids::{ConversationId, InboxId};
 use crate::inbox::Inbox;
-use crate::store::NewJob;
+use crate::store::{Lane, NewJob};
 
 /// Where an agent event goes, or why it cannot go anywhere.
 enum Route {
@@ -197,6 +197,7 @@ fn job(key: String, target: &Target, priority: i32, job: &Job) -> Result<NewJob,
         ordering_key: crate::event::thread_key(&target.address, &target.thread),
         scope: Some(user_scope(&target.address, target.thread.as_str())),
         priority,
+        lane: job.lane(),
         payload: serialise(job)?,
         not_before: None,
     })
@@ -212,6 +213,7 @@ fn unroutable(
         ordering_key: format!("unroutable/{inbox}/{}", message.conversation),
         scope: None,
         priority: PRIORITY_MESSAGE,
+        lane: Lane::Inbound,
         payload: serialise(&Job::Unroutable {
             inbox: inbox.clone(),
             conversation: message.conversation,

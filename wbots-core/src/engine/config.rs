@@ -10,9 +10,16 @@ use crate::error::Error;
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct EngineConfig {
-    /// Jobs processed at once. Each in-flight job holds one conversation, so this bounds
-    /// parallelism across conversations; default 16.
+    /// Inbound-lane jobs processed at once (customer events toward the inbox, sweeps: see
+    /// [`Lane`](crate::store::Lane)). Each in-flight job holds one conversation, so this
+    /// bounds parallelism across conversations and concurrent requests to the inbox;
+    /// default 16.
     pub workers: usize,
+    /// Outbound-lane jobs processed at once (agent replies, typing, credential upkeep):
+    /// workers of their own, so a reply never waits for a worker behind an inbound backlog,
+    /// nor the reverse; default 4 (agents write far less than customers, and each send is
+    /// one Graph call).
+    pub outbound_workers: usize,
     /// How long a claimed job stays with its worker without a heartbeat before another may
     /// take it over. A running job extends its lease every third of this, so the lease bounds
     /// how long a dead replica's conversations stall (on PostgreSQL; a SQLite bridge takes
@@ -66,6 +73,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             workers: 16,
+            outbound_workers: 4,
             lease: Duration::from_secs(20),
             max_attempts: 12,
             backoff: Backoff::default(),
@@ -87,6 +95,12 @@ impl EngineConfig {
     /// Sets the number of concurrent jobs.
     pub fn with_workers(mut self, workers: usize) -> Self {
         self.workers = workers;
+        self
+    }
+
+    /// Sets the number of concurrent outbound-lane jobs.
+    pub fn with_outbound_workers(mut self, workers: usize) -> Self {
+        self.outbound_workers = workers;
         self
     }
 
@@ -171,6 +185,9 @@ impl EngineConfig {
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.workers == 0 {
             return Err(Error::Config("workers must be at least 1".into()));
+        }
+        if self.outbound_workers == 0 {
+            return Err(Error::Config("outbound_workers must be at least 1".into()));
         }
         if self.max_attempts == 0 {
             return Err(Error::Config("max_attempts must be at least 1".into()));

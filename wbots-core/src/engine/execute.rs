@@ -116,6 +116,16 @@ async fn settle(
             }
             r
         }
+        // The far side's request budget is spent: not a failure, so no attempt is
+        // counted (a backlog drained at the budget never nears the dead letter).
+        Err(JobError::Delivery(e)) if e.is_budget_spent() => {
+            let wait = e.retry_after().unwrap_or(std::time::Duration::from_secs(1));
+            debug!(wait_ms = wait.as_millis() as u64, "request budget spent; job postponed");
+            metrics::counter!("wbots_jobs_total", "kind" => kind, "outcome" => "postponed")
+                .increment(1);
+            let at = cx.now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+            store.postpone(lease, at, "waiting: the request budget is spent").await
+        }
         Err(JobError::Deferred { wait, reason }) => {
             debug!(wait_ms = wait.as_millis() as u64, reason, "job deferred");
             metrics::counter!("wbots_jobs_total", "kind" => kind, "outcome" => "deferred")

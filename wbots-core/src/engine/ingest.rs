@@ -11,7 +11,7 @@ use super::links::user_scope;
 use crate::error::WebhookError;
 use crate::event::InboundEvent;
 use crate::request::RawRequest;
-use crate::store::NewJob;
+use crate::store::{Lane, NewJob};
 
 /// What one webhook delivery produced. Returned only once its jobs are durably stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -100,6 +100,7 @@ pub(crate) async fn channel_webhook(
             ordering_key: envelope.ordering_key(),
             scope,
             priority: PRIORITY_MESSAGE,
+            lane: Lane::Inbound,
             payload: serialise(&Job::Inbound { envelope })?,
             not_before: None,
         });

@@ -6,6 +6,7 @@ use crate::agent::AgentMessage;
 use crate::error::{DeliveryError, StoreError};
 use crate::event::InboundEnvelope;
 use crate::ids::{ChannelAddress, ConversationId, InboxId, InboxMessageId, ThreadId};
+use crate::store::Lane;
 
 /// One unit of work. Serialised into [`crate::store::NewJob::payload`]; the tag names are
 /// part of the stored format, so renaming one needs a migration.
@@ -58,6 +59,19 @@ impl Job {
             Self::Sweep { .. } => "sweep",
             Self::Unroutable { .. } => "unroutable",
             Self::Upkeep { .. } => "upkeep",
+        }
+    }
+
+    /// The workers that run it: toward the platform (agent replies, typing, credential
+    /// upkeep) or toward the inbox (everything else). `ConfirmSent`, `Unroutable` and the
+    /// sweep talk to the inbox only, so they share its lane (and its rate budget).
+    pub(crate) fn lane(&self) -> Lane {
+        match self {
+            Self::Outbound { .. } | Self::Typing { .. } | Self::Upkeep { .. } => Lane::Outbound,
+            Self::Inbound { .. }
+            | Self::ConfirmSent { .. }
+            | Self::Sweep { .. }
+            | Self::Unroutable { .. } => Lane::Inbound,
         }
     }
 }

@@ -17,7 +17,7 @@ use super::ingest::{IngestReport, serialise};
 use super::job::{Job, JobError};
 use crate::error::{DeliveryError, DeliveryErrorKind, WebhookError};
 use crate::ids::InboxId;
-use crate::store::{LinkWrite, NewJob};
+use crate::store::{Lane, LinkWrite, NewJob};
 
 /// Below messages and typing: a sweep is never urgent next to live traffic.
 const PRIORITY_SWEEP: i32 = -20;
@@ -43,6 +43,7 @@ pub(crate) async fn enqueue(cx: &Context, inbox: &str, key: &str) -> Result<(), 
         ordering_key: format!("sweep/{inbox}"),
         scope: None,
         priority: PRIORITY_SWEEP,
+        lane: Lane::Inbound,
         payload: serialise(&Job::Sweep { inbox: Some(inbox.to_owned()) })?,
         not_before: None,
     };

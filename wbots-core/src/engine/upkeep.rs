@@ -32,7 +32,7 @@ use super::job::{Job, JobError};
 use crate::error::{DeliveryError, DeliveryErrorKind};
 use crate::event::{InboundEnvelope, InboundEvent, Notice};
 use crate::ids::{ChannelAddress, ThreadId};
-use crate::store::{LinkPrefix, LinkWrite, NewJob, user_scope};
+use crate::store::{Lane, LinkPrefix, LinkWrite, NewJob, user_scope};
 
 /// Below messages, typing and sweeps: an upkeep is never urgent next to live traffic.
 const PRIORITY_UPKEEP: i32 = -30;
@@ -135,6 +135,7 @@ pub(crate) async fn enqueue(
         ordering_key: format!("upkeep/{address}"),
         scope: None,
         priority: PRIORITY_UPKEEP,
+        lane: Lane::Outbound,
         payload: serialise(&Job::Upkeep { address: address.clone() })?,
         not_before: None,
     };
@@ -240,6 +241,7 @@ async fn notes(
             ordering_key: envelope.ordering_key(),
             scope: envelope.event.customer().map(|u| user_scope(address, u.as_str())),
             priority: PRIORITY_UPKEEP,
+            lane: Lane::Inbound,
             payload: serialise(&Job::Inbound { envelope }).map_err(|e| {
                 JobError::Delivery(DeliveryError::permanent(
                     DeliveryErrorKind::Other,

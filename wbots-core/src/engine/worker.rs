@@ -1,5 +1,7 @@
 //! The workers: a loop that claims ready jobs from the queue and runs each in its own task
-//! (`execute.rs`), at most `EngineConfig::workers` at once. Beside it, two timers keep the
+//! (`execute.rs`), in two lanes with slots of their own (`EngineConfig::workers` inbound,
+//! `outbound_workers` outbound; see [`Lane`]), so an agent's reply never waits for a worker
+//! behind an inbound backlog. Beside it, two timers keep the
 //! queue healthy: the sweep is scheduled here (it is itself a job), and finished jobs past
 //! their retention are pruned by a task of their own, so a slow prune never holds up claims.
 
@@ -13,6 +15,7 @@ use tracing::{error, info, warn};
 
 use super::context::Engine;
 use super::{execute, flags, sweep, upkeep};
+use crate::store::Lane;
 
 /// How often finished jobs past the retention are removed. Pruning is cheap and idempotent,
 /// so every replica may do it; once an hour is plenty.
@@ -22,10 +25,18 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// jobs in flight to finish (their leases would otherwise have to expire first).
 pub(crate) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
     let config = &engine.config;
-    // One permit per job in flight: the bound on parallelism across conversations.
-    let slots = Arc::new(Semaphore::new(config.workers));
+    // One permit per job in flight, per lane: the bound on parallelism across
+    // conversations, and what keeps one lane's backlog from taking the other's workers.
+    let lanes = [
+        (Lane::Outbound, Arc::new(Semaphore::new(config.outbound_workers))),
+        (Lane::Inbound, Arc::new(Semaphore::new(config.workers))),
+    ];
     let mut running = JoinSet::new();
-    info!(workers = config.workers, "bridge workers started");
+    info!(
+        workers = config.workers,
+        outbound_workers = config.outbound_workers,
+        "bridge workers started"
+    );
     for (_, channel) in engine.routes().channels() {
         channel.prepare().await;
     }
@@ -65,10 +76,9 @@ pub(crate) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
         while let Some(ended) = running.try_join_next() {
             log_task_end(ended);
         }
-        // Every slot taken: wait for a job to end (or for shutdown) rather than claim jobs
-        // nobody could run, which would hold their conversations for nothing.
-        let free = slots.available_permits();
-        if free == 0 {
+        // Every slot of every lane taken: wait for a job to end (or for shutdown) rather
+        // than claim jobs nobody could run, which would hold their conversations for nothing.
+        if lanes.iter().all(|(_, slots)| slots.available_permits() == 0) {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 ended = running.join_next() => {
@@ -79,41 +89,57 @@ pub(crate) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
                 }
             }
         }
-        // Claim at most as many jobs as there are free slots, each leased to this process:
-        // the store hands out only the head job of each conversation, so order holds.
-        let claimed = match engine.store.claim(engine.clock.now(), config.lease, free).await {
-            Ok(jobs) => jobs,
-            // The store is down: nothing to do but wait a poll interval and try again; the
-            // jobs stay safely queued.
-            Err(e) => {
-                warn!(error = %e, "claiming jobs failed; retrying after the poll interval");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(config.poll_interval) => continue,
-                }
+        // In each lane with free slots, claim at most as many jobs as there are free slots,
+        // each leased to this process: the store hands out only the head job of each
+        // conversation (whatever its lane), so order holds. The outbound lane first: its
+        // jobs are what an agent waits for.
+        let mut claimed_any = false;
+        let mut store_down = None;
+        for (lane, slots) in &lanes {
+            let free = slots.available_permits();
+            if free == 0 {
+                continue;
             }
-        };
-        // Nothing ready: sleep until new work is enqueued (ingest and finished jobs notify),
-        // or the poll interval passes (a retry's time may have come), or shutdown.
-        if claimed.is_empty() {
+            let now = engine.clock.now();
+            let claimed = match engine.store.claim_lane(now, config.lease, free, *lane).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    store_down = Some(e);
+                    break;
+                }
+            };
+            claimed_any |= !claimed.is_empty();
+            // Run each claimed job in its own task holding a slot of its lane, with the
+            // routes of the moment it starts. When it ends, the next job of its
+            // conversation may be claimable: wake the loop.
+            for job in claimed {
+                let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                let cx = engine.context();
+                running.spawn(async move {
+                    execute::run_job(&cx, job).await;
+                    drop(permit);
+                    cx.work.notify_one();
+                });
+            }
+        }
+        // The store is down: nothing to do but wait a poll interval and try again; the
+        // jobs stay safely queued.
+        if let Some(e) = store_down {
+            warn!(error = %e, "claiming jobs failed; retrying after the poll interval");
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(config.poll_interval) => continue,
+            }
+        }
+        // Nothing ready in any lane with room: sleep until new work is enqueued (ingest and
+        // finished jobs notify), or the poll interval passes (a retry's time may have come),
+        // or shutdown.
+        if !claimed_any {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = engine.work.notified() => {}
                 _ = tokio::time::sleep(config.poll_interval) => {}
             }
-            continue;
-        }
-        // Run each claimed job in its own task holding a slot, with the routes of the
-        // moment it starts. When it ends, the next job of its conversation may be
-        // claimable: wake the loop.
-        for job in claimed {
-            let Ok(permit) = slots.clone().acquire_owned().await else { break };
-            let cx = engine.context();
-            running.spawn(async move {
-                execute::run_job(&cx, job).await;
-                drop(permit);
-                cx.work.notify_one();
-            });
         }
     }
     // Shutdown: claim nothing more, but let the jobs in flight finish and settle, so their

@@ -16,8 +16,8 @@ use super::channels::{
 };
 use super::privacy::{AuditEntry, AuditRecord, PrivacyStore};
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey, LinkKind,
-    LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane, Lease, Link, LinkKey,
+    LinkKind, LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
 use crate::ids::{ChannelAddress, JobId};
@@ -53,6 +53,15 @@ impl<T: JobQueue + ?Sized> JobQueue for Arc<T> {
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         (**self).claim(now, lease_for, limit).await
     }
+    async fn claim_lane(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: Lane,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        (**self).claim_lane(now, lease_for, limit, lane).await
+    }
     async fn extend_lease(
         &self,
         lease: &Lease,
@@ -74,6 +83,14 @@ impl<T: JobQueue + ?Sized> JobQueue for Arc<T> {
         error: &str,
     ) -> Result<(), StoreError> {
         (**self).retry_later(lease, not_before, error).await
+    }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        (**self).postpone(lease, not_before, note).await
     }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         (**self).wedge(lease, reason).await
@@ -154,6 +171,20 @@ impl<T: ChannelStore + ?Sized> ChannelStore for Arc<T> {
     }
     async fn channel_changes(&self, since: Revision) -> Result<ChannelChanges, ChannelError> {
         (**self).channel_changes(since).await
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl<T: super::RateBudgets + ?Sized> super::RateBudgets for Arc<T> {
+    async fn take_tokens(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        rate: super::BudgetRate,
+        want: u32,
+    ) -> Result<super::Tokens, StoreError> {
+        (**self).take_tokens(name, now, rate, want).await
     }
 }
 

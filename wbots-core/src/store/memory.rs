@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey, LinkKind,
-    LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane, Lease, Link, LinkKey,
+    LinkKind, LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
 use crate::ids::JobId;
@@ -22,6 +22,8 @@ pub struct MemoryStore {
     /// The connected channels (`memory_channels`), apart: they share no transaction with
     /// the queue.
     pub(super) channels: Mutex<super::memory_channels::Channels>,
+    /// Request budgets: in memory, like everything here.
+    budgets: super::MemoryBuckets,
     /// The privacy audit trail (`memory_privacy`), apart too.
     pub(super) audit: Mutex<Vec<super::AuditRecord>>,
 }
@@ -206,6 +208,64 @@ impl Store for MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// The claim of every lane (`None`) or of one: heads are found across lanes, so a lane
+    /// never takes a job whose conversation has an earlier one in another lane.
+    fn claim_in(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: Option<Lane>,
+    ) -> Vec<ClaimedJob> {
+        let mut s = self.lock();
+        // The head of each ordering key: its oldest unfinished job.
+        let mut heads: HashMap<&str, i64> = HashMap::new();
+        for (&id, j) in &s.jobs {
+            if matches!(j.state, JobState::Queued | JobState::Running) {
+                heads.entry(j.new.ordering_key.as_str()).or_insert(id);
+            }
+        }
+        let mut ready: Vec<(i32, i64)> = heads
+            .values()
+            .filter_map(|&id| {
+                let j = &s.jobs[&id];
+                let is_ready = match j.state {
+                    JobState::Queued => j.not_before <= now,
+                    JobState::Running => j.lease_until.is_some_and(|u| u < now),
+                    _ => false,
+                };
+                let in_lane = lane.is_none_or(|l| l == j.new.lane);
+                (is_ready && in_lane).then_some((j.new.priority, id))
+            })
+            .collect();
+        ready.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        ready.truncate(limit);
+
+        let mut out = Vec::with_capacity(ready.len());
+        for (_, id) in ready {
+            let token = uuid::Uuid::new_v4().to_string();
+            let Some(j) = s.jobs.get_mut(&id) else { continue };
+            j.state = JobState::Running;
+            j.lease_until = Some(later(now, lease_for));
+            j.token = Some(token.clone());
+            let previous_claims = j.claims;
+            j.claims += 1;
+            out.push(ClaimedJob {
+                lease: Lease { job: JobId(id), token },
+                idempotency_key: j.new.idempotency_key.clone(),
+                ordering_key: j.new.ordering_key.clone(),
+                scope: j.new.scope.clone(),
+                attempts: j.attempts,
+                previous_claims,
+                payload: j.payload.clone().unwrap_or_default(),
+                created_at: j.created_at,
+            });
+        }
+        out
+    }
+}
+
 #[async_trait]
 impl JobQueue for MemoryStore {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
@@ -245,50 +305,16 @@ impl JobQueue for MemoryStore {
         lease_for: Duration,
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        let mut s = self.lock();
-        // The head of each ordering key: its oldest unfinished job.
-        let mut heads: HashMap<&str, i64> = HashMap::new();
-        for (&id, j) in &s.jobs {
-            if matches!(j.state, JobState::Queued | JobState::Running) {
-                heads.entry(j.new.ordering_key.as_str()).or_insert(id);
-            }
-        }
-        let mut ready: Vec<(i32, i64)> = heads
-            .values()
-            .filter_map(|&id| {
-                let j = &s.jobs[&id];
-                let is_ready = match j.state {
-                    JobState::Queued => j.not_before <= now,
-                    JobState::Running => j.lease_until.is_some_and(|u| u < now),
-                    _ => false,
-                };
-                is_ready.then_some((j.new.priority, id))
-            })
-            .collect();
-        ready.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        ready.truncate(limit);
-
-        let mut out = Vec::with_capacity(ready.len());
-        for (_, id) in ready {
-            let token = uuid::Uuid::new_v4().to_string();
-            let Some(j) = s.jobs.get_mut(&id) else { continue };
-            j.state = JobState::Running;
-            j.lease_until = Some(later(now, lease_for));
-            j.token = Some(token.clone());
-            let previous_claims = j.claims;
-            j.claims += 1;
-            out.push(ClaimedJob {
-                lease: Lease { job: JobId(id), token },
-                idempotency_key: j.new.idempotency_key.clone(),
-                ordering_key: j.new.ordering_key.clone(),
-                scope: j.new.scope.clone(),
-                attempts: j.attempts,
-                previous_claims,
-                payload: j.payload.clone().unwrap_or_default(),
-                created_at: j.created_at,
-            });
-        }
-        Ok(out)
+        Ok(self.claim_in(now, lease_for, limit, None))
+    }
+    async fn claim_lane(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: Lane,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        Ok(self.claim_in(now, lease_for, limit, Some(lane)))
     }
     async fn extend_lease(
         &self,
@@ -334,6 +360,21 @@ impl JobQueue for MemoryStore {
         j.state = JobState::Queued;
         j.attempts += 1;
         j.last_error = Some(error.to_owned());
+        j.not_before = not_before;
+        j.token = None;
+        j.lease_until = None;
+        Ok(())
+    }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let j = s.held(lease)?;
+        j.state = JobState::Queued;
+        j.last_error = Some(note.to_owned());
         j.not_before = not_before;
         j.token = None;
         j.lease_until = None;
@@ -459,5 +500,18 @@ impl LinkStore for MemoryStore {
                 scope: scope.clone(),
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl super::RateBudgets for MemoryStore {
+    async fn take_tokens(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        rate: super::BudgetRate,
+        want: u32,
+    ) -> Result<super::Tokens, StoreError> {
+        Ok(self.budgets.take(name, now, rate, want))
     }
 }

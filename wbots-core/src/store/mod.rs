@@ -23,20 +23,26 @@ use crate::ids::JobId;
 mod activity;
 mod arc;
 mod channels;
+mod lane;
 mod link_key;
 mod memory;
 mod memory_channels;
 mod memory_privacy;
 mod privacy;
+mod rate_budgets;
 mod sealed_channels;
 pub use activity::ChannelActivity;
 pub use channels::{
     ChannelChange, ChannelChanges, ChannelError, ChannelStatus, ChannelStore, ChatwootTarget,
     ConnectedChannel, Credentials, LoginKind, Revision, SealedCredentials, StoredChannel,
 };
+pub use lane::Lane;
 pub use link_key::{LinkKey, LinkPrefix, user_scope};
 pub use memory::MemoryStore;
 pub use privacy::{AuditEntry, AuditRecord, PrivacyAction, PrivacyStore};
+pub use rate_budgets::{BudgetRate, RateBudgets, Tokens};
+#[cfg_attr(not(feature = "postgres"), allow(unused_imports))]
+pub(crate) use rate_budgets::{MemoryBuckets, TokenBucket, UNITS_PER_TOKEN, next_in};
 pub use sealed_channels::{ChannelRecord, Rekeyed, SealedChannels};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -65,6 +71,8 @@ pub struct NewJob {
     /// Among the jobs ready to run, higher priority first; ties in enqueue order. Never
     /// reorders jobs of one ordering key.
     pub priority: i32,
+    /// The workers that run it ([`Lane`]); never reorders jobs of one ordering key either.
+    pub lane: Lane,
     /// The work, as JSON text (the engine's `Job` type).
     pub payload: String,
     /// Not before this time.
@@ -426,6 +434,16 @@ pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, StoreError>;
 
+    /// Like [`claim`](Self::claim), among the jobs of one [`Lane`] only: the head job of each
+    /// ordering key (whatever its lane decides which job is the head) when it is in `lane`.
+    async fn claim_lane(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: Lane,
+    ) -> Result<Vec<ClaimedJob>, StoreError>;
+
     /// Extends a held lease to `now + lease_for` (the heartbeat of a running job). Works
     /// while the token is current, even past the lease's expiry if no one took the job over.
     async fn extend_lease(
@@ -453,6 +471,17 @@ pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
         lease: &Lease,
         not_before: DateTime<Utc>,
         error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Puts the job back in the queue until `not_before` **without** counting a failed
+    /// attempt: a wait, not a failure (a request budget spent), so it never brings the job
+    /// nearer the dead letter. `note` is recorded as its last error, so a later run knows it
+    /// ran before.
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
     ) -> Result<(), StoreError>;
 
     /// Moves the job to the dead letter with its reason.

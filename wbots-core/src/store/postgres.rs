@@ -13,18 +13,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row};
 
 use super::sql::statements::{
     APPLIED_MIGRATION, COMPLETE, DELETE_LINK, EXTEND_LEASE, FORGET_JOBS, FORGET_LINKS, GET_LINK,
-    JOB, JOB_ID_BY_KEY, JOBS_IN_STATE, LINKS_FROM, LINKS_IN_RANGE, PRUNE_DONE, PURGE_DEAD_ALL,
-    PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, SET_LINK, STATS, WEDGE,
-    claimed_columns,
+    JOB, JOB_ID_BY_KEY, JOBS_IN_STATE, LINKS_FROM, LINKS_IN_RANGE, POSTPONE, PRUNE_DONE,
+    PURGE_DEAD_ALL, PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, SET_LINK,
+    STATS, WEDGE, claimed_columns,
 };
 use super::sql::{self, binds, db_err, lease_ms, limit_i64, ms, rows};
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane, Lease, Link, LinkKey,
     LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
@@ -89,6 +89,34 @@ const CLAIM: &str = concat!(
          UNION ALL
          (SELECT j.id, j.priority FROM jobs j
           WHERE j.state = 'queued' AND j.not_before <= $1
+            AND NOT EXISTS (SELECT 1 FROM jobs p
+                            WHERE p.ordering_key = j.ordering_key
+                              AND p.state IN ('queued', 'running') AND p.id < j.id)
+          ORDER BY j.priority DESC, j.id LIMIT $2)
+     ), ready AS (
+         SELECT id FROM candidates ORDER BY priority DESC, id LIMIT $2
+     ), locked AS (
+         SELECT id FROM jobs WHERE id IN (SELECT id FROM ready) FOR UPDATE SKIP LOCKED
+     )
+     UPDATE jobs SET state = 'running', lease_until = $3, claims = claims + 1,
+                     lease_token = md5(random()::text || clock_timestamp()::text || id::text)
+     WHERE id IN (SELECT id FROM locked)
+       AND ((state = 'queued' AND not_before <= $1) OR (state = 'running' AND lease_until < $1))
+     RETURNING ",
+    claimed_columns!()
+);
+
+/// [`CLAIM`] within one lane (`$4`): the head check still sees every lane's jobs; the walk
+/// uses `jobs_ready_by_lane`, so a lane with nothing ready costs nothing however long the
+/// other lane's backlog.
+const CLAIM_LANE: &str = concat!(
+    "WITH candidates AS (
+         (SELECT id, priority FROM jobs
+          WHERE state = 'running' AND lease_until < $1 AND lane = $4
+          ORDER BY id LIMIT $2)
+         UNION ALL
+         (SELECT j.id, j.priority FROM jobs j
+          WHERE j.lane = $4 AND j.state = 'queued' AND j.not_before <= $1
             AND NOT EXISTS (SELECT 1 FROM jobs p
                             WHERE p.ordering_key = j.ordering_key
                               AND p.state IN ('queued', 'running') AND p.id < j.id)
@@ -182,6 +210,25 @@ impl JobQueue for PostgresStore {
             .map_err(db_err)?;
         rows::claimed_in_queue_order::<_, Int>(&rows)
     }
+    async fn claim_lane(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: Lane,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let now_ms = ms(now);
+        let until = now_ms.saturating_add(lease_ms(lease_for));
+        let rows = sqlx::query(CLAIM_LANE)
+            .bind(now_ms)
+            .bind(limit_i64(limit))
+            .bind(until)
+            .bind(lane.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows::claimed_in_queue_order::<_, Int>(&rows)
+    }
     async fn extend_lease(
         &self,
         lease: &Lease,
@@ -199,8 +246,8 @@ impl JobQueue for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = binds::lease(sqlx::query(COMPLETE), lease).execute(&mut *tx).await;
         sql::lease_held(done.map_err(db_err)?.rows_affected(), lease)?;
-        for w in writes {
-            binds::link_write(w).execute(&mut *tx).await.map_err(db_err)?;
+        for q in binds::link_writes(writes) {
+            q.execute(&mut *tx).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
     }
@@ -211,6 +258,15 @@ impl JobQueue for PostgresStore {
         error: &str,
     ) -> Result<(), StoreError> {
         let q = binds::lease(sqlx::query(RETRY_LATER), lease).bind(error).bind(ms(not_before));
+        sql::lease_held(self.execute(q).await?, lease)
+    }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let q = binds::lease(sqlx::query(POSTPONE), lease).bind(note).bind(ms(not_before));
         sql::lease_held(self.execute(q).await?, lease)
     }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
@@ -282,5 +338,72 @@ impl LinkStore for PostgresStore {
         };
         let found = query.bind(limit_i64(limit)).fetch_all(&self.pool).await.map_err(db_err)?;
         found.iter().map(|r| rows::link(r, kind)).collect()
+    }
+}
+
+/// The bucket refilled for the time since its last use (never backwards), up to its
+/// capacity: `$2` now (ms), `$3` units a millisecond (the rate per minute), `$4` capacity.
+macro_rules! refilled {
+    () => {
+        "(CASE WHEN b.units + (CASE WHEN $2 > b.at THEN $2 - b.at ELSE 0 END) * $3 > $4 THEN $4
+               ELSE b.units + (CASE WHEN $2 > b.at THEN $2 - b.at ELSE 0 END) * $3 END)"
+    };
+}
+
+/// Takes up to `$5` tokens from bucket `$1` in one statement: the row lock orders replicas,
+/// so none takes a token twice. A new bucket starts full: `$6` units left and `$7` granted,
+/// computed by the caller. `$8` units a token.
+const TAKE_TOKENS: &str = concat!(
+    "INSERT INTO rate_budgets AS b (name, units, at, granted) VALUES ($1, $6, $2, $7)
+     ON CONFLICT (name) DO UPDATE SET
+         granted = CASE WHEN ",
+    refilled!(),
+    " / $8 >= $5 THEN $5 ELSE ",
+    refilled!(),
+    " / $8 END,
+         units = ",
+    refilled!(),
+    " - (CASE WHEN ",
+    refilled!(),
+    " / $8 >= $5 THEN $5 ELSE ",
+    refilled!(),
+    " / $8 END) * $8,
+         at = CASE WHEN $2 > b.at THEN $2 ELSE b.at END
+     RETURNING granted, units"
+);
+
+#[async_trait]
+impl crate::store::RateBudgets for PostgresStore {
+    async fn take_tokens(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        rate: crate::store::BudgetRate,
+        want: u32,
+    ) -> Result<crate::store::Tokens, StoreError> {
+        use crate::store::{TokenBucket, UNITS_PER_TOKEN};
+        let now_ms = ms(now);
+        // What a new (full) bucket gives, so the insert branch needs no arithmetic.
+        let first = TokenBucket::full(rate, now_ms).take(now_ms, rate, want);
+        let capacity = i64::from(rate.burst.max(1)) * UNITS_PER_TOKEN;
+        let left_first = capacity - i64::from(first.granted) * UNITS_PER_TOKEN;
+        let row = sqlx::query(TAKE_TOKENS)
+            .bind(name)
+            .bind(now_ms)
+            .bind(i64::from(rate.per_minute.max(1)))
+            .bind(capacity)
+            .bind(i64::from(want))
+            .bind(left_first)
+            .bind(i64::from(first.granted))
+            .bind(UNITS_PER_TOKEN)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let granted: i64 = row.try_get("granted").map_err(db_err)?;
+        let units: i64 = row.try_get("units").map_err(db_err)?;
+        Ok(crate::store::Tokens {
+            granted: u32::try_from(granted.max(0)).unwrap_or(0),
+            next_in: crate::store::next_in(units, rate, granted),
+        })
     }
 }

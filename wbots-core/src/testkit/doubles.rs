@@ -255,6 +255,8 @@ pub struct RecordingInbox {
     secret: Secret,
     faults: Faults,
     state: Mutex<InboxState>,
+    /// While set, every post waits here first: a slow inbox that holds its callers.
+    hold: Mutex<Option<std::sync::Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Default for RecordingInbox {
@@ -272,7 +274,15 @@ impl RecordingInbox {
             secret: Secret::new("inbox-secret"),
             faults: Faults::none(),
             state: Mutex::default(),
+            hold: Mutex::default(),
         }
+    }
+
+    /// From now on every post waits for a permit of `gate` (given back after): a gate of
+    /// no permits holds every caller, a slow inbox holding its workers; closing the gate
+    /// lets every post through.
+    pub fn hold_posts(&self, gate: std::sync::Arc<tokio::sync::Semaphore>) {
+        *lock(&self.hold) = Some(gate);
     }
 
     /// Another account of the inbox system beside the first: named `name` (its webhook at
@@ -453,6 +463,11 @@ impl Inbox for RecordingInbox {
     }
 
     async fn post_message(&self, message: &PostMessage) -> Result<InboxMessageId, DeliveryError> {
+        let gate = lock(&self.hold).clone();
+        if let Some(gate) = gate {
+            // A closed gate holds nobody any more.
+            let _permit = gate.acquire().await;
+        }
         let fault = self.faults.draw();
         fail(if fault == Fault::After { Fault::None } else { fault }, "post")?;
         let id = {

@@ -22,7 +22,8 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::error::StoreError;
 use crate::store::{
-    Enqueued, JobState, Link, LinkKey, LinkKind, LinkPrefix, LinkWrite, NewJob, Store,
+    BudgetRate, Enqueued, JobState, Lane, Link, LinkKey, LinkKind, LinkPrefix, LinkWrite, NewJob,
+    RateBudgets, Store,
 };
 
 /// A fixed point in time the checks count from.
@@ -43,6 +44,7 @@ pub fn job(key: &str, ordering: &str) -> NewJob {
         ordering_key: ordering.to_owned(),
         scope: None,
         priority: 0,
+        lane: crate::store::Lane::Inbound,
         payload: format!("{{\"job\":\"{key}\"}}"),
         not_before: None,
     }
@@ -64,6 +66,99 @@ async fn claim_all(store: &dyn Store, now: DateTime<Utc>) -> Vec<crate::store::C
 
 fn keys(jobs: &[crate::store::ClaimedJob]) -> Vec<String> {
     jobs.iter().map(|j| j.idempotency_key.clone()).collect()
+}
+
+/// A lane's claim hands out only its own jobs, and only heads: a job queued behind another
+/// lane's job of its conversation waits for it (order per conversation holds across lanes),
+/// while the other lane's backlog never holds up a conversation of its own.
+pub async fn claim_lane_takes_only_its_own_heads(store: &dyn Store) -> Result<(), StoreError> {
+    let outbound = |k: &str, o: &str| NewJob { lane: Lane::Outbound, ..job(k, o) };
+    store
+        .enqueue(&[
+            job("a1-in", "conv-a"),
+            outbound("a2-out", "conv-a"),
+            job("b1-in", "conv-b"),
+            outbound("c1-out", "conv-c"),
+            job("d1-in", "conv-d"),
+        ])
+        .await?;
+    let now = at(0);
+    let out = store.claim_lane(now, LEASE, 10, Lane::Outbound).await?;
+    assert_eq!(keys(&out), ["c1-out"], "a2-out waits behind a1-in of its conversation");
+    let inbound = store.claim_lane(now, LEASE, 10, Lane::Inbound).await?;
+    assert_eq!(keys(&inbound), ["a1-in", "b1-in", "d1-in"]);
+    assert!(store.claim_lane(now, LEASE, 10, Lane::Outbound).await?.is_empty());
+    store.complete(&inbound[0].lease, &[]).await?;
+    let out = store.claim_lane(now, LEASE, 10, Lane::Outbound).await?;
+    assert_eq!(keys(&out), ["a2-out"], "the head of conv-a is now the outbound job");
+    // An expired lease is taken over in its own lane only.
+    let later = at(LEASE.as_secs() as i64 + 1);
+    let taken = store.claim_lane(later, LEASE, 10, Lane::Outbound).await?;
+    assert_eq!(keys(&taken), ["a2-out", "c1-out"]);
+    let taken = store.claim_lane(later, LEASE, 10, Lane::Inbound).await?;
+    assert_eq!(keys(&taken), ["b1-in", "d1-in"]);
+    Ok(())
+}
+
+/// A postponed job waits, holding its conversation's place, and comes back with no attempt
+/// counted (a budget wait is not a failure) but known to have run before.
+pub async fn a_postponed_job_counts_no_attempt(store: &dyn Store) -> Result<(), StoreError> {
+    store.enqueue(&[job("p1", "conv"), job("p2", "conv")]).await?;
+    let claimed = store.claim(at(0), LEASE, 10).await?;
+    assert_eq!(keys(&claimed), ["p1"]);
+    store.postpone(&claimed[0].lease, at(10), "waiting: budget").await?;
+    assert!(store.claim(at(5), LEASE, 10).await?.is_empty(), "p2 waits behind p1");
+    let again = store.claim(at(10), LEASE, 10).await?;
+    assert_eq!(keys(&again), ["p1"]);
+    assert_eq!(again[0].attempts, 0);
+    assert!(again[0].may_have_run_before());
+    // The old lease cannot postpone it any more.
+    let stale = store.postpone(&claimed[0].lease, at(20), "stale").await;
+    assert!(matches!(stale, Err(StoreError::LeaseLost(_))), "{stale:?}");
+    Ok(())
+}
+
+/// A budget gives its burst at once, then its rate; buckets are apart by name; time going
+/// back refills nothing.
+pub async fn a_budget_gives_its_burst_then_its_rate(
+    budgets: &dyn RateBudgets,
+) -> Result<(), StoreError> {
+    let rate = BudgetRate::per_minute(600); // 10 a second, a burst of 10
+    let ms = |n: i64| t0() + chrono::Duration::milliseconds(n);
+    assert_eq!(budgets.take_tokens("cw", ms(0), rate, 25).await?.granted, 10);
+    let spent = budgets.take_tokens("cw", ms(0), rate, 1).await?;
+    assert_eq!((spent.granted, spent.next_in), (0, Duration::from_millis(100)));
+    assert_eq!(budgets.take_tokens("cw", ms(250), rate, 5).await?.granted, 2);
+    assert_eq!(budgets.take_tokens("cw", ms(100), rate, 5).await?.granted, 0);
+    let spent = budgets.take_tokens("cw", ms(250), rate, 1).await?;
+    assert_eq!(spent.next_in, Duration::from_millis(50), "half a token left");
+    assert_eq!(budgets.take_tokens("other", ms(0), rate, 3).await?.granted, 3);
+    assert_eq!(budgets.take_tokens("cw", ms(60_000), rate, 100).await?.granted, 10);
+    Ok(())
+}
+
+/// Takers racing on one bucket never share a token: together they get the burst, no more.
+pub async fn racing_takers_share_one_budget(
+    budgets: Arc<dyn RateBudgets>,
+) -> Result<(), StoreError> {
+    let rate = BudgetRate::per_minute(1200); // a burst of 20
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let budgets = budgets.clone();
+        tasks.spawn(async move {
+            let mut got = 0;
+            for _ in 0..10 {
+                got += budgets.take_tokens("shared", t0(), rate, 1).await?.granted;
+            }
+            Ok::<u32, StoreError>(got)
+        });
+    }
+    let mut total = 0;
+    while let Some(got) = tasks.join_next().await {
+        total += got.map_err(|e| StoreError::unavailable(e.to_string()))??;
+    }
+    assert_eq!(total, 20);
+    Ok(())
 }
 
 /// Enqueueing a known idempotency key creates no work and reports the existing job — within
@@ -251,6 +346,25 @@ pub async fn complete_applies_links_atomically(store: &dyn Store) -> Result<(), 
     let record = store.job(claimed.id()).await?;
     assert_eq!(record.as_ref().map(|r| r.state), Some(JobState::Done));
     assert_eq!(record.and_then(|r| r.payload), None, "a done job keeps no payload");
+
+    // Writes to one key apply in their order; several sets apply together.
+    store.enqueue(&[job("b", "k")]).await?;
+    let claimed = claim_all(store, at(1)).await.remove(0);
+    let writes = [
+        LinkWrite::Set(link(LinkKind::LastInbound, "t", "6")),
+        LinkWrite::Delete(key(LinkKind::LastInbound, "t")),
+        LinkWrite::Insert(link(LinkKind::LastInbound, "t", "7")),
+        LinkWrite::Set(link(LinkKind::LastInbound, "u", "8")),
+        LinkWrite::Set(link(LinkKind::LastInbound, "v", "9")),
+    ];
+    store.complete(&claimed.lease, &writes).await.unwrap_or_else(|e| panic!("complete: {e}"));
+    assert_eq!(
+        store.get_link(&key(LinkKind::LastInbound, "t")).await?.as_deref(),
+        Some("7"),
+        "set, delete, insert of one key, in that order"
+    );
+    assert_eq!(store.get_link(&key(LinkKind::LastInbound, "u")).await?.as_deref(), Some("8"));
+    assert_eq!(store.get_link(&key(LinkKind::LastInbound, "v")).await?.as_deref(), Some("9"));
     Ok(())
 }
 
@@ -612,6 +726,8 @@ macro_rules! store_conformance_tests {
         $crate::__store_check!($fresh, claim_honours_not_before);
         $crate::__store_check!($fresh, claim_orders_by_priority_then_fifo);
         $crate::__store_check!($fresh, claim_hands_out_one_job_per_ordering_key);
+        $crate::__store_check!($fresh, claim_lane_takes_only_its_own_heads);
+        $crate::__store_check!($fresh, a_postponed_job_counts_no_attempt);
         $crate::__store_check!($fresh, a_retrying_job_holds_back_its_key_only);
         $crate::__store_check!($fresh, dead_jobs_do_not_block_their_key);
         $crate::__store_check!($fresh, an_expired_lease_is_taken_over_and_the_stale_token_refused);

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::error::StoreError;
 use crate::ids::JobId;
 use crate::store::{
-    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane, Lease, Link, LinkKey,
     LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 
@@ -77,6 +77,15 @@ impl<S: Store> JobQueue for SwitchableStore<S> {
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         self.check()?.claim(now, lease_for, limit).await
     }
+    async fn claim_lane(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: Lane,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        self.check()?.claim_lane(now, lease_for, limit, lane).await
+    }
     async fn extend_lease(
         &self,
         lease: &Lease,
@@ -98,6 +107,14 @@ impl<S: Store> JobQueue for SwitchableStore<S> {
         error: &str,
     ) -> Result<(), StoreError> {
         self.check()?.retry_later(lease, not_before, error).await
+    }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        self.check()?.postpone(lease, not_before, note).await
     }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         self.check()?.wedge(lease, reason).await

@@ -44,6 +44,71 @@ where
     }
 }
 
+/// The most rows one coalesced link statement carries (4 parameters each: far below both
+/// databases' parameter limits).
+const ROWS_PER_STATEMENT: usize = 32;
+
+/// [`INSERT_LINK`](super::statements::INSERT_LINK) and
+/// [`SET_LINK`](super::statements::SET_LINK) for 0..=[`ROWS_PER_STATEMENT`] rows each,
+/// built once from the one-row statements so the two never drift apart.
+static ROWS: std::sync::LazyLock<[Vec<String>; 2]> = std::sync::LazyLock::new(|| {
+    use super::statements::{INSERT_LINK, SET_LINK};
+    [INSERT_LINK, SET_LINK]
+        .map(|one| (0..=ROWS_PER_STATEMENT).map(|n| rows_statement(one, n)).collect::<Vec<_>>())
+});
+
+/// `one` (a one-row `INSERT … VALUES ($1, $2, $3, $4) …`) with `n` rows of values.
+fn rows_statement(one: &str, n: usize) -> String {
+    const ROW: &str = "($1, $2, $3, $4)";
+    let (head, tail) = one.split_once(ROW).unwrap_or((one, ""));
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            let p = 4 * i;
+            format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
+        })
+        .collect();
+    format!("{head}{}{tail}", rows.join(", "))
+}
+
+/// The statements applying `writes`, bound, in as few statements as their meaning allows:
+/// when no key is written twice the writes commute (each touches its own row), so all the
+/// inserts go in multi-row statements, then all the sets, then each delete and latest
+/// time; otherwise one
+/// statement per write, in order. Fewer statements a completion is fewer round trips to the
+/// database (on SQLite, to sqlx's connection thread), where a message's time goes.
+pub(in crate::store) fn link_writes<'q, DB>(writes: &'q [LinkWrite]) -> Vec<Q<'q, DB>>
+where
+    DB: Database,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+{
+    let key_of = |w: &'q LinkWrite| match w {
+        LinkWrite::Insert(l) | LinkWrite::Set(l) | LinkWrite::Latest(l) => &l.key,
+        LinkWrite::Delete(k) => k,
+    };
+    let mut seen = std::collections::HashSet::with_capacity(writes.len());
+    if !writes.iter().all(|w| seen.insert(key_of(w))) {
+        return writes.iter().map(link_write).collect();
+    }
+    let (mut inserts, mut sets, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    for w in writes {
+        match w {
+            LinkWrite::Insert(l) => inserts.push(l),
+            LinkWrite::Set(l) => sets.push(l),
+            // Rare (a delete), or at most one a channel and minute (a latest time): one
+            // statement each.
+            LinkWrite::Delete(_) | LinkWrite::Latest(_) => out.push(link_write(w)),
+        }
+    }
+    for (statements, links) in ROWS.iter().zip([inserts, sets]) {
+        for chunk in links.chunks(ROWS_PER_STATEMENT) {
+            let sql: &'static str = statements[chunk.len()].as_str();
+            out.push(chunk.iter().fold(sqlx::query(sql), |q, l| link(q, l)));
+        }
+    }
+    out
+}
+
 /// `$1` job id, `$2` lease token: the guard of every lease-guarded update.
 pub(in crate::store) fn lease<'q, DB>(query: Q<'q, DB>, lease: &'q Lease) -> Q<'q, DB>
 where
@@ -54,7 +119,7 @@ where
     query.bind(lease.job.0).bind(lease.token.as_str())
 }
 
-/// [`INSERT_JOB`](super::statements::INSERT_JOB)'s seven values; `now` in ms. A job
+/// [`INSERT_JOB`](super::statements::INSERT_JOB)'s eight values; `now` in ms. A job
 /// without `not_before` is ready at once (the earliest time).
 pub(in crate::store) fn new_job<'q, DB>(job: &'q NewJob, now: i64) -> Q<'q, DB>
 where
@@ -72,4 +137,19 @@ where
         .bind(job.payload.as_str())
         .bind(now)
         .bind(job.not_before.map(super::ms).unwrap_or(i64::MIN))
+        .bind(job.lane.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sql::statements::{INSERT_LINK, SET_LINK};
+
+    #[test]
+    fn a_statement_of_n_rows_numbers_its_parameters_in_order_and_keeps_the_conflict_clause() {
+        assert_eq!(rows_statement(INSERT_LINK, 1), INSERT_LINK);
+        let two = rows_statement(SET_LINK, 2);
+        assert!(two.contains("VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)\n"), "{two}");
+        assert!(two.ends_with("scope = excluded.scope"), "{two}");
+    }
 }

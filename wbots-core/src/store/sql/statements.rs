@@ -27,9 +27,9 @@ pub(in crate::store) use claimed_columns;
 // --- the queue ---
 
 /// `$1` idempotency key, `$2` ordering key, `$3` scope, `$4` priority, `$5` payload,
-/// `$6` created at, `$7` not before. Returns the new id, or no row for a known key.
-pub(in crate::store) const INSERT_JOB: &str = "INSERT INTO jobs (idempotency_key, ordering_key, scope, priority, payload, created_at, not_before)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+/// `$6` created at, `$7` not before, `$8` lane. Returns the new id, or no row for a known key.
+pub(in crate::store) const INSERT_JOB: &str = "INSERT INTO jobs (idempotency_key, ordering_key, scope, priority, payload, created_at, not_before, lane)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
 
 /// `$1` idempotency key: the id of the job that holds it.
@@ -52,6 +52,13 @@ pub(in crate::store) const COMPLETE: &str =
 /// `$3` error, `$4` not before (ms).
 pub(in crate::store) const RETRY_LATER: &str =
     "UPDATE jobs SET state = 'queued', attempts = attempts + 1, last_error = $3, not_before = $4,
+                     lease_token = NULL, lease_until = NULL
+     WHERE id = $1 AND state = 'running' AND lease_token = $2";
+
+/// [`RETRY_LATER`] without counting an attempt (`JobQueue::postpone`): `$3` note, `$4` not
+/// before (ms).
+pub(in crate::store) const POSTPONE: &str =
+    "UPDATE jobs SET state = 'queued', last_error = $3, not_before = $4,
                      lease_token = NULL, lease_until = NULL
      WHERE id = $1 AND state = 'running' AND lease_token = $2";
 

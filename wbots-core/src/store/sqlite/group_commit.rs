@@ -213,6 +213,7 @@ mod tests {
             ordering_key: format!("o{i}"),
             scope: None,
             priority: 0,
+            lane: crate::store::Lane::Inbound,
             payload: "{}".into(),
             not_before: None,
         }

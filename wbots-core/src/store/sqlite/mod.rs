@@ -31,14 +31,14 @@ use self::group_commit::{GroupCommit, Lane};
 
 use super::sql::statements::{
     APPLIED_MIGRATION, COMPLETE, DELETE_LINK, EXTEND_LEASE, FORGET_JOBS, FORGET_LINKS, GET_LINK,
-    JOB, JOB_ID_BY_KEY, JOBS_IN_STATE, LINKS_FROM, LINKS_IN_RANGE, PRUNE_DONE, PURGE_DEAD_ALL,
-    PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, STATS, WEDGE,
-    claimed_columns,
+    JOB, JOB_ID_BY_KEY, JOBS_IN_STATE, LINKS_FROM, LINKS_IN_RANGE, POSTPONE, PRUNE_DONE,
+    PURGE_DEAD_ALL, PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, STATS,
+    WEDGE, claimed_columns,
 };
 use super::sql::{self, binds, db_err, lease_ms, limit_i64, ms, rows};
 use super::{
-    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lease, Link, LinkKey,
-    LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
+    ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane as JobLane, Lease, Link,
+    LinkKey, LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
 };
 use crate::error::StoreError;
 use crate::ids::JobId;
@@ -59,6 +59,9 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     commits: GroupCommit,
+    /// Request budgets, in memory: a SQLite store serves one process (`connect_exclusive`),
+    /// so nothing needs them on disk, and a Chatwoot call costs no write.
+    budgets: Arc<crate::store::MemoryBuckets>,
     /// The exclusive lock on `<db>.lock`, when taken; released when the last clone drops.
     _lock: Option<Arc<std::fs::File>>,
 }
@@ -128,7 +131,7 @@ impl SqliteStore {
             (writer, pool(4).connect_with(options).await.map_err(db_err)?)
         };
         let commits = GroupCommit::start(writer.clone());
-        Ok(Self { writer, reader, commits, _lock: lock })
+        Ok(Self { writer, reader, commits, budgets: Arc::default(), _lock: lock })
     }
 
     /// Copies the write-ahead log into the database and truncates it to nothing, so rows
@@ -194,19 +197,48 @@ const CLAIM: &str = concat!(
     claimed_columns!()
 );
 
+/// [`CLAIM`] within one lane (`$4`): the head check still sees every lane's jobs, and the
+/// walk goes through `jobs_ready_by_lane`, so a lane with nothing ready costs nothing
+/// however long the other lane's backlog.
+const CLAIM_LANE: &str = concat!(
+    "UPDATE jobs SET state = 'running', lease_until = $3, claims = claims + 1,
+                     lease_token = lower(hex(randomblob(16)))
+     WHERE id IN (
+         SELECT id FROM (
+             SELECT id, priority FROM jobs WHERE state = 'running' AND lease_until < $1 AND lane = $4
+             UNION ALL
+             SELECT id, priority FROM (
+                 SELECT j.id, j.priority FROM jobs j INDEXED BY jobs_ready_by_lane
+                 WHERE j.lane = $4 AND j.state = 'queued' AND j.not_before <= $1
+                   AND NOT EXISTS (SELECT 1 FROM jobs p
+                                   WHERE p.ordering_key = j.ordering_key
+                                     AND p.state IN ('queued', 'running') AND p.id < j.id)
+                 ORDER BY j.priority DESC, j.id
+                 LIMIT $2)
+         )
+         ORDER BY priority DESC, id
+         LIMIT $2)
+     RETURNING ",
+    claimed_columns!()
+);
+
 async fn claim_heads(
     conn: &mut SqliteConnection,
     now_ms: i64,
     until: i64,
     limit: usize,
+    lane: Option<JobLane>,
 ) -> Result<Vec<ClaimedJob>, StoreError> {
-    let rows = sqlx::query(CLAIM)
-        .bind(now_ms)
-        .bind(limit_i64(limit))
-        .bind(until)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
+    let query = match lane {
+        None => sqlx::query(CLAIM),
+        Some(_) => sqlx::query(CLAIM_LANE),
+    };
+    let query = query.bind(now_ms).bind(limit_i64(limit)).bind(until);
+    let query = match lane {
+        None => query,
+        Some(lane) => query.bind(lane.as_str()),
+    };
+    let rows = query.fetch_all(&mut *conn).await.map_err(db_err)?;
     rows::claimed_in_queue_order::<_, Int>(&rows)
 }
 
@@ -288,7 +320,22 @@ impl JobQueue for SqliteStore {
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now_ms = ms(now);
         let until = now_ms.saturating_add(lease_ms(lease_for));
-        self.commits.write(move |conn| Box::pin(claim_heads(conn, now_ms, until, limit))).await
+        self.commits
+            .write(move |conn| Box::pin(claim_heads(conn, now_ms, until, limit, None)))
+            .await
+    }
+    async fn claim_lane(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: JobLane,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let now_ms = ms(now);
+        let until = now_ms.saturating_add(lease_ms(lease_for));
+        self.commits
+            .write(move |conn| Box::pin(claim_heads(conn, now_ms, until, limit, Some(lane))))
+            .await
     }
     async fn extend_lease(
         &self,
@@ -320,8 +367,8 @@ impl JobQueue for SqliteStore {
                     // Guarded by the lease: a lost lease changes nothing (see group_commit).
                     let done = execute(conn, binds::lease(sqlx::query(COMPLETE), &lease)).await?;
                     sql::lease_held(done, &lease)?;
-                    for w in &writes {
-                        execute(conn, binds::link_write(w)).await?;
+                    for q in binds::link_writes(&writes) {
+                        execute(conn, q).await?;
                     }
                     Ok(())
                 })
@@ -340,6 +387,24 @@ impl JobQueue for SqliteStore {
                 Box::pin(async move {
                     let q = binds::lease(sqlx::query(RETRY_LATER), &lease)
                         .bind(&error)
+                        .bind(ms(not_before));
+                    sql::lease_held(execute(conn, q).await?, &lease)
+                })
+            })
+            .await
+    }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let (lease, note) = (lease.clone(), note.to_owned());
+        self.commits
+            .write(move |conn| {
+                Box::pin(async move {
+                    let q = binds::lease(sqlx::query(POSTPONE), &lease)
+                        .bind(&note)
                         .bind(ms(not_before));
                     sql::lease_held(execute(conn, q).await?, &lease)
                 })
@@ -458,5 +523,18 @@ impl LinkStore for SqliteStore {
         };
         let found = query.bind(limit_i64(limit)).fetch_all(&self.reader).await.map_err(db_err)?;
         found.iter().map(|r| rows::link(r, kind)).collect()
+    }
+}
+
+#[async_trait]
+impl crate::store::RateBudgets for SqliteStore {
+    async fn take_tokens(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        rate: crate::store::BudgetRate,
+        want: u32,
+    ) -> Result<crate::store::Tokens, StoreError> {
+        Ok(self.budgets.take(name, now, rate, want))
     }
 }
