@@ -2,8 +2,9 @@
 //! real `wbots serve` with `[admin]` on, against the FakeGraph and the FakeChatwoot. A
 //! business signs in, connects a Page with its Instagram account through Facebook Login
 //! and an Instagram account through Instagram Login, sees them listed, a customer's
-//! message arrives in Chatwoot through the Page at once, reconnects and disconnects. Each page is saved as a screenshot in `docs/screenshots/` (the README shows
-//! them). Skipped with one line when Chromium is not installed; CI installs it and fails
+//! message arrives in Chatwoot through the Page at once, reconnects and disconnects. Each page is saved as a
+//! screenshot (`target/tmp/screenshots/`; into `docs/screenshots/`, which the README shows,
+//! with `WBOTS_UPDATE_SCREENSHOTS=1`). Skipped with one line when Chromium is not installed; CI installs it and fails
 //! without it.
 
 use std::path::PathBuf;
@@ -85,8 +86,15 @@ instagram_api_url = "{graph_url}"
     Bridge { _child: Killed(child), url, dir }
 }
 
+/// Where the screenshots go: the build's scratch directory, so a test run leaves the
+/// checkout as it was; the README's copies in `docs/screenshots/` with
+/// `WBOTS_UPDATE_SCREENSHOTS=1` (the pages show times, so every run's images differ).
 fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+    if std::env::var_os("WBOTS_UPDATE_SCREENSHOTS").is_some_and(|v| !v.is_empty()) {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+    }
 }
 
 async fn shoot(browser: &Client, name: &str) {
