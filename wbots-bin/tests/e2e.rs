@@ -444,22 +444,7 @@ async fn a_data_deletion_request_removes_the_users_data_and_has_a_status_page() 
     w.wait("the other customer", |w| w.by_source("m_k1")).await;
     w.settled().await;
     let db = w.wbots._dir.path().join("wbots.db");
-    let found = |id: &str| -> Vec<String> {
-        ["", "-wal", "-shm"]
-            .iter()
-            .filter_map(|suffix| {
-                let file = format!("{}{suffix}", db.display());
-                // A journal file SQLite has not created holds nothing; any other read
-                // failure would hide the id, so it fails the test.
-                let bytes = match std::fs::read(&file) {
-                    Ok(bytes) => bytes,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-                    Err(e) => panic!("cannot read {file}: {e}"),
-                };
-                bytes.windows(id.len()).any(|w| w == id.as_bytes()).then_some(file)
-            })
-            .collect()
-    };
+    let found = |id: &str| support::sqlite_files_holding(&db, id);
     assert!(!found("user-to-forget").is_empty(), "the search finds the stored id");
 
     let payload = json!({"algorithm": "HMAC-SHA256", "issued_at": 1_732_000_000, "user_id": "user-to-forget"});

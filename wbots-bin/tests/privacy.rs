@@ -159,19 +159,7 @@ impl World {
 
     /// The store's files that contain `id`.
     fn files_holding(&self, id: &str) -> Vec<String> {
-        let db = self.dir.path().join("wbots.db");
-        ["", "-wal", "-shm"]
-            .iter()
-            .filter_map(|suffix| {
-                let file = format!("{}{suffix}", db.display());
-                let bytes = match std::fs::read(&file) {
-                    Ok(bytes) => bytes,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-                    Err(e) => panic!("cannot read {file}: {e}"),
-                };
-                bytes.windows(id.len()).any(|w| w == id.as_bytes()).then_some(file)
-            })
-            .collect()
+        support::sqlite_files_holding(&self.dir.path().join("wbots.db"), id)
     }
 
     fn run(&self, args: &[&str]) -> String {

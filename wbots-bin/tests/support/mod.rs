@@ -78,3 +78,22 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// The files of the SQLite store `db` (the database, its WAL and shared memory) whose bytes
+/// contain `needle`: where an id the bridge should have forgotten is still written. A
+/// journal file SQLite has not created holds nothing; any other read failure would hide
+/// the id, so it fails the test.
+pub(crate) fn sqlite_files_holding(db: &Path, needle: &str) -> Vec<String> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            let file = format!("{}{suffix}", db.display());
+            let bytes = match std::fs::read(&file) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                Err(e) => panic!("cannot read {file}: {e}"),
+            };
+            bytes.windows(needle.len()).any(|w| w == needle.as_bytes()).then_some(file)
+        })
+        .collect()
+}
