@@ -78,64 +78,6 @@ impl Process {
 /// outcome does not hang on backoff. The lease stays at its default.
 const FAST_RETRIES: &str = "workers = 32\nretry_max_seconds = 2\nmax_attempts = 1000";
 
-fn write_config(
-    dir: &std::path::Path,
-    name: &str,
-    store: &str,
-    graph: &str,
-    chatwoot: &str,
-    inbox: u64,
-) -> std::path::PathBuf {
-    write_config_with(dir, name, store, graph, chatwoot, inbox, FAST_RETRIES)
-}
-
-fn write_config_with(
-    dir: &std::path::Path,
-    name: &str,
-    store: &str,
-    graph: &str,
-    chatwoot: &str,
-    inbox: u64,
-    engine: &str,
-) -> std::path::PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-metrics_listen = ""
-public_url = "http://bridge.invalid"
-[store]
-url = "{store}"
-[meta]
-app_secret = "{SECRET}"
-verify_token = "fault-verify-0123456789"
-graph_url = "{graph}"
-instagram_graph_url = "{graph}"
-app_id = "777"
-[chatwoot]
-url = "{chatwoot}"
-api_access_token = "cw"
-account_id = 1
-webhook_token = "fault-path-token-0123"
-# The fake Chatwoot does not throttle: these runs measure faults at full speed, unbudgeted.
-max_requests_per_minute = 0
-[[channels]]
-kind = "messenger"
-id = "{PAGE}"
-access_token = "page-token"
-inbox_id = {inbox}
-[engine]
-{engine}
-"#
-        ),
-    )
-    .unwrap();
-    path
-}
-
 /// Offers `per_conversation` messages on each of `conversations` threads, each thread in
 /// order (the next only once the previous was acknowledged, as Meta does per thread),
 /// threads in parallel; retries a delivery until it is acknowledged, as Meta does; sends
@@ -244,6 +186,61 @@ struct Fixture {
     dir: tempfile::TempDir,
 }
 
+impl Fixture {
+    /// The SQLite store in the fixture's directory.
+    fn sqlite(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("wbots.db").display())
+    }
+
+    /// Configuration `name` of a bridge on `store`, with the fault tests' engine tuning.
+    fn config(&self, name: &str, store: &str) -> std::path::PathBuf {
+        self.config_with(name, store, FAST_RETRIES)
+    }
+
+    /// Configuration `name` of a bridge on `store` with `engine` tuning, against the
+    /// fixture's fakes.
+    fn config_with(&self, name: &str, store: &str, engine: &str) -> std::path::PathBuf {
+        let (graph, chatwoot, inbox) =
+            (self.graph.url().as_str(), self.chatwoot.url().as_str(), self.inbox);
+        let path = self.dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = ""
+public_url = "http://bridge.invalid"
+[store]
+url = "{store}"
+[meta]
+app_secret = "{SECRET}"
+verify_token = "fault-verify-0123456789"
+graph_url = "{graph}"
+instagram_graph_url = "{graph}"
+app_id = "777"
+[chatwoot]
+url = "{chatwoot}"
+api_access_token = "cw"
+account_id = 1
+webhook_token = "fault-path-token-0123"
+# The fake Chatwoot does not throttle: these runs measure faults at full speed, unbudgeted.
+max_requests_per_minute = 0
+[[channels]]
+kind = "messenger"
+id = "{PAGE}"
+access_token = "page-token"
+inbox_id = {inbox}
+[engine]
+{engine}
+"#
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
 async fn fixture() -> Fixture {
     let graph = FakeGraph::start().await.unwrap();
     let chatwoot = FakeChatwoot::start("cw", 1).await.unwrap();
@@ -255,15 +252,8 @@ async fn fixture() -> Fixture {
 async fn five_sigkills_during_20000_messages_lose_and_double_nothing() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let f = fixture().await;
-    let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
-    let config = write_config(
-        f.dir.path(),
-        "a",
-        &db,
-        f.graph.url().as_str(),
-        f.chatwoot.url().as_str(),
-        f.inbox,
-    );
+    let db = f.sqlite();
+    let config = f.config("a", &db);
     let mut process = Process::start(config).await;
     let load = tokio::spawn(offer(vec![process.url.clone()], 500, 40, 1));
     for _ in 0..5 {
@@ -288,15 +278,8 @@ async fn five_sigkills_during_20000_messages_lose_and_double_nothing() {
 async fn a_60_second_chatwoot_outage_and_triple_redelivery() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let f = fixture().await;
-    let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
-    let config = write_config(
-        f.dir.path(),
-        "a",
-        &db,
-        f.graph.url().as_str(),
-        f.chatwoot.url().as_str(),
-        f.inbox,
-    );
+    let db = f.sqlite();
+    let config = f.config("a", &db);
     let process = Process::start(config).await;
     let load = tokio::spawn(offer(vec![process.url.clone()], 100, 20, 3));
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -324,15 +307,8 @@ async fn a_60_second_chatwoot_outage_and_triple_redelivery() {
 async fn graph_rate_limits_a_refused_token_and_a_closed_window() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let f = fixture().await;
-    let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
-    let config = write_config(
-        f.dir.path(),
-        "a",
-        &db,
-        f.graph.url().as_str(),
-        f.chatwoot.url().as_str(),
-        f.inbox,
-    );
+    let db = f.sqlite();
+    let config = f.config("a", &db);
     let process = Process::start(config).await;
     let url = process.url.clone();
     f.chatwoot.set_webhook_url(f.inbox, &format!("{url}/webhooks/chatwoot/fault-path-token-0123"));
@@ -468,22 +444,8 @@ async fn two_replicas_on_postgres_one_killed_mid_load() {
         format!("{server}/{url}")
     };
     let f = fixture().await;
-    let ca = write_config(
-        f.dir.path(),
-        "a",
-        &db_url,
-        f.graph.url().as_str(),
-        f.chatwoot.url().as_str(),
-        f.inbox,
-    );
-    let cb = write_config(
-        f.dir.path(),
-        "b",
-        &db_url,
-        f.graph.url().as_str(),
-        f.chatwoot.url().as_str(),
-        f.inbox,
-    );
+    let ca = f.config("a", &db_url);
+    let cb = f.config("b", &db_url);
     let mut a = Process::start(ca).await;
     let b = Process::start(cb).await;
     let load = tokio::spawn(offer(vec![a.url.clone(), b.url.clone()], 200, 25, 1));
@@ -567,18 +529,11 @@ async fn running_sends(db: &str) -> usize {
 async fn after_kill_9_a_sqlite_bridge_resumes_the_stalled_conversations_at_restart() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let f = fixture().await;
-    let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
+    let db = f.sqlite();
     // The old default lease, 5 minutes: only the takeover at start can bring the stalled
     // conversations back within the bound below.
-    let config = write_config_with(
-        f.dir.path(),
-        "a",
-        &db,
-        f.graph.url().as_str(),
-        f.chatwoot.url().as_str(),
-        f.inbox,
-        "lease_seconds = 300\nretry_max_seconds = 2\nmax_attempts = 1000",
-    );
+    let config =
+        f.config_with("a", &db, "lease_seconds = 300\nretry_max_seconds = 2\nmax_attempts = 1000");
     let mut process = Process::start(config).await;
     let load = tokio::spawn(offer(vec![process.url.clone()], 100, 10, 1));
     // The kill must land while the process holds a job, or there is nothing to recover: a
@@ -636,10 +591,9 @@ async fn after_kill_9_a_sqlite_bridge_resumes_the_stalled_conversations_at_resta
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_wbots_on_one_sqlite_file_is_refused_and_takes_over_once_the_first_is_gone() {
     let f = fixture().await;
-    let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
-    let (graph, chatwoot) = (f.graph.url().as_str(), f.chatwoot.url().as_str());
-    let first = write_config(f.dir.path(), "first", &db, graph, chatwoot, f.inbox);
-    let second = write_config(f.dir.path(), "second", &db, graph, chatwoot, f.inbox);
+    let db = f.sqlite();
+    let first = f.config("first", &db);
+    let second = f.config("second", &db);
     let mut running = Process::start(first).await;
 
     let refused = Command::new(env!("CARGO_BIN_EXE_wbots"))
@@ -696,15 +650,8 @@ enum Outage {
 async fn agents_write_through_outages(outage: Outage) {
     let _serial = ONE_AT_A_TIME.lock().await;
     let f = fixture().await;
-    let db = format!("sqlite://{}", f.dir.path().join("wbots.db").display());
-    let config = write_config(
-        f.dir.path(),
-        "a",
-        &db,
-        f.graph.url().as_str(),
-        f.chatwoot.url().as_str(),
-        f.inbox,
-    );
+    let db = f.sqlite();
+    let config = f.config("a", &db);
     let text = std::fs::read_to_string(&config).unwrap() + "sweep_every_seconds = 1\n";
     std::fs::write(&config, text).unwrap();
     let mut process = Process::start(config).await;
