@@ -135,18 +135,6 @@ async fn arrive(browser: &Client, suffix: &str) {
     }
 }
 
-/// Waits for `probe` to find something (a background job's effect), failing after 30 s.
-async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser() {
     let Some(driver) = wbots_test_services::chromedriver() else { return };
@@ -367,7 +355,7 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
         status.contains("The access this person had granted to 2 connected channel(s) was deleted"),
         "{status}"
     );
-    let note = wait_for("the agents' note", || {
+    let note = support::eventually("the agents' note", || {
         chatwoot.messages().into_iter().find(|m| m.private && m.conversation_id == conversation)
     })
     .await;
@@ -394,9 +382,10 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
     assert_eq!(other.matches("needs reconnect").count(), 2, "Instagram Login was another grant");
     // Its sends stop with the reason, before any call to Meta.
     let (failed, _) = chatwoot.agent_reply(conversation, "Are you still there?", vec![]).await;
-    let failed =
-        wait_for("the failed send", || chatwoot.message(failed).filter(|m| m.status == "failed"))
-            .await;
+    let failed = support::eventually("the failed send", || {
+        chatwoot.message(failed).filter(|m| m.status == "failed")
+    })
+    .await;
     assert!(
         failed.external_error.as_deref().unwrap_or_default().contains("reconnect required"),
         "{failed:?}"
@@ -430,7 +419,7 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
     }
     let (_, hook) = chatwoot.agent_reply(conversation, "Back with you now.", vec![]).await;
     assert_eq!(hook, Some(200));
-    wait_for("the answer after the reconnect", || {
+    support::eventually("the answer after the reconnect", || {
         graph.sent().into_iter().find(|m| m.text.as_deref() == Some("Back with you now."))
     })
     .await;

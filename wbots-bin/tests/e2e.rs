@@ -132,14 +132,7 @@ impl World {
     }
 
     async fn wait<T>(&self, what: &str, mut probe: impl FnMut(&Self) -> Option<T>) -> T {
-        let start = Instant::now();
-        loop {
-            if let Some(v) = probe(self) {
-                return v;
-            }
-            assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        support::eventually(what, || probe(self)).await
     }
 
     fn by_source(&self, source: &str) -> Option<FakeMessage> {

@@ -98,19 +98,6 @@ async fn customer_writes(bridge: &str, mid: &str, text: &str) -> reqwest::Status
         .status()
 }
 
-/// Waits, bounded, for `probe` to find something: a wait for an outcome, not a timing
-/// assertion (the time it took is printed).
-async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_connected_while_serving_is_served_in_its_own_account() {
     let graph = FakeGraph::start().await.unwrap();
@@ -157,7 +144,7 @@ async fn a_business_connected_while_serving_is_served_in_its_own_account() {
 
     // The customer's first message, the moment the command returned: not skipped.
     assert_eq!(customer_writes(&bridge, "m_first", "hello B").await, reqwest::StatusCode::OK);
-    let arrived = wait_for("the first message in the business's Chatwoot", || {
+    let arrived = support::eventually("the first message in the business's Chatwoot", || {
         business_cw.messages().into_iter().find(|m| m.source_id.as_deref() == Some("m_first"))
     })
     .await;
@@ -170,7 +157,7 @@ async fn a_business_connected_while_serving_is_served_in_its_own_account() {
     // Its agent answers; the reply reaches the customer with the Page's own token.
     let (_, status) = business_cw.agent_reply(arrived.conversation_id, "hi from B", vec![]).await;
     assert_eq!(status, Some(200), "the business's webhook reached the bridge");
-    let sent = wait_for("the agent's reply at Meta", || {
+    let sent = support::eventually("the agent's reply at Meta", || {
         graph.sent().into_iter().find(|s| s.text.as_deref() == Some("hi from B"))
     })
     .await;
@@ -255,7 +242,7 @@ async fn on_postgres_a_replica_serves_what_was_connected_through_another() {
     );
     let bridge_b = format!("http://127.0.0.1:{port_b}");
     assert_eq!(customer_writes(&bridge_b, "m_pg", "hello over B").await, reqwest::StatusCode::OK);
-    let arrived = wait_for("the message through replica B", || {
+    let arrived = support::eventually("the message through replica B", || {
         cw.messages().into_iter().find(|m| m.source_id.as_deref() == Some("m_pg"))
     })
     .await;

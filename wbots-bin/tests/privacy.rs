@@ -2,7 +2,6 @@
 //! `privacy` commands) against the fakes of Meta and Chatwoot on loopback.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wbots_core::Secret;
@@ -147,14 +146,7 @@ impl World {
     }
 
     async fn wait<T>(&self, what: &str, mut probe: impl FnMut(&Self) -> Option<T>) -> T {
-        let start = Instant::now();
-        loop {
-            if let Some(v) = probe(self) {
-                return v;
-            }
-            assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        support::eventually(what, || probe(self)).await
     }
 
     /// The store's files that contain `id`.

@@ -111,19 +111,15 @@ async fn serve(cfg: &Path) -> Killed {
     Killed(child)
 }
 
-/// Waits (up to a generous bound, for a slow machine) until `probe` holds.
-async fn until(what: &str, mut probe: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !probe() {
-        assert!(start.elapsed() < Duration::from_secs(30), "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn sealed(w: &World) -> SealedChannels<Arc<dyn ChannelStore>> {
     let url = format!("sqlite://{}", w.dir.path().join("wbots.db").display());
     let store: Arc<dyn ChannelStore> = Arc::new(SqliteStore::connect(&url).await.unwrap());
     SealedChannels::new(store, Arc::new(KeyRing::new([&w.key]).unwrap()))
+}
+
+/// Waits (bounded, `support::eventually`) until `probe` holds.
+async fn until(what: &str, mut probe: impl FnMut() -> bool) {
+    support::eventually(what, || probe().then_some(())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -97,3 +97,17 @@ pub(crate) fn sqlite_files_holding(db: &Path, needle: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Waits for `probe` to find something (a background job's effect, a process's output),
+/// failing the test with `what` after 30 s — generous for a loaded 2-core machine. A wait
+/// for an outcome, not a timing assertion: tests print how long things took.
+pub(crate) async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "never happened: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
