@@ -40,7 +40,7 @@ pub use lane::Lane;
 pub use link_key::{LinkKey, LinkPrefix, user_scope};
 pub use memory::MemoryStore;
 pub use privacy::{AuditEntry, AuditRecord, PrivacyAction, PrivacyStore};
-pub use rate_budgets::{BudgetRate, RateBudgets, Tokens};
+pub use rate_budgets::{BudgetRate, CLOCK_SKEW_MS, RateBudgets, Tokens};
 #[cfg_attr(not(feature = "postgres"), allow(unused_imports))]
 pub(crate) use rate_budgets::{MemoryBuckets, TokenBucket, UNITS_PER_TOKEN, next_in};
 pub use sealed_channels::{ChannelRecord, Rekeyed, SealedChannels};

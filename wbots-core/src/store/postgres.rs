@@ -352,7 +352,8 @@ macro_rules! refilled {
 
 /// Takes up to `$5` tokens from bucket `$1` in one statement: the row lock orders replicas,
 /// so none takes a token twice. A new bucket starts full: `$6` units left and `$7` granted,
-/// computed by the caller. `$8` units a token.
+/// computed by the caller. `$8` units a token. A last use more than a minute ahead of `$2`
+/// (`CLOCK_SKEW_MS`: a replica whose clock ran ahead) is taken back to `$2`.
 const TAKE_TOKENS: &str = concat!(
     "INSERT INTO rate_budgets AS b (name, units, at, granted) VALUES ($1, $6, $2, $7)
      ON CONFLICT (name) DO UPDATE SET
@@ -368,7 +369,7 @@ const TAKE_TOKENS: &str = concat!(
     " / $8 >= $5 THEN $5 ELSE ",
     refilled!(),
     " / $8 END) * $8,
-         at = CASE WHEN $2 > b.at THEN $2 ELSE b.at END
+         at = CASE WHEN $2 > b.at OR b.at > $2 + 60000 THEN $2 ELSE b.at END
      RETURNING granted, units"
 );
 

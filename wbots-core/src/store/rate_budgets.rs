@@ -50,7 +50,10 @@ pub struct Tokens {
 /// its burst; a bucket used for the first time is full), then takes up to `want` tokens,
 /// atomically: callers sharing the store (threads, processes, replicas) never take a token
 /// twice. Time only moves forward: a `now` earlier than the bucket's last use refills
-/// nothing. A store serving one process may keep its buckets in memory.
+/// nothing — unless that last use is more than [`CLOCK_SKEW_MS`] ahead of `now` (a clock
+/// that ran ahead, then was corrected, or another replica's): the bucket's time is then
+/// taken back to `now`, so a skewed clock stalls a budget for a minute at most, not for as
+/// long as it was ahead. A store serving one process may keep its buckets in memory.
 #[async_trait]
 pub trait RateBudgets: Send + Sync + std::fmt::Debug + 'static {
     /// Takes up to `want` tokens from `name`; see the trait docs.
@@ -62,6 +65,10 @@ pub trait RateBudgets: Send + Sync + std::fmt::Debug + 'static {
         want: u32,
     ) -> Result<Tokens, StoreError>;
 }
+
+/// How far ahead of a caller's clock a bucket's last use may be before it is taken as the
+/// caller's now (see [`RateBudgets`]).
+pub const CLOCK_SKEW_MS: i64 = 60_000;
 
 /// One bucket in memory (the memory and SQLite stores'); the PostgreSQL store runs the same
 /// arithmetic in one `UPDATE` (`postgres.rs`).
@@ -79,6 +86,9 @@ impl TokenBucket {
 
     /// Refills, then takes up to `want` tokens.
     pub(crate) fn take(&mut self, now_ms: i64, rate: BudgetRate, want: u32) -> Tokens {
+        if self.at_ms > now_ms.saturating_add(CLOCK_SKEW_MS) {
+            self.at_ms = now_ms;
+        }
         let elapsed = now_ms.saturating_sub(self.at_ms).max(0);
         let refill = elapsed.saturating_mul(i64::from(rate.per_minute));
         self.units = self.units.saturating_add(refill).min(rate.capacity());

@@ -134,6 +134,11 @@ pub async fn a_budget_gives_its_burst_then_its_rate(
     assert_eq!(spent.next_in, Duration::from_millis(50), "half a token left");
     assert_eq!(budgets.take_tokens("other", ms(0), rate, 3).await?.granted, 3);
     assert_eq!(budgets.take_tokens("cw", ms(60_000), rate, 100).await?.granted, 10);
+    // A replica whose clock runs an hour ahead empties the bucket; the others, on the right
+    // time, are not stalled for that hour: the bucket's time comes back to theirs.
+    assert_eq!(budgets.take_tokens("cw", ms(3_660_000), rate, 100).await?.granted, 10);
+    assert_eq!(budgets.take_tokens("cw", ms(61_000), rate, 1).await?.granted, 0);
+    assert_eq!(budgets.take_tokens("cw", ms(62_000), rate, 100).await?.granted, 10);
     Ok(())
 }
 
