@@ -45,7 +45,10 @@ impl ActivityMarks {
         let ms = at.timestamp_millis();
         // A poisoned lock only means a panic between two map operations: the map is whole.
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if marks.get(&key).is_some_and(|last| ms < last.saturating_add(GRANULARITY_MS)) {
+        // The very time marked is written again: the same message's job running again (a
+        // retry, a postponement), whose first write may never have been committed.
+        let recent = |last: &i64| ms != *last && ms < last.saturating_add(GRANULARITY_MS);
+        if marks.get(&key).is_some_and(recent) {
             return None;
         }
         marks.insert(key.clone(), ms);
@@ -65,6 +68,7 @@ mod tests {
         let page = ChannelAddress::new("messenger", "1");
         let at = |s: i64| Utc.timestamp_opt(1_764_000_000 + s, 0).single().unwrap();
         assert!(marks.came_in(&page, at(0)).is_some(), "the first is written");
+        assert!(marks.came_in(&page, at(0)).is_some(), "its job running again writes again");
         assert!(marks.came_in(&page, at(59)).is_none(), "within the minute");
         assert!(marks.came_in(&page, at(-30)).is_none(), "older");
         assert!(marks.went_out(&page, at(10)).is_some(), "the other direction is its own");
