@@ -383,16 +383,36 @@ async fn reload(config: &Config, bridge: &Bridge, channels: &Channels) -> Result
     }
     bridge.replace_routes(set.channels, set.inboxes, set.bindings).map_err(|e| e.to_string())?;
     bridge.refresh_channel_flags().await;
-    lift_withdrawn_flags(bridge, &stored).await;
+    lift_withdrawn_flags(bridge, channels, &stored).await;
     Ok(stored.len())
 }
 
 /// Lifts the flag of each channel stored active again after its grant was withdrawn
 /// (`wbots_meta::grants`): that flag names no credential, so a new token does not lift it
 /// by itself; whoever stored the channel active (the connect page, `channels add`) did.
-pub(crate) async fn lift_withdrawn_flags(bridge: &Bridge, stored: &[ChannelRecord]) {
+/// Each candidate is read again first: `stored` was read before the routes were built, and
+/// a withdrawal landing meanwhile (stored flagged, its token deleted) must keep its flag.
+pub(crate) async fn lift_withdrawn_flags(
+    bridge: &Bridge,
+    channels: &Channels,
+    stored: &[ChannelRecord],
+) {
     for record in stored.iter().filter(|r| r.channel.status == ChannelStatus::Active) {
         let address = &record.channel.address;
+        let now = match channels.get(address).await {
+            Ok(now) => now,
+            Err(e) => {
+                warn!(channel = %address, error = %e, "could not read a channel again before lifting its flag");
+                continue;
+            }
+        };
+        let still_active = now.is_some_and(|r| {
+            r.channel.status == ChannelStatus::Active
+                && !r.credentials.access_token.expose().is_empty()
+        });
+        if !still_active {
+            continue;
+        }
         if let Err(e) = bridge.clear_channel_flag(address, FlagOrigin::GrantWithdrawn).await {
             warn!(channel = %address, error = %e, "could not lift the flag of a reconnected channel");
         }

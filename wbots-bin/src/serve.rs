@@ -34,7 +34,9 @@ pub(crate) async fn run(config: Config) -> Result<ExitCode, String> {
     if !stored.is_empty() {
         info!(channels = stored.len(), "serving the channels connected in the store too");
     }
-    crate::channel_source::lift_withdrawn_flags(&bridge, &stored).await;
+    if let Some(channels) = &connected {
+        crate::channel_source::lift_withdrawn_flags(&bridge, channels, &stored).await;
+    }
 
     let listener = TcpListener::bind(config.server.listen)
         .await
