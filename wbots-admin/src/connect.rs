@@ -270,7 +270,7 @@ async fn inbox_token(
 /// Keeps who granted the channel's new token (replacing the previous grant's record).
 async fn record_grant(admin: &Admin, grant: &Grant) -> Result<(), String> {
     let links = admin.services.links.as_ref();
-    wbots_meta::grants::record(links, &grant.address, &grant.granted_by).await.map_err(|e| {
+    wbots_meta::grants::record(links, &grant.address, &grant.granted_by, Utc::now()).await.map_err(|e| {
         tracing::error!(channel = %grant.address, error = %e, "admin page: cannot record who granted the channel");
         "it is connected, but the bridge could not record who granted it (for Meta's data-deletion requests): connect it again".to_owned()
     })

@@ -221,7 +221,11 @@ async fn grant_of(world: &World, address: &str) -> Option<String> {
     use wbots_core::store::{LinkKey, LinkStore};
     let (kind, account) = address.split_once(':').unwrap();
     let address = wbots_core::ChannelAddress::new(kind, account);
-    world.links.get_link(&LinkKey::channel_grant(&address)).await.unwrap()
+    let value = world.links.get_link(&LinkKey::channel_grant(&address)).await.unwrap()?;
+    // `{person} {ms}`: who granted it, and when.
+    let (person, at) = value.split_once(' ').unwrap();
+    assert!(at.parse::<i64>().is_ok(), "{value}");
+    Some(person.to_owned())
 }
 
 #[tokio::test]

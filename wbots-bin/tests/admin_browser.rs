@@ -338,8 +338,11 @@ async fn a_business_connects_lists_reconnects_and_disconnects_in_a_real_browser(
     // The person who connected the Page asks Meta to delete her data: the callback names
     // her app-scoped id. The access her login granted (the Page and its Instagram account)
     // is deleted, both channels need reconnecting, and the agents are told.
+    // Issued now: a request withdraws only grants made before it.
+    let issued_at =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let signed = wbots_meta::signed_request::encode(
-        &json!({"algorithm": "HMAC-SHA256", "issued_at": 1_764_000_000, "user_id": PERSON}),
+        &json!({"algorithm": "HMAC-SHA256", "issued_at": issued_at, "user_id": PERSON}),
         &Secret::new("browser-app-secret"),
     );
     let answer = reqwest::Client::new()

@@ -460,5 +460,23 @@ async fn the_callbacks_withdraw_the_grants_of_the_person_who_connected_channels(
     let status = w.page(answer["url"].as_str().unwrap()).await;
     assert!(status.contains("granted to 1 connected channel(s) was deleted"), "{status}");
     assert_eq!(status_of("17841400000000777").unwrap().0, "flagged");
+
+    // Meta calling late (a request it retries after a refusal) for a person who has since
+    // connected a channel again: the new grant, made after the request, is kept.
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let page = wbots_core::ChannelAddress::new("messenger", "556");
+    let value = format!("asid-late-7 {now_ms}");
+    store.set_link(&Link::new(LinkKey::channel_grant(&page), value)).await.unwrap();
+    let an_hour_ago = (now_ms / 1000) as i64 - 3600;
+    let signed = wbots_meta::signed_request::encode(
+        &json!({"algorithm": "HMAC-SHA256", "issued_at": an_hour_ago, "user_id": "asid-late-7"}),
+        &Secret::new(SECRET),
+    );
+    let url = format!("{}/meta/deauthorize", w.url);
+    let late = w.http.post(url).form(&[("signed_request", signed)]).send().await.unwrap();
+    assert_eq!(late.status(), 200);
+    assert_eq!(status_of("556").unwrap().0, "active", "a grant newer than the request stays");
+    assert_eq!(token("556").await, "page-token-556");
     store.close().await;
 }

@@ -316,7 +316,8 @@ async fn forget(
     let Some(user) = request.user_id.as_deref() else {
         return Ok(Forgot { removed: 0, matching: "The request named no person.".into() });
     };
-    let withdrawn = withdraw_grants(state, user).await?;
+    let asked = request.issued_at.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
+    let withdrawn = withdraw_grants(state, user, asked).await?;
     let (ids, mut matching) = ids_to_forget(state, user).await?;
     let mut removed = withdrawn;
     for id in &ids {
@@ -361,9 +362,13 @@ async fn audit(
 
 /// Withdraws the person's grants of connected channels, if the bridge keeps channels;
 /// how many. A store failure is a refusal: Meta calls again and the withdrawal resumes.
-async fn withdraw_grants(state: &DeletionState, user: &str) -> Result<u64, Refusal> {
+async fn withdraw_grants(
+    state: &DeletionState,
+    user: &str,
+    asked: Option<chrono::DateTime<Utc>>,
+) -> Result<u64, Refusal> {
     let Some(channels) = &state.channels else { return Ok(0) };
-    match crate::grants::withdraw(&state.bridge, channels, user).await {
+    match crate::grants::withdraw(&state.bridge, channels, user, asked).await {
         Ok(withdrawn) => Ok(withdrawn.len() as u64),
         Err(e) => {
             tracing::error!(error = %e, "could not withdraw the person's grants; Meta will call again");
