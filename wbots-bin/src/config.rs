@@ -687,6 +687,18 @@ impl Config {
         if self.server.public_url.is_none() {
             out.push("server.public_url: not set; `setup` cannot register webhook URLs and data-deletion status URLs cannot be built".to_owned());
         }
+        let mut inboxes: Vec<u64> = self.channels.iter().map(|c| c.inbox_id).collect();
+        inboxes.sort_unstable();
+        inboxes.dedup();
+        if self.chatwoot.webhook_token.is_none() && inboxes.len() > 1 {
+            // Chatwoot (v4.13+) gives every API inbox a signing secret of its own: one
+            // `webhook_secret` verifies one inbox's webhooks, the others' are refused and
+            // their agents' messages arrive only with the sweep, late.
+            out.push(format!(
+                "chatwoot.webhook_token: not set, and chatwoot.webhook_secret is one inbox's signing secret while the channels use {} inboxes; set webhook_token (each inbox's webhook at {{public_url}}/webhooks/chatwoot/{{webhook_token}}) or agent replies from the other inboxes are refused",
+                inboxes.len()
+            ));
+        }
         if self.chatwoot.url.scheme() == "http"
             && self.chatwoot.url.host_str().is_some_and(|h| h != "localhost" && h != "127.0.0.1")
         {
@@ -972,5 +984,33 @@ inbox_id = 7
             .unwrap_err()
             .to_string();
         assert!(err.contains("upkeep.refresh_days_left"), "{err}");
+    }
+
+    #[test]
+    fn several_inboxes_with_only_one_inboxs_signing_secret_is_a_problem_check_names() {
+        let signed_only = MINIMAL.replace(
+            "webhook_token = \"path-token-0123456789\"",
+            "webhook_secret = \"123456789012345678901234567890\"",
+        );
+        let one = load(&signed_only, &[]).unwrap();
+        assert!(!one.warnings().iter().any(|w| w.starts_with("chatwoot.webhook_token")));
+        let two = format!(
+            "{signed_only}\n[[channels]]\nkind = \"messenger\"\nid = \"222\"\naccess_token = \"EAAC\"\ninbox_id = 8\n"
+        );
+        let two = load(&two, &[]).unwrap();
+        let warned = two.warnings();
+        assert!(
+            warned
+                .iter()
+                .any(|w| w.starts_with("chatwoot.webhook_token") && w.contains("2 inboxes")),
+            "{warned:?}"
+        );
+        assert!(
+            !load(MINIMAL, &[])
+                .unwrap()
+                .warnings()
+                .iter()
+                .any(|w| w.starts_with("chatwoot.webhook_token"))
+        );
     }
 }
