@@ -148,38 +148,6 @@ async fn chosen(
     })
 }
 
-/// The node a channel's webhook subscription lives on, and on which Graph host: the Page
-/// for Facebook Login (Instagram through it included, meta-login.md §4.3), the account
-/// itself for Instagram Login (§5.7).
-fn subscription_node(c: &wbots_core::store::ConnectedChannel) -> (String, wbots_meta::Login) {
-    match c.login {
-        LoginKind::Facebook => (
-            c.page_id.clone().unwrap_or_else(|| c.address.account.as_str().to_owned()),
-            wbots_meta::Login::Facebook,
-        ),
-        LoginKind::Instagram => {
-            (c.address.account.as_str().to_owned(), wbots_meta::Login::Instagram)
-        }
-    }
-}
-
-/// Whether stored channel `c` is, or may be, reached through `node` subscribed with
-/// `login`: an Instagram account through Facebook Login with no Page stored may be behind
-/// any Page.
-fn reached_through(
-    c: &wbots_core::store::ConnectedChannel,
-    node: &str,
-    login: wbots_meta::Login,
-) -> bool {
-    let unknown_page = c.login == LoginKind::Facebook
-        && c.address.kind.as_str() != "messenger"
-        && c.page_id.is_none();
-    if unknown_page {
-        return login == wbots_meta::Login::Facebook;
-    }
-    subscription_node(c) == (node.to_owned(), login)
-}
-
 /// `POST /channels/disconnect`.
 pub(crate) async fn disconnect(
     State(admin): State<Admin>,
@@ -200,7 +168,12 @@ pub(crate) async fn disconnect(
     let c = &record.channel;
     // Unsubscribed first (best effort: a token Meta no longer honours cannot unsubscribe,
     // and the channel must stop anyway), then no longer served.
-    let (node, login) = subscription_node(c);
+    // An Instagram account through Facebook Login with no Page stored: its Page cannot be
+    // told, so nothing is unsubscribed (the business removes the app in the Page's settings).
+    let Some((node, login)) = wbots_meta::subscriptions::node_of(c) else {
+        tracing::warn!(channel = %c.address, "no Page stored for this Instagram account: its Page stays subscribed");
+        return finish_disconnect(&admin, &s, c).await;
+    };
     // A Page's subscription also carries the other channels reached through it (its
     // Messenger and its Instagram account, stored or in the embedder's configuration):
     // kept while one of them is still served.
@@ -210,7 +183,7 @@ pub(crate) async fn disconnect(
             .find(|r| {
                 r.channel.address != c.address
                     && r.channel.status != ChannelStatus::Disconnected
-                    && reached_through(&r.channel, &node, login)
+                    && wbots_meta::subscriptions::channel_reached_through(&r.channel, &node, login)
             })
             .map(|r| r.channel.address.to_string()),
         Err(e) => {
@@ -228,11 +201,21 @@ pub(crate) async fn disconnect(
             tracing::warn!(channel = %c.address, error = %e, "could not unsubscribe the disconnected channel");
         }
     }
+    finish_disconnect(&admin, &s, c).await
+}
+
+/// Stores `c` as disconnected (no longer served, credentials kept until removed) and goes
+/// back to the list.
+async fn finish_disconnect(
+    admin: &Admin,
+    s: &Session,
+    c: &wbots_core::store::ConnectedChannel,
+) -> Response {
     if let Err(e) =
         admin.services.channels.set_status(&c.address, ChannelStatus::Disconnected).await
     {
         tracing::error!(channel = %c.address, error = %e, "could not disconnect the channel");
-        let b = signed_in_base(&admin, &s);
+        let b = signed_in_base(admin, s);
         return admin.pages.message(
             StatusCode::SERVICE_UNAVAILABLE,
             &b,

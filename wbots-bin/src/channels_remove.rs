@@ -15,8 +15,9 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use wbots_core::store::{ChannelRecord, ChannelStatus, ChannelStore, LoginKind, SealedChannels};
+use wbots_core::store::{ChannelRecord, ChannelStatus, ChannelStore, SealedChannels};
 use wbots_core::{ChannelAddress, DeliveryErrorKind};
+use wbots_meta::subscriptions::{channel_reached_through, node_of, reached_through};
 use wbots_meta::{Login, MetaConnections};
 
 use crate::config::{ChannelKindConfig, Config, LoginConfig};
@@ -78,18 +79,10 @@ pub(crate) async fn run(
 /// The node whose webhook subscription serves `record`, and the login it is reached with.
 fn node(record: &ChannelRecord) -> anyhow::Result<(String, Login)> {
     let c = &record.channel;
-    match (c.address.kind.as_str(), c.login) {
-        (_, LoginKind::Instagram) => Ok((c.address.account.to_string(), Login::Instagram)),
-        ("messenger", _) => Ok((c.address.account.to_string(), Login::Facebook)),
-        // Instagram through Facebook Login is subscribed on its Page (§4.3).
-        (_, LoginKind::Facebook) => match &c.page_id {
-            Some(page) => Ok((page.clone(), Login::Facebook)),
-            None => bail!(
-                "{} has no Page id stored, so its Page cannot be unsubscribed: remove the app in the Page's settings and run this again with --no-unsubscribe",
-                c.address
-            ),
-        },
-    }
+    node_of(c).with_context(|| format!(
+        "{} has no Page id stored, so its Page cannot be unsubscribed: remove the app in the Page's settings and run this again with --no-unsubscribe",
+        c.address
+    ))
 }
 
 /// Another channel still served that is, or may be, reached through `node` (subscribed
@@ -102,7 +95,7 @@ fn shared_with(
 ) -> Option<String> {
     let stored = others.iter().find(|r| {
         r.channel.status != ChannelStatus::Disconnected
-            && reached_through(node, login, stored_node(&r.channel))
+            && channel_reached_through(&r.channel, node, login)
     });
     if let Some(r) = stored {
         return Some(r.channel.address.to_string());
@@ -127,28 +120,9 @@ pub(crate) fn configured_through(config: &Config, node: &str, login: Login) -> O
                     c.page_id.clone().map(|page| (page, Login::Facebook))
                 }
             };
-            reached_through(node, login, through)
+            reached_through(through.as_ref().map(|(n, l)| (n.as_str(), *l)), node, login)
         })
         .map(|c| crate::app::address(c.kind, &c.id).to_string())
-}
-
-/// The node a stored channel is subscribed on, `None` when it cannot be told (Instagram
-/// through Facebook Login with no Page id stored).
-fn stored_node(c: &wbots_core::store::ConnectedChannel) -> Option<(String, Login)> {
-    match (c.address.kind.as_str(), c.login) {
-        (_, LoginKind::Instagram) => Some((c.address.account.to_string(), Login::Instagram)),
-        ("messenger", _) => Some((c.address.account.to_string(), Login::Facebook)),
-        (_, LoginKind::Facebook) => c.page_id.clone().map(|page| (page, Login::Facebook)),
-    }
-}
-
-/// Whether a channel subscribed on `through` is reached through `node`: an Instagram
-/// account behind an unknown Page may be behind any Page, so it counts for every one.
-fn reached_through(node: &str, login: Login, through: Option<(String, Login)>) -> bool {
-    match through {
-        Some((n, l)) => n == node && l == login,
-        None => login == Login::Facebook,
-    }
 }
 
 async fn unsubscribe(

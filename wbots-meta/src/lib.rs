@@ -20,6 +20,7 @@ pub mod rate_limit;
 mod send_api;
 mod signature;
 pub mod signed_request;
+pub mod subscriptions;
 pub mod webhook;
 mod wire;
 
