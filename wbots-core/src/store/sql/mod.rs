@@ -8,6 +8,10 @@
 //! SQLite, whose integers are all 8 bytes; `i32` for PostgreSQL's `INTEGER`, which sqlx
 //! decodes strictly by type).
 
+// Without PostgreSQL, the sqlx binding and decoding here go unused: the SQLite store binds
+// and decodes through rusqlite (`sqlite::binds`, `sqlite::rows`) and shares the statements.
+#![cfg_attr(not(feature = "postgres"), allow(dead_code))]
+
 pub(super) mod binds;
 pub(super) mod channels;
 pub(super) mod privacy;
