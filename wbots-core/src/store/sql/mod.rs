@@ -1,6 +1,7 @@
 //! What the SQL stores (SQLite, PostgreSQL) share: the statements themselves
-//! ([`statements`]), binding values and decoding rows ([`binds`], [`rows`]), and here time
-//! and limit encoding, error classification, and the answers to a guarded update.
+//! ([`statements`]), binding values and decoding rows through sqlx ([`binds`], [`rows`];
+//! the SQLite store has its own on rusqlite), and here time and limit encoding, error
+//! classification, and the answers to a guarded update.
 //!
 //! Each store keeps only what its dialect or its engine needs differently, commented where
 //! it is: how it runs a write (SQLite: group commit on one connection; PostgreSQL: a pool),

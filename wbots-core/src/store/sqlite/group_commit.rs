@@ -105,15 +105,17 @@ pub(super) enum Lane {
 const STOPPED: &str = "the SQLite writer has stopped";
 
 impl GroupCommit {
-    /// Starts the writer thread, which owns `conn` from now on.
-    pub(super) fn start(conn: Connection) -> Result<Self, StoreError> {
+    /// Starts the writer thread, which owns `conn` from now on, and `keep` (the store's
+    /// process lock) until the connection is closed: another process may take the file
+    /// over only once this one no longer writes it.
+    pub(super) fn start<K: Send + 'static>(conn: Connection, keep: K) -> Result<Self, StoreError> {
         let (urgent, urgent_queue) = mpsc::channel(QUEUE);
         let (other, other_queue) = mpsc::channel(QUEUE);
         let stopping = Arc::new(AtomicBool::new(false));
         let flag = stopping.clone();
         std::thread::Builder::new()
             .name("wbots-sqlite-writer".into())
-            .spawn(move || writer(conn, urgent_queue, other_queue, &flag))
+            .spawn(move || writer(conn, keep, urgent_queue, other_queue, &flag))
             .map_err(|e| {
                 StoreError::unavailable(format!("cannot start the SQLite writer: {e}")).caused_by(e)
             })?;
@@ -190,8 +192,9 @@ impl GroupCommit {
 }
 
 /// The writer thread: waits for work, then runs everything waiting.
-fn writer(
+fn writer<K>(
     mut conn: Connection,
+    keep: K,
     mut urgent: mpsc::Receiver<Task>,
     mut other: mpsc::Receiver<Task>,
     stopping: &AtomicBool,
@@ -242,10 +245,12 @@ fn writer(
             commit_batch(&mut conn, batch);
         }
     }
-    // The connection closes first ([`GroupCommit::stopped`] waits on the queues). Dropping
-    // the queues drops every task still in them, and with it its reply: each waiting
-    // caller hears the writer stopped.
+    // The connection closes first, then the lock is let go ([`GroupCommit::stopped`]
+    // waits on the queues, so both are done when it returns). Dropping the queues drops
+    // every task still in them, and with it its reply: each waiting caller hears the
+    // writer stopped.
     drop(conn);
+    drop(keep);
     drop(urgent);
     drop(other);
 }

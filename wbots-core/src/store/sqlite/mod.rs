@@ -67,7 +67,8 @@ pub struct SqliteStore {
     /// Request budgets, in memory: a SQLite store serves one process (`connect_exclusive`),
     /// so nothing needs them on disk, and a Chatwoot call costs no write.
     budgets: Arc<crate::store::MemoryBuckets>,
-    /// The exclusive lock on `<db>.lock`, when taken; released when the last clone drops.
+    /// The exclusive lock on `<db>.lock`, when taken; released when the last clone drops
+    /// and the writer has closed its connection (the writer thread holds it too).
     _lock: Option<Arc<std::fs::File>>,
 }
 
@@ -126,7 +127,7 @@ impl SqliteStore {
             Target::Memory => None,
             Target::File(_) => Some(Arc::new(Readers::new(target))),
         };
-        let commits = GroupCommit::start(writer)?;
+        let commits = GroupCommit::start(writer, lock.clone())?;
         Ok(Self { commits, readers, budgets: Arc::default(), _lock: lock })
     }
 
