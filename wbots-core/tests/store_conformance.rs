@@ -102,7 +102,7 @@ mod sqlite {
             .await
             .expect_err("a directory is not a database");
         let source = std::error::Error::source(&err).expect("the driver's error is kept");
-        assert!(source.is::<sqlx::Error>() || source.is::<std::io::Error>(), "{source:?}");
+        assert!(source.is::<rusqlite::Error>() || source.is::<std::io::Error>(), "{source:?}");
         assert!(err.is_transient(), "{err}");
     }
 

@@ -46,16 +46,18 @@ where
 
 /// The most rows one coalesced link statement carries (4 parameters each: far below both
 /// databases' parameter limits).
-const ROWS_PER_STATEMENT: usize = 32;
+pub(in crate::store) const ROWS_PER_STATEMENT: usize = 32;
 
 /// [`INSERT_LINK`](super::statements::INSERT_LINK) and
 /// [`SET_LINK`](super::statements::SET_LINK) for 0..=[`ROWS_PER_STATEMENT`] rows each,
-/// built once from the one-row statements so the two never drift apart.
-static ROWS: std::sync::LazyLock<[Vec<String>; 2]> = std::sync::LazyLock::new(|| {
-    use super::statements::{INSERT_LINK, SET_LINK};
-    [INSERT_LINK, SET_LINK]
-        .map(|one| (0..=ROWS_PER_STATEMENT).map(|n| rows_statement(one, n)).collect::<Vec<_>>())
-});
+/// built once from the one-row statements so the two never drift apart. (The SQLite
+/// store binds them itself, by name: `sqlite::binds`.)
+pub(in crate::store) static ROWS: std::sync::LazyLock<[Vec<String>; 2]> =
+    std::sync::LazyLock::new(|| {
+        use super::statements::{INSERT_LINK, SET_LINK};
+        [INSERT_LINK, SET_LINK]
+            .map(|one| (0..=ROWS_PER_STATEMENT).map(|n| rows_statement(one, n)).collect::<Vec<_>>())
+    });
 
 /// `one` (a one-row `INSERT … VALUES ($1, $2, $3, $4) …`) with `n` rows of values.
 fn rows_statement(one: &str, n: usize) -> String {

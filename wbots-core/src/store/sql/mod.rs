@@ -1,12 +1,17 @@
 //! What the SQL stores (SQLite, PostgreSQL) share: the statements themselves
-//! ([`statements`]), binding values and decoding rows ([`binds`], [`rows`]), and here time
-//! and limit encoding, error classification, and the answers to a guarded update.
+//! ([`statements`]), binding values and decoding rows through sqlx ([`binds`], [`rows`];
+//! the SQLite store has its own on rusqlite), and here time and limit encoding, error
+//! classification, and the answers to a guarded update.
 //!
 //! Each store keeps only what its dialect or its engine needs differently, commented where
 //! it is: how it runs a write (SQLite: group commit on one connection; PostgreSQL: a pool),
 //! its claim statement, and the integer width of a column (`I` in [`rows`]: `i64` in
 //! SQLite, whose integers are all 8 bytes; `i32` for PostgreSQL's `INTEGER`, which sqlx
 //! decodes strictly by type).
+
+// Without PostgreSQL, the sqlx binding and decoding here go unused: the SQLite store binds
+// and decodes through rusqlite (`sqlite::binds`, `sqlite::rows`) and shares the statements.
+#![cfg_attr(not(feature = "postgres"), allow(dead_code))]
 
 pub(super) mod binds;
 pub(super) mod channels;

@@ -1,8 +1,8 @@
 //! The SQL text both SQL stores run, written once.
 //!
 //! Every statement here is valid in SQLite and in PostgreSQL as it stands: parameters are
-//! `$N` (PostgreSQL's form; SQLite reads `$N` as a named parameter and sqlx binds it by its
-//! number), `ON CONFLICT … DO NOTHING / DO UPDATE` and `RETURNING` exist in both (SQLite
+//! `$N` (PostgreSQL's form; SQLite reads `$N` as a named parameter, numbered by first
+//! appearance, so the SQLite store binds each by its name), `ON CONFLICT … DO NOTHING / DO UPDATE` and `RETURNING` exist in both (SQLite
 //! 3.35+), and both schemas name and type their columns alike (times in ms, `BIGINT` /
 //! `INTEGER`). What cannot be shared stays in its store, each with the reason beside it:
 //! the claim (`sqlite/mod.rs`: `INDEXED BY`, one writer; `postgres.rs`: `FOR UPDATE SKIP

@@ -11,23 +11,27 @@
 //! request also empties the write-ahead log (`forget_scope`), so a forgotten person's id is
 //! in none of the store's files afterwards. The files are 0600 (see `files`).
 
+mod binds;
 mod channels;
 mod files;
 mod group_commit;
+mod migrations;
+mod open;
 mod privacy;
+mod readers;
+mod rows;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Row, Sqlite, SqliteConnection};
+use rusqlite::{Connection, named_params};
 
+use self::binds::{execute, keyed, leased, query, query_one};
 use self::group_commit::{GroupCommit, Lane};
+use self::open::{Role, Target};
+use self::readers::Readers;
 
 use super::sql::statements::{
     APPLIED_MIGRATION, COMPLETE, DELETE_LINK, EXTEND_LEASE, FORGET_JOBS, FORGET_LINKS, GET_LINK,
@@ -35,7 +39,7 @@ use super::sql::statements::{
     PURGE_DEAD_ALL, PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, STATS,
     WEDGE, claimed_columns,
 };
-use super::sql::{self, binds, db_err, lease_ms, limit_i64, ms, rows};
+use super::sql::{self, lease_ms, limit_i64, ms};
 use super::{
     ClaimedJob, Enqueued, Forgotten, JobQueue, JobRecord, JobState, Lane as JobLane, Lease, Link,
     LinkKey, LinkPrefix, LinkStore, LinkWrite, NewJob, QueueStats, Store,
@@ -43,27 +47,44 @@ use super::{
 use crate::error::StoreError;
 use crate::ids::JobId;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
 /// A store in one SQLite file.
 ///
 /// SQLite lets one writer in at a time, and a connection that finds the lock taken sleeps
 /// in its busy handler (up to 100 ms a turn) instead of queueing. So every write goes
-/// through one connection, where writers wait in turn without sleeping and share commits,
-/// and reads use their own connections (WAL lets them run beside the writer).
+/// through one connection, owned by one thread where writers wait in turn without sleeping
+/// and share commits (`group_commit`), and reads use their own connections (WAL lets them
+/// run beside the writer; `readers`). The database is driven through rusqlite, in plain
+/// calls: each statement costs no hand-off between threads.
 ///
 /// Opened with [`SqliteStore::connect_exclusive`], the store is the only one on its file:
 /// a second process is refused while this one lives.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
     commits: GroupCommit,
+    /// Read connections; `None` in memory, where everything runs on the writer's one
+    /// connection (an in-memory database exists per connection).
+    readers: Option<Arc<Readers>>,
     /// Request budgets, in memory: a SQLite store serves one process (`connect_exclusive`),
     /// so nothing needs them on disk, and a Chatwoot call costs no write.
     budgets: Arc<crate::store::MemoryBuckets>,
-    /// The exclusive lock on `<db>.lock`, when taken; released when the last clone drops.
+    /// The exclusive lock on `<db>.lock`, when taken; released when the last clone drops
+    /// and the writer has closed its connection (the writer thread holds it too).
     _lock: Option<Arc<std::fs::File>>,
+}
+
+/// Sorts a database failure into "may work later" or "the data is wrong", keeping it as
+/// the source.
+pub(super) fn db_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::Error as E;
+    match &e {
+        E::FromSqlConversionFailure(..)
+        | E::IntegralValueOutOfRange(..)
+        | E::InvalidColumnType(..)
+        | E::InvalidColumnName(_)
+        | E::InvalidColumnIndex(_)
+        | E::Utf8Error(_) => StoreError::corrupt(e.to_string()).caused_by(e),
+        _ => StoreError::unavailable(e.to_string()).caused_by(e),
+    }
 }
 
 impl SqliteStore {
@@ -89,49 +110,49 @@ impl SqliteStore {
     }
 
     async fn open(url: &str, exclusive: bool) -> Result<Self, StoreError> {
-        let memory = url.contains(":memory:");
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| {
-                StoreError::unavailable(format!("invalid SQLite URL {url:?}: {e}")).caused_by(e)
-            })?
-            .create_if_missing(true)
-            .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .pragma("secure_delete", "ON");
+        let target = open::parse(url)?;
         let mut lock = None;
-        if !memory {
-            let db = options.get_filename().to_owned();
+        if let Target::File(db) = &target {
             if exclusive {
-                lock = Some(Arc::new(files::lock(&db)?));
+                lock = Some(Arc::new(files::lock(db)?));
             }
-            files::prepare(&db)?;
+            files::prepare(db)?;
         }
-        let pool = |connections: u32| {
-            SqlitePoolOptions::new()
-                .max_connections(connections)
-                .min_connections(0)
-                .idle_timeout(Some(Duration::from_secs(600)))
-                .max_lifetime(Some(Duration::from_secs(3600)))
-                .acquire_timeout(Duration::from_secs(10))
+        // Opening a file touches the disk: off the runtime's threads.
+        let opened = target.clone();
+        let writer = tokio::task::spawn_blocking(move || open::connect(&opened, Role::Writer))
+            .await
+            .map_err(|e| StoreError::unavailable(format!("opening SQLite failed: {e}")))??;
+        let readers = match target {
+            Target::Memory => None,
+            Target::File(_) => Some(Arc::new(Readers::new(target))),
         };
-        let (writer, reader) = if memory {
-            // An in-memory database exists per connection: keep exactly one, for both roles.
-            let only = pool(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
-                .await
-                .map_err(db_err)?;
-            (only.clone(), only)
-        } else {
-            let writer = pool(1).connect_with(options.clone()).await.map_err(db_err)?;
-            (writer, pool(4).connect_with(options).await.map_err(db_err)?)
-        };
-        let commits = GroupCommit::start(writer.clone());
-        Ok(Self { writer, reader, commits, budgets: Arc::default(), _lock: lock })
+        let commits = GroupCommit::start(writer, lock.clone())?;
+        Ok(Self { commits, readers, budgets: Arc::default(), _lock: lock })
+    }
+
+    /// A small read (a row by its key): on the caller's thread, on a read connection.
+    async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.readers {
+            Some(readers) => readers.read(read),
+            None => self.commits.bare(move |conn| read(conn)).await,
+        }
+    }
+
+    /// A read that may return many rows: on tokio's blocking pool.
+    async fn read_apart<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.readers {
+            Some(readers) => readers.read_apart(read).await,
+            None => self.commits.bare(move |conn| read(conn)).await,
+        }
     }
 
     /// Copies the write-ahead log into the database and truncates it to nothing, so rows
@@ -139,12 +160,15 @@ impl SqliteStore {
     async fn empty_the_wal(&self) -> Result<(), StoreError> {
         // (busy, frames in the log, frames checkpointed); busy = 1 when a reader kept the
         // log from being emptied even after the busy timeout. Without WAL (in memory) the
-        // log columns are -1 and there is nothing to empty.
-        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_one(&self.writer)
-            .await
-            .map_err(db_err)?;
-        let busy: i64 = row.try_get(0).map_err(db_err)?;
+        // log columns are -1 and there is nothing to empty. On the writer's connection,
+        // between batches: a checkpoint cannot run inside a transaction.
+        let busy: i64 = self
+            .commits
+            .bare(|conn| {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+                    .map_err(db_err)
+            })
+            .await?;
         if busy != 0 {
             return Err(StoreError::unavailable(
                 "the deletion is committed, but the write-ahead log could not be emptied yet \
@@ -154,15 +178,17 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Closes the pool (all connections). The store is unusable afterwards.
+    /// Closes the store: the writer stops after the batch in progress (writes still
+    /// waiting hear an error) and its connection closes, then the read connections. The
+    /// store is unusable afterwards.
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
+        self.commits.stop();
+        self.commits.stopped().await;
+        if let Some(readers) = &self.readers {
+            readers.close();
+        }
     }
 }
-
-/// SQLite's integers are all 8 bytes (see `sql::rows`).
-type Int = i64;
 
 /// Claims up to `limit` queue heads in one statement.
 ///
@@ -222,32 +248,29 @@ const CLAIM_LANE: &str = concat!(
     claimed_columns!()
 );
 
-async fn claim_heads(
-    conn: &mut SqliteConnection,
+fn claim_heads(
+    conn: &Connection,
     now_ms: i64,
     until: i64,
     limit: usize,
     lane: Option<JobLane>,
 ) -> Result<Vec<ClaimedJob>, StoreError> {
-    let query = match lane {
-        None => sqlx::query(CLAIM),
-        Some(_) => sqlx::query(CLAIM_LANE),
+    let limit = limit_i64(limit);
+    let claimed = match lane {
+        None => query(
+            conn,
+            CLAIM,
+            named_params! {"$1": now_ms, "$2": limit, "$3": until},
+            rows::claimed,
+        )?,
+        Some(lane) => query(
+            conn,
+            CLAIM_LANE,
+            named_params! {"$1": now_ms, "$2": limit, "$3": until, "$4": lane.as_str()},
+            rows::claimed,
+        )?,
     };
-    let query = query.bind(now_ms).bind(limit_i64(limit)).bind(until);
-    let query = match lane {
-        None => query,
-        Some(lane) => query.bind(lane.as_str()),
-    };
-    let rows = query.fetch_all(&mut *conn).await.map_err(db_err)?;
-    rows::claimed_in_queue_order::<_, Int>(&rows)
-}
-
-/// Runs one write statement on the writer connection; how many rows it changed.
-async fn execute(
-    conn: &mut SqliteConnection,
-    query: binds::Q<'_, Sqlite>,
-) -> Result<u64, StoreError> {
-    Ok(query.execute(conn).await.map_err(db_err)?.rows_affected())
+    Ok(rows::in_queue_order(claimed))
 }
 
 #[async_trait]
@@ -256,22 +279,27 @@ impl Store for SqliteStore {
         Some(self)
     }
     async fn migrate(&self) -> Result<(), StoreError> {
-        sql::migrate(&MIGRATOR, &self.writer).await
+        // On the writer's connection, between batches: each migration is its own
+        // transaction.
+        self.commits.bare(migrations::run).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
-        let applied = sqlx::query_scalar(APPLIED_MIGRATION).fetch_one(&self.reader).await;
-        sql::migrated(&MIGRATOR, applied)
+        let applied = self
+            .read(|conn| {
+                conn.query_row(APPLIED_MIGRATION, [], |row| row.get::<_, Option<i64>>(0))
+                    .map_err(db_err)
+            })
+            .await;
+        migrations::migrated(applied)
     }
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
         let scope = scope.to_owned();
         let forgotten = self
             .commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    let links = execute(conn, sqlx::query(FORGET_LINKS).bind(&scope)).await?;
-                    let jobs = execute(conn, sqlx::query(FORGET_JOBS).bind(&scope)).await?;
-                    Ok(Forgotten { links, jobs })
-                })
+            .write(move |tx| {
+                let links = execute(tx, FORGET_LINKS, named_params! {"$1": scope})?;
+                let jobs = execute(tx, FORGET_JOBS, named_params! {"$1": scope})?;
+                Ok(Forgotten { links, jobs })
             })
             .await?;
         // SQLite only: the rows are zeroed in the pages the transaction wrote, but older
@@ -287,28 +315,25 @@ impl JobQueue for SqliteStore {
         let jobs = jobs.to_vec();
         // No lock needed for order (PostgreSQL takes one): one writer, one commit order.
         self.commits
-            .write_in(Lane::Urgent, move |conn| {
-                Box::pin(async move {
-                    let now = ms(Utc::now());
-                    let mut out = Vec::with_capacity(jobs.len());
-                    for job in &jobs {
-                        let inserted = binds::new_job(job, now)
-                            .fetch_optional(&mut *conn)
-                            .await
-                            .map_err(db_err)?;
-                        out.push(match inserted {
-                            Some(row) => Enqueued::New(JobId(rows::first(&row)?)),
-                            None => Enqueued::Duplicate(JobId(
-                                sqlx::query_scalar(JOB_ID_BY_KEY)
-                                    .bind(&job.idempotency_key)
-                                    .fetch_one(&mut *conn)
-                                    .await
-                                    .map_err(db_err)?,
-                            )),
-                        });
-                    }
-                    Ok(out)
-                })
+            .write_in(Lane::Urgent, move |tx| {
+                let now = ms(Utc::now());
+                let mut out = Vec::with_capacity(jobs.len());
+                for job in &jobs {
+                    out.push(match binds::insert_job(tx, job, now)? {
+                        Some(id) => Enqueued::New(JobId(id)),
+                        None => {
+                            let key = named_params! {"$1": job.idempotency_key};
+                            let id = query_one(tx, JOB_ID_BY_KEY, key, rows::first)?;
+                            Enqueued::Duplicate(JobId(id.ok_or_else(|| {
+                                StoreError::corrupt(format!(
+                                    "job {:?} was neither stored nor found",
+                                    job.idempotency_key
+                                ))
+                            })?))
+                        }
+                    });
+                }
+                Ok(out)
             })
             .await
     }
@@ -320,9 +345,7 @@ impl JobQueue for SqliteStore {
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now_ms = ms(now);
         let until = now_ms.saturating_add(lease_ms(lease_for));
-        self.commits
-            .write(move |conn| Box::pin(claim_heads(conn, now_ms, until, limit, None)))
-            .await
+        self.commits.write(move |tx| claim_heads(tx, now_ms, until, limit, None)).await
     }
     async fn claim_lane(
         &self,
@@ -333,9 +356,7 @@ impl JobQueue for SqliteStore {
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now_ms = ms(now);
         let until = now_ms.saturating_add(lease_ms(lease_for));
-        self.commits
-            .write(move |conn| Box::pin(claim_heads(conn, now_ms, until, limit, Some(lane))))
-            .await
+        self.commits.write(move |tx| claim_heads(tx, now_ms, until, limit, Some(lane))).await
     }
     async fn extend_lease(
         &self,
@@ -346,32 +367,22 @@ impl JobQueue for SqliteStore {
         let lease = lease.clone();
         let until = ms(now).saturating_add(lease_ms(lease_for));
         self.commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    let q = binds::lease(sqlx::query(EXTEND_LEASE), &lease).bind(until);
-                    sql::lease_held(execute(conn, q).await?, &lease)
-                })
+            .write(move |tx| {
+                let changed = leased(tx, EXTEND_LEASE, &lease, named_params! {"$3": until})?;
+                sql::lease_held(changed, &lease)
             })
             .await
     }
     async fn release_all_leases(&self) -> Result<u64, StoreError> {
-        self.commits
-            .write(move |conn| Box::pin(execute(conn, sqlx::query(RELEASE_ALL_LEASES))))
-            .await
+        self.commits.write(move |tx| execute(tx, RELEASE_ALL_LEASES, &[])).await
     }
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
         let (lease, writes) = (lease.clone(), writes.to_vec());
         self.commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    // Guarded by the lease: a lost lease changes nothing (see group_commit).
-                    let done = execute(conn, binds::lease(sqlx::query(COMPLETE), &lease)).await?;
-                    sql::lease_held(done, &lease)?;
-                    for q in binds::link_writes(&writes) {
-                        execute(conn, q).await?;
-                    }
-                    Ok(())
-                })
+            .write(move |tx| {
+                // Guarded by the lease: a lost lease changes nothing (see group_commit).
+                sql::lease_held(leased(tx, COMPLETE, &lease, &[])?, &lease)?;
+                binds::link_writes(tx, &writes)
             })
             .await
     }
@@ -383,13 +394,9 @@ impl JobQueue for SqliteStore {
     ) -> Result<(), StoreError> {
         let (lease, error) = (lease.clone(), error.to_owned());
         self.commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    let q = binds::lease(sqlx::query(RETRY_LATER), &lease)
-                        .bind(&error)
-                        .bind(ms(not_before));
-                    sql::lease_held(execute(conn, q).await?, &lease)
-                })
+            .write(move |tx| {
+                let more = named_params! {"$3": error, "$4": ms(not_before)};
+                sql::lease_held(leased(tx, RETRY_LATER, &lease, more)?, &lease)
             })
             .await
     }
@@ -401,128 +408,117 @@ impl JobQueue for SqliteStore {
     ) -> Result<(), StoreError> {
         let (lease, note) = (lease.clone(), note.to_owned());
         self.commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    let q = binds::lease(sqlx::query(POSTPONE), &lease)
-                        .bind(&note)
-                        .bind(ms(not_before));
-                    sql::lease_held(execute(conn, q).await?, &lease)
-                })
+            .write(move |tx| {
+                let more = named_params! {"$3": note, "$4": ms(not_before)};
+                sql::lease_held(leased(tx, POSTPONE, &lease, more)?, &lease)
             })
             .await
     }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         let (lease, reason) = (lease.clone(), reason.to_owned());
         self.commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    let q = binds::lease(sqlx::query(WEDGE), &lease).bind(&reason);
-                    sql::lease_held(execute(conn, q).await?, &lease)
-                })
+            .write(move |tx| {
+                let more = named_params! {"$3": reason};
+                sql::lease_held(leased(tx, WEDGE, &lease, more)?, &lease)
             })
             .await
     }
     async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    let q = sqlx::query(REQUEUE).bind(job.0).bind(ms(now));
-                    sql::dead_job_found(execute(conn, q).await?, job)
-                })
+            .write(move |tx| {
+                let changed = execute(tx, REQUEUE, named_params! {"$1": job.0, "$2": ms(now)})?;
+                sql::dead_job_found(changed, job)
             })
             .await
     }
     async fn purge_dead(&self, job: Option<JobId>) -> Result<u64, StoreError> {
         self.commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    let q = match job {
-                        Some(id) => sqlx::query(PURGE_DEAD_ONE).bind(id.0),
-                        None => sqlx::query(PURGE_DEAD_ALL),
-                    };
-                    execute(conn, q).await
-                })
+            .write(move |tx| match job {
+                Some(id) => execute(tx, PURGE_DEAD_ONE, named_params! {"$1": id.0}),
+                None => execute(tx, PURGE_DEAD_ALL, &[]),
             })
             .await
     }
     async fn prune_done(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.commits
-            .write(move |conn| Box::pin(execute(conn, sqlx::query(PRUNE_DONE).bind(ms(before)))))
+            .write(move |tx| execute(tx, PRUNE_DONE, named_params! {"$1": ms(before)}))
             .await
     }
     async fn job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
-        let row =
-            sqlx::query(JOB).bind(job.0).fetch_optional(&self.reader).await.map_err(db_err)?;
-        row.as_ref().map(rows::record::<_, Int>).transpose()
+        self.read(move |conn| query_one(conn, JOB, named_params! {"$1": job.0}, rows::record)).await
     }
     async fn jobs(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        let found = sqlx::query(JOBS_IN_STATE)
-            .bind(state.as_str())
-            .bind(limit_i64(limit))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db_err)?;
-        found.iter().map(rows::record::<_, Int>).collect()
+        let limit = limit_i64(limit);
+        self.read_apart(move |conn| {
+            let params = named_params! {"$1": state.as_str(), "$2": limit};
+            query(conn, JOBS_IN_STATE, params, rows::record)
+        })
+        .await
     }
     async fn stats(&self) -> Result<QueueStats, StoreError> {
-        let found = sqlx::query(STATS).fetch_all(&self.reader).await.map_err(db_err)?;
-        rows::queue_stats(&found)
+        self.read_apart(|conn| {
+            let counts = query(conn, STATS, &[], |row| {
+                Ok((rows::first(row)?, row.get::<_, i64>(1).map_err(db_err)?))
+            })?;
+            Ok(rows::queue_stats(counts))
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl LinkStore for SqliteStore {
     async fn get_link(&self, key: &LinkKey) -> Result<Option<String>, StoreError> {
-        let row = binds::key(sqlx::query(GET_LINK), key)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::first).transpose()
+        let key = key.clone();
+        self.read(move |conn| keyed(&key, |p| query_one(conn, GET_LINK, p, rows::first))).await
     }
     async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
         let link = link.clone();
         self.commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row = binds::link(sqlx::query(PUT_LINK), &link)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    rows::first(&row)
-                })
+            .write(move |tx| {
+                let kind = link.key.kind().as_str();
+                let params = named_params! {
+                    "$1": kind, "$2": link.key.as_str(), "$3": link.value, "$4": link.scope,
+                };
+                query_one(tx, PUT_LINK, params, rows::first)?
+                    .ok_or_else(|| StoreError::corrupt("a link upsert returned no row"))
             })
             .await
     }
     async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
-        let write = LinkWrite::Set(link.clone());
-        self.commits
-            .write(move |conn| {
-                Box::pin(async move { execute(conn, binds::link_write(&write)).await.map(drop) })
-            })
-            .await
+        let write = [LinkWrite::Set(link.clone())];
+        self.commits.write(move |tx| binds::link_writes(tx, &write)).await
     }
     async fn delete_link(&self, key: &LinkKey) -> Result<bool, StoreError> {
         let key = key.clone();
-        self.commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    Ok(execute(conn, binds::key(sqlx::query(DELETE_LINK), &key)).await? > 0)
-                })
-            })
-            .await
+        self.commits.write(move |tx| Ok(keyed(&key, |p| execute(tx, DELETE_LINK, p))? > 0)).await
     }
     async fn links_with_prefix(
         &self,
         range: &LinkPrefix,
         limit: usize,
     ) -> Result<Vec<Link>, StoreError> {
-        let (kind, prefix) = (range.kind(), range.as_str());
-        let query = match sql::prefix_end(prefix) {
-            Some(end) => sqlx::query(LINKS_IN_RANGE).bind(kind.as_str()).bind(prefix).bind(end),
-            None => sqlx::query(LINKS_FROM).bind(kind.as_str()).bind(prefix),
-        };
-        let found = query.bind(limit_i64(limit)).fetch_all(&self.reader).await.map_err(db_err)?;
-        found.iter().map(|r| rows::link(r, kind)).collect()
+        let (kind, prefix) = (range.kind(), range.as_str().to_owned());
+        let limit = limit_i64(limit);
+        self.read_apart(move |conn| {
+            let decode = |row: &rusqlite::Row<'_>| rows::link(row, kind);
+            let k = kind.as_str();
+            match sql::prefix_end(&prefix) {
+                Some(end) => query(
+                    conn,
+                    LINKS_IN_RANGE,
+                    named_params! {"$1": k, "$2": prefix, "$3": end, "$4": limit},
+                    decode,
+                ),
+                None => query(
+                    conn,
+                    LINKS_FROM,
+                    named_params! {"$1": k, "$2": prefix, "$3": limit},
+                    decode,
+                ),
+            }
+        })
+        .await
     }
 }
 
