@@ -1,5 +1,17 @@
 //! [`PostgresStore`] (feature `postgres`): the store for several replicas.
 //!
+//! The hot writes (enqueue, claim, completion, retry, postponement, lease extension, wedge,
+//! link writes) are group-committed (see `group_commit`): the writes waiting at one moment
+//! share one transaction and one commit on a writer connection, webhooks' enqueues first,
+//! and a batch that fails is rolled back and its writes run again one by one, so only a
+//! write that fails alone hears an error. Durability is unchanged (`synchronous_commit`
+//! stays on: a write's caller hears back after its batch's WAL flush). Rare writes
+//! (operators' requeue/purge, upkeep's pruning and lease release, data deletion, channels,
+//! the audit trail) run each in its own transaction on the pool: they would hold their
+//! rows' locks for a whole batch and gain nothing from sharing a commit. So does the rate
+//! budget (`take_tokens`): its row lock is what orders replicas, and holding it for a
+//! batch would make every replica's budget wait on that batch.
+//!
 //! Jobs are claimed with `FOR UPDATE SKIP LOCKED` inside one statement, so replicas never
 //! wait on each other's claims and never take the same job; the claim's outer `WHERE`
 //! re-checks readiness, so a row another replica claimed between this statement's snapshot
@@ -7,7 +19,9 @@
 //! expires.
 
 mod channels;
+mod group_commit;
 mod privacy;
+mod writes;
 
 use std::time::Duration;
 
@@ -16,11 +30,12 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row};
 
+use self::group_commit::GroupCommit;
+use self::writes::{Write, Written};
 use super::sql::statements::{
-    APPLIED_MIGRATION, COMPLETE, DELETE_LINK, EXTEND_LEASE, FORGET_JOBS, FORGET_LINKS, GET_LINK,
-    JOB, JOB_ID_BY_KEY, JOBS_IN_STATE, LINKS_FROM, LINKS_IN_RANGE, POSTPONE, PRUNE_DONE,
-    PURGE_DEAD_ALL, PURGE_DEAD_ONE, PUT_LINK, RELEASE_ALL_LEASES, REQUEUE, RETRY_LATER, SET_LINK,
-    STATS, WEDGE, claimed_columns,
+    APPLIED_MIGRATION, FORGET_JOBS, FORGET_LINKS, GET_LINK, JOB, JOBS_IN_STATE, LINKS_FROM,
+    LINKS_IN_RANGE, PRUNE_DONE, PURGE_DEAD_ALL, PURGE_DEAD_ONE, RELEASE_ALL_LEASES, REQUEUE, STATS,
+    claimed_columns,
 };
 use super::sql::{self, binds, db_err, lease_ms, limit_i64, ms, rows};
 use super::{
@@ -33,9 +48,13 @@ use crate::ids::JobId;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A store in PostgreSQL.
+///
+/// Its group-commit writers each hold one connection of the pool while the store lives
+/// (see `group_commit::WRITERS`); reads and rare writes use the rest.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    commits: GroupCommit,
 }
 
 impl PostgresStore {
@@ -50,12 +69,13 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
-    /// A store over an existing pool.
+    /// A store over an existing pool. Its writers start with its first write, inside the
+    /// caller's Tokio runtime, and each keeps one of the pool's connections.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self { commits: GroupCommit::new(pool.clone()), pool }
     }
 
     /// The pool, for embedders who share it.
@@ -63,10 +83,40 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Claims through group commit, in `lane` or any.
+    async fn claim_in(
+        &self,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+        lane: Option<Lane>,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let now = ms(now);
+        let until = now.saturating_add(lease_ms(lease_for));
+        match self.commits.write(Write::Claim { now, until, limit, lane }).await? {
+            Written::Claimed(jobs) => Ok(jobs),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    /// Runs a write that answers nothing through group commit.
+    async fn done(&self, write: Write) -> Result<(), StoreError> {
+        match self.commits.write(write).await? {
+            Written::Done => Ok(()),
+            other => Err(mismatch(&other)),
+        }
+    }
+
     /// Runs one statement on the pool; how many rows it changed.
     async fn execute(&self, query: binds::Q<'_, Postgres>) -> Result<u64, StoreError> {
         Ok(query.execute(&self.pool).await.map_err(db_err)?.rows_affected())
     }
+}
+
+/// A write answered with another kind of answer than its own: a bug in this store.
+/// (The answer itself is not told: it may hold a job's payload.)
+fn mismatch(_answer: &Written) -> StoreError {
+    StoreError::corrupt("the PostgreSQL writer answered another kind of write")
 }
 
 /// PostgreSQL's `INTEGER` is 4 bytes, and sqlx decodes strictly by type (see `sql::rows`).
@@ -171,27 +221,10 @@ impl Store for PostgresStore {
 #[async_trait]
 impl JobQueue for PostgresStore {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let keys: Vec<&str> = jobs.iter().map(|j| j.ordering_key.as_str()).collect();
-        sqlx::query(LOCK_ORDERING_KEYS).bind(&keys).execute(&mut *tx).await.map_err(db_err)?;
-        let now = ms(Utc::now());
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let inserted =
-                binds::new_job(job, now).fetch_optional(&mut *tx).await.map_err(db_err)?;
-            out.push(match inserted {
-                Some(row) => Enqueued::New(JobId(rows::first(&row)?)),
-                None => Enqueued::Duplicate(JobId(
-                    sqlx::query_scalar(JOB_ID_BY_KEY)
-                        .bind(&job.idempotency_key)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(db_err)?,
-                )),
-            });
+        match self.commits.write(Write::Enqueue(jobs.to_vec())).await? {
+            Written::Enqueued(out) => Ok(out),
+            other => Err(mismatch(&other)),
         }
-        tx.commit().await.map_err(db_err)?;
-        Ok(out)
     }
     async fn claim(
         &self,
@@ -199,16 +232,7 @@ impl JobQueue for PostgresStore {
         lease_for: Duration,
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        let now_ms = ms(now);
-        let until = now_ms.saturating_add(lease_ms(lease_for));
-        let rows = sqlx::query(CLAIM)
-            .bind(now_ms)
-            .bind(limit_i64(limit))
-            .bind(until)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows::claimed_in_queue_order::<_, Int>(&rows)
+        self.claim_in(now, lease_for, limit, None).await
     }
     async fn claim_lane(
         &self,
@@ -217,17 +241,7 @@ impl JobQueue for PostgresStore {
         limit: usize,
         lane: Lane,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        let now_ms = ms(now);
-        let until = now_ms.saturating_add(lease_ms(lease_for));
-        let rows = sqlx::query(CLAIM_LANE)
-            .bind(now_ms)
-            .bind(limit_i64(limit))
-            .bind(until)
-            .bind(lane.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows::claimed_in_queue_order::<_, Int>(&rows)
+        self.claim_in(now, lease_for, limit, Some(lane)).await
     }
     async fn extend_lease(
         &self,
@@ -236,20 +250,13 @@ impl JobQueue for PostgresStore {
         lease_for: Duration,
     ) -> Result<(), StoreError> {
         let until = ms(now).saturating_add(lease_ms(lease_for));
-        let done = self.execute(binds::lease(sqlx::query(EXTEND_LEASE), lease).bind(until)).await?;
-        sql::lease_held(done, lease)
+        self.done(Write::ExtendLease { lease: lease.clone(), until }).await
     }
     async fn release_all_leases(&self) -> Result<u64, StoreError> {
         self.execute(sqlx::query(RELEASE_ALL_LEASES)).await
     }
     async fn complete(&self, lease: &Lease, writes: &[LinkWrite]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let done = binds::lease(sqlx::query(COMPLETE), lease).execute(&mut *tx).await;
-        sql::lease_held(done.map_err(db_err)?.rows_affected(), lease)?;
-        for q in binds::link_writes(writes) {
-            q.execute(&mut *tx).await.map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)
+        self.done(Write::Complete { lease: lease.clone(), writes: writes.to_vec() }).await
     }
     async fn retry_later(
         &self,
@@ -257,8 +264,8 @@ impl JobQueue for PostgresStore {
         not_before: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
-        let q = binds::lease(sqlx::query(RETRY_LATER), lease).bind(error).bind(ms(not_before));
-        sql::lease_held(self.execute(q).await?, lease)
+        let (lease, error) = (lease.clone(), error.to_owned());
+        self.done(Write::RetryLater { lease, not_before: ms(not_before), error }).await
     }
     async fn postpone(
         &self,
@@ -266,12 +273,11 @@ impl JobQueue for PostgresStore {
         not_before: DateTime<Utc>,
         note: &str,
     ) -> Result<(), StoreError> {
-        let q = binds::lease(sqlx::query(POSTPONE), lease).bind(note).bind(ms(not_before));
-        sql::lease_held(self.execute(q).await?, lease)
+        let (lease, note) = (lease.clone(), note.to_owned());
+        self.done(Write::Postpone { lease, not_before: ms(not_before), note }).await
     }
     async fn wedge(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
-        let q = binds::lease(sqlx::query(WEDGE), lease).bind(reason);
-        sql::lease_held(self.execute(q).await?, lease)
+        self.done(Write::Wedge { lease: lease.clone(), reason: reason.to_owned() }).await
     }
     async fn requeue(&self, job: JobId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let done = self.execute(sqlx::query(REQUEUE).bind(job.0).bind(ms(now))).await?;
@@ -316,15 +322,19 @@ impl LinkStore for PostgresStore {
         row.as_ref().map(rows::first).transpose()
     }
     async fn put_link(&self, link: &Link) -> Result<String, StoreError> {
-        let row =
-            binds::link(sqlx::query(PUT_LINK), link).fetch_one(&self.pool).await.map_err(db_err)?;
-        rows::first(&row)
+        match self.commits.write(Write::PutLink(link.clone())).await? {
+            Written::Value(value) => Ok(value),
+            other => Err(mismatch(&other)),
+        }
     }
     async fn set_link(&self, link: &Link) -> Result<(), StoreError> {
-        self.execute(binds::link(sqlx::query(SET_LINK), link)).await.map(drop)
+        self.done(Write::SetLink(LinkWrite::Set(link.clone()))).await
     }
     async fn delete_link(&self, key: &LinkKey) -> Result<bool, StoreError> {
-        Ok(self.execute(binds::key(sqlx::query(DELETE_LINK), key)).await? > 0)
+        match self.commits.write(Write::DeleteLink(key.clone())).await? {
+            Written::Deleted(found) => Ok(found),
+            other => Err(mismatch(&other)),
+        }
     }
     async fn links_with_prefix(
         &self,

@@ -4,8 +4,8 @@
 //! classification, and the answers to a guarded update.
 //!
 //! Each store keeps only what its dialect or its engine needs differently, commented where
-//! it is: how it runs a write (SQLite: group commit on one connection; PostgreSQL: a pool),
-//! its claim statement, and the integer width of a column (`I` in [`rows`]: `i64` in
+//! it is: how it runs a write (SQLite: group commit on one writer thread; PostgreSQL: group
+//! commit on two writer connections per process), its claim statement, and the integer width of a column (`I` in [`rows`]: `i64` in
 //! SQLite, whose integers are all 8 bytes; `i32` for PostgreSQL's `INTEGER`, which sqlx
 //! decodes strictly by type).
 
