@@ -243,14 +243,13 @@ mod tests {
         let mut queues = Queues { urgent: urgent_queue, other: other_queue };
         let pending = |write: Write| Pending { write, reply: oneshot::channel().0 };
         for _ in 0..MAX_OTHER + 3 {
-            other.try_send(pending(Write::DeleteLink(key()))).ok();
+            other.try_send(pending(Write::DeleteLink(key()))).expect("the queue has room");
         }
         for _ in 0..MAX_URGENT + 5 {
-            urgent.try_send(pending(Write::Enqueue(Vec::new()))).ok();
+            urgent.try_send(pending(Write::Enqueue(Vec::new()))).expect("the queue has room");
         }
-        let rt = tokio::runtime::Builder::new_current_thread().build().ok();
-        let Some(rt) = rt else { panic!("no runtime") };
-        let batch = rt.block_on(queues.next_batch()).unwrap_or_default();
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        let batch = rt.block_on(queues.next_batch()).expect("writes are waiting");
         let urgent_first: Vec<bool> = batch.iter().map(|p| p.write.urgent()).collect();
         let mut expected = vec![true; MAX_URGENT];
         expected.extend(vec![false; MAX_OTHER]);

@@ -82,10 +82,14 @@ where
 
 /// `ping`'s verdict from [`statements::APPLIED_MIGRATION`]'s answer: ready only when
 /// every migration this build knows is applied.
-pub(super) fn migrated(
+/// Shared by both stores (the SQLite store reads it through rusqlite, hence any error).
+pub(super) fn migrated<E>(
     migrator: &sqlx::migrate::Migrator,
-    applied: Result<Option<i64>, sqlx::Error>,
-) -> Result<(), StoreError> {
+    applied: Result<Option<i64>, E>,
+) -> Result<(), StoreError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
     let applied = applied
         .map_err(|e| StoreError::migration(format!("migrations not applied: {e}")).caused_by(e))?

@@ -95,21 +95,6 @@ fn apply(conn: &mut Connection, m: &sqlx::migrate::Migration) -> Result<(), rusq
     Ok(())
 }
 
-/// `ping`'s verdict from the newest applied migration (`APPLIED_MIGRATION`): ready only
-/// when every migration this build knows is applied.
-pub(super) fn migrated(applied: Result<Option<i64>, StoreError>) -> Result<(), StoreError> {
-    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied = applied
-        .map_err(|e| StoreError::migration(format!("migrations not applied: {e}")).caused_by(e))?
-        .unwrap_or(0);
-    if applied < latest {
-        return Err(StoreError::migration(format!(
-            "migrations pending: at {applied}, need {latest}; run `wbots migrate`"
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;

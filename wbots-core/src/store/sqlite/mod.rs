@@ -290,7 +290,7 @@ impl Store for SqliteStore {
                     .map_err(db_err)
             })
             .await;
-        migrations::migrated(applied)
+        sql::migrated(&migrations::MIGRATOR, applied)
     }
     async fn forget_scope(&self, scope: &str) -> Result<Forgotten, StoreError> {
         let scope = scope.to_owned();
