@@ -1,0 +1,137 @@
+//! The claim reads about `limit` rows however long the backlog, whatever the planner's
+//! statistics say. Checked on the plan PostgreSQL actually runs (`EXPLAIN ANALYZE`), by
+//! counting the rows its nodes read — never by timing — in the two cases where the
+//! statistics lie: a backlog queued after the last ANALYZE (an outage; the table analyzed
+//! while every job was done) and a plan prepared on an empty table before autovacuum's first
+//! ANALYZE. Either made each claim read every active job before (see `CLAIM`).
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+use super::{CLAIM, CLAIM_LANE, PostgresStore};
+use crate::store::Store;
+
+/// Queued jobs in the backlog: large enough that reading them all shows.
+const BACKLOG: i64 = 20_000;
+/// Jobs a claim asks for.
+const LIMIT: i64 = 4;
+/// Rows a claim of `LIMIT` heads may read: the heads, a probe each, the rows it locks and
+/// updates, and some slack for the expired-lease branch. Reading the backlog once is 20,000.
+const READ_AT_MOST: u64 = 200;
+
+/// A fresh, migrated database and a connection to it; `None` without a PostgreSQL server.
+async fn database() -> Option<PgConnection> {
+    let admin = wbots_test_services::postgres_url()?;
+    let name = format!("wbots_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin).await.expect("the test server answers");
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("a fresh database");
+    let (server, _) = admin.rsplit_once('/').expect("the admin URL names a database");
+    let url = format!("{server}/{name}");
+    let store = PostgresStore::connect(&url).await.expect("the store connects");
+    store.migrate().await.expect("migrations apply");
+    let mut conn = PgConnection::connect(&url).await.expect("a connection to the fresh database");
+    // Statistics only when this test takes them.
+    sqlx::raw_sql("ALTER TABLE jobs SET (autovacuum_enabled = false)")
+        .execute(&mut conn)
+        .await
+        .expect("autovacuum off for jobs");
+    Some(conn)
+}
+
+/// Adds `n` jobs in `state`, spread over 1,000 conversations, all ready at time 0.
+async fn add_jobs(conn: &mut PgConnection, prefix: &str, state: &str, n: i64) {
+    sqlx::query(
+        "INSERT INTO jobs (idempotency_key, ordering_key, scope, payload, created_at, not_before, lane, state)
+         SELECT $1 || g, 'conversation-' || (g % 1000), 'scope-' || (g % 1000), '{}', 0, 0, 'inbound', $2
+         FROM generate_series(1, $3::bigint) AS g",
+    )
+    .bind(prefix)
+    .bind(state)
+    .bind(n)
+    .execute(conn)
+    .await
+    .expect("jobs inserted");
+}
+
+/// The rows the nodes of `explain`'s plan read (rows × loops, plus rows they filtered
+/// out), from `EXPLAIN (ANALYZE)`'s text, which the claim runs for real; rolled back.
+/// `params`: how many of the claim's parameters to bind (`$1` now, `$2` limit, `$3` lease
+/// until, `$4` lane); none for an `EXECUTE` that names its own.
+async fn rows_read(conn: &mut PgConnection, explain: &str, params: usize) -> (u64, String) {
+    let mut tx = conn.begin().await.expect("a transaction");
+    let mut query = sqlx::query_scalar::<_, String>(explain);
+    if params >= 3 {
+        query = query.bind(1_i64).bind(LIMIT).bind(60_000_i64);
+    }
+    if params >= 4 {
+        query = query.bind("inbound");
+    }
+    let lines = query.fetch_all(&mut *tx).await.expect("EXPLAIN ANALYZE runs the claim");
+    tx.rollback().await.expect("rolled back");
+    let mut read = 0;
+    for line in &lines {
+        if let Some(actual) = line.split("(actual ").nth(1) {
+            let number = |key: &str| -> u64 {
+                actual
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix(key))
+                    .and_then(|v| v.trim_end_matches(')').parse().ok())
+                    .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+            };
+            read += number("rows=") * number("loops=");
+        }
+        if let Some((_, removed)) = line.split_once("Rows Removed by") {
+            let n = removed.rsplit(' ').next().and_then(|v| v.trim().parse::<u64>().ok());
+            read += n.unwrap_or_else(|| panic!("no count in {line:?}"));
+        }
+    }
+    (read, lines.join("\n"))
+}
+
+fn assert_cheap(case: &str, (read, plan): (u64, String)) {
+    assert!(
+        read <= READ_AT_MOST,
+        "{case}: a claim of {LIMIT} read {read} rows with {BACKLOG} jobs queued (at most \
+         {READ_AT_MOST}); its plan:\n{plan}"
+    );
+}
+
+#[tokio::test]
+async fn a_claim_reads_its_heads_not_a_backlog_queued_after_the_last_analyze() {
+    let Some(mut conn) = database().await else { return };
+    // Every job done when the statistics were taken, then an outage's backlog.
+    add_jobs(&mut conn, "done-", "done", BACKLOG).await;
+    sqlx::raw_sql("ANALYZE jobs").execute(&mut conn).await.expect("analyzed");
+    add_jobs(&mut conn, "queued-", "queued", BACKLOG).await;
+    for mode in ["auto", "force_generic_plan"] {
+        sqlx::raw_sql(&format!("SET plan_cache_mode = {mode}"))
+            .execute(&mut conn)
+            .await
+            .expect("plan mode set");
+        let lane = rows_read(&mut conn, &format!("EXPLAIN (ANALYZE) {CLAIM_LANE}"), 4).await;
+        assert_cheap(&format!("lane claim, plan_cache_mode {mode}"), lane);
+        let all = rows_read(&mut conn, &format!("EXPLAIN (ANALYZE) {CLAIM}"), 3).await;
+        assert_cheap(&format!("claim, plan_cache_mode {mode}"), all);
+    }
+}
+
+#[tokio::test]
+async fn a_claim_planned_on_an_empty_table_reads_its_heads_once_the_backlog_comes() {
+    let Some(mut conn) = database().await else { return };
+    // The plan is made once, on the empty table, and kept (as a pooled connection keeps its
+    // prepared statements); then the backlog arrives before any ANALYZE.
+    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut conn)
+        .await
+        .expect("plan mode set");
+    let prepare = format!("PREPARE claim_lane (bigint, bigint, bigint, text) AS {CLAIM_LANE}");
+    sqlx::raw_sql(&prepare).execute(&mut conn).await.expect("prepared");
+    let execute = "EXPLAIN (ANALYZE) EXECUTE claim_lane (1, 4, 60000, 'inbound')";
+    assert_cheap("empty table", rows_read(&mut conn, execute, 0).await);
+    add_jobs(&mut conn, "done-", "done", 1_000).await;
+    add_jobs(&mut conn, "queued-", "queued", BACKLOG).await;
+    assert_cheap("planned on an empty table", rows_read(&mut conn, execute, 0).await);
+}
