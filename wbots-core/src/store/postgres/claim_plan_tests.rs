@@ -56,11 +56,20 @@ async fn add_jobs(conn: &mut PgConnection, prefix: &str, state: &str, n: i64) {
     .expect("jobs inserted");
 }
 
-/// The rows the nodes of `explain`'s plan read (rows × loops, plus rows they filtered
-/// out), from `EXPLAIN (ANALYZE)`'s text, which the claim runs for real; rolled back.
+/// What one claim under `EXPLAIN (ANALYZE)` did (it runs for real; rolled back).
+struct Run {
+    /// Rows its plan's nodes read: rows × loops, plus the rows they filtered out.
+    read: u64,
+    /// Jobs it claimed (the rows of its top node, the update).
+    claimed: u64,
+    /// The plan, for a failure's message.
+    plan: String,
+}
+
+/// Runs `explain` and reads its plan's text.
 /// `params`: how many of the claim's parameters to bind (`$1` now, `$2` limit, `$3` lease
 /// until, `$4` lane); none for an `EXECUTE` that names its own.
-async fn rows_read(conn: &mut PgConnection, explain: &str, params: usize) -> (u64, String) {
+async fn run(conn: &mut PgConnection, explain: &str, params: usize) -> Run {
     let mut tx = conn.begin().await.expect("a transaction");
     let mut query = sqlx::query_scalar::<_, String>(explain);
     if params >= 3 {
@@ -71,7 +80,7 @@ async fn rows_read(conn: &mut PgConnection, explain: &str, params: usize) -> (u6
     }
     let lines = query.fetch_all(&mut *tx).await.expect("EXPLAIN ANALYZE runs the claim");
     tx.rollback().await.expect("rolled back");
-    let mut read = 0;
+    let (mut read, mut claimed) = (0, None);
     for line in &lines {
         if let Some(actual) = line.split("(actual ").nth(1) {
             let number = |key: &str| -> u64 {
@@ -82,18 +91,24 @@ async fn rows_read(conn: &mut PgConnection, explain: &str, params: usize) -> (u6
                     .unwrap_or_else(|| panic!("no {key} in {line:?}"))
             };
             read += number("rows=") * number("loops=");
+            claimed = claimed.or(Some(number("rows=")));
         }
         if let Some((_, removed)) = line.split_once("Rows Removed by") {
             let n = removed.rsplit(' ').next().and_then(|v| v.trim().parse::<u64>().ok());
             read += n.unwrap_or_else(|| panic!("no count in {line:?}"));
         }
     }
-    (read, lines.join("\n"))
+    let plan = lines.join("\n");
+    let claimed = claimed.unwrap_or_else(|| panic!("no actual rows in the plan:\n{plan}"));
+    Run { read, claimed, plan }
 }
 
-fn assert_cheap(case: &str, (read, plan): (u64, String)) {
+/// The claim took `claimed` jobs and read at most [`READ_AT_MOST`] rows doing so.
+fn assert_cheap(case: &str, run: Run, claimed: u64) {
+    let Run { read, plan, .. } = &run;
+    assert_eq!(run.claimed, claimed, "{case}: jobs claimed; the plan:\n{plan}");
     assert!(
-        read <= READ_AT_MOST,
+        *read <= READ_AT_MOST,
         "{case}: a claim of {LIMIT} read {read} rows with {BACKLOG} jobs queued (at most \
          {READ_AT_MOST}); its plan:\n{plan}"
     );
@@ -111,10 +126,11 @@ async fn a_claim_reads_its_heads_not_a_backlog_queued_after_the_last_analyze() {
             .execute(&mut conn)
             .await
             .expect("plan mode set");
-        let lane = rows_read(&mut conn, &format!("EXPLAIN (ANALYZE) {CLAIM_LANE}"), 4).await;
-        assert_cheap(&format!("lane claim, plan_cache_mode {mode}"), lane);
-        let all = rows_read(&mut conn, &format!("EXPLAIN (ANALYZE) {CLAIM}"), 3).await;
-        assert_cheap(&format!("claim, plan_cache_mode {mode}"), all);
+        // Each claim is rolled back, so each finds the same four heads ready.
+        let lane = run(&mut conn, &format!("EXPLAIN (ANALYZE) {CLAIM_LANE}"), 4).await;
+        assert_cheap(&format!("lane claim, plan_cache_mode {mode}"), lane, 4);
+        let all = run(&mut conn, &format!("EXPLAIN (ANALYZE) {CLAIM}"), 3).await;
+        assert_cheap(&format!("claim, plan_cache_mode {mode}"), all, 4);
     }
 }
 
@@ -130,8 +146,8 @@ async fn a_claim_planned_on_an_empty_table_reads_its_heads_once_the_backlog_come
     let prepare = format!("PREPARE claim_lane (bigint, bigint, bigint, text) AS {CLAIM_LANE}");
     sqlx::raw_sql(&prepare).execute(&mut conn).await.expect("prepared");
     let execute = "EXPLAIN (ANALYZE) EXECUTE claim_lane (1, 4, 60000, 'inbound')";
-    assert_cheap("empty table", rows_read(&mut conn, execute, 0).await);
+    assert_cheap("empty table", run(&mut conn, execute, 0).await, 0);
     add_jobs(&mut conn, "done-", "done", 1_000).await;
     add_jobs(&mut conn, "queued-", "queued", BACKLOG).await;
-    assert_cheap("planned on an empty table", rows_read(&mut conn, execute, 0).await);
+    assert_cheap("planned on an empty table", run(&mut conn, execute, 0).await, 4);
 }
