@@ -19,7 +19,8 @@
 //! expires.
 
 mod channels;
-#[cfg(test)]
+// The fresh databases come from the test kit, as in the other PostgreSQL tests.
+#[cfg(all(test, feature = "testkit"))]
 mod claim_plan_tests;
 mod group_commit;
 mod privacy;

@@ -10,6 +10,7 @@ use sqlx::postgres::PgConnection;
 
 use super::{CLAIM, CLAIM_LANE, PostgresStore};
 use crate::store::Store;
+use crate::testkit::fresh_postgres_database;
 
 /// Queued jobs in the backlog: large enough that reading them all shows.
 const BACKLOG: i64 = 20_000;
@@ -22,14 +23,7 @@ const READ_AT_MOST: u64 = 200;
 /// A fresh, migrated database and a connection to it; `None` without a PostgreSQL server.
 async fn database() -> Option<PgConnection> {
     let admin = wbots_test_services::postgres_url()?;
-    let name = format!("wbots_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&admin).await.expect("the test server answers");
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("a fresh database");
-    let (server, _) = admin.rsplit_once('/').expect("the admin URL names a database");
-    let url = format!("{server}/{name}");
+    let url = fresh_postgres_database(&admin).await.expect("a fresh database");
     let store = PostgresStore::connect(&url).await.expect("the store connects");
     store.migrate().await.expect("migrations apply");
     let mut conn = PgConnection::connect(&url).await.expect("a connection to the fresh database");
