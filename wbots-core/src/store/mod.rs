@@ -376,6 +376,10 @@ pub struct Forgotten {
 /// A worker keeps a long job with `extend_lease` (a heartbeat), so leases can be short and a
 /// dead holder's jobs are taken over soon after it stopped extending them;
 /// `release_all_leases` takes them over at once when the caller knows every holder is dead.
+/// "Soon": `claim_lane` may look for expired leases only once a second of `now` per lane
+/// and process (PostgreSQL does, because that look reads every job run since the last
+/// vacuum), so a takeover may come up to a second after the lease expired; `claim` always
+/// looks.
 ///
 /// **Links.** Keys are typed ([`LinkKey`]): a store keeps each key's kind and encoded
 /// string and never parses them. `put_link` inserts unless the key exists and returns the

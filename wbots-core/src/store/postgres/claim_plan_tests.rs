@@ -3,14 +3,18 @@
 //! counting the rows its nodes read — never by timing — in the two cases where the
 //! statistics lie: a backlog queued after the last ANALYZE (an outage; the table analyzed
 //! while every job was done) and a plan prepared on an empty table before autovacuum's first
-//! ANALYZE. Either made each claim read every active job before (see `CLAIM`).
+//! ANALYZE. Either made each claim read every active job before (see `CLAIM`). And two
+//! cases the load harness found: the index entries left by every job run since the last
+//! vacuum (read by the look for expired leases, so most claims do not look: `takeover.rs`),
+//! and a plan kept from when the table held a few rows (so claims are planned afresh).
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use super::{CLAIM, CLAIM_LANE, PostgresStore};
-use crate::store::Store;
+use super::{CLAIM, CLAIM_LANE, CLAIM_LANE_HEADS, PostgresStore};
+use crate::store::{JobQueue, Lane, Store};
 use crate::testkit::fresh_postgres_database;
+use crate::testkit::store_suite::job;
 
 /// Queued jobs in the backlog: large enough that reading them all shows.
 const BACKLOG: i64 = 20_000;
@@ -22,17 +26,22 @@ const READ_AT_MOST: u64 = 200;
 
 /// A fresh, migrated database and a connection to it; `None` without a PostgreSQL server.
 async fn database() -> Option<PgConnection> {
+    Some(database_and_store().await?.0)
+}
+
+/// [`database`], and the store on it.
+async fn database_and_store() -> Option<(PgConnection, PostgresStore)> {
     let admin = wbots_test_services::postgres_url()?;
     let url = fresh_postgres_database(&admin).await.expect("a fresh database");
     let store = PostgresStore::connect(&url).await.expect("the store connects");
     store.migrate().await.expect("migrations apply");
     let mut conn = PgConnection::connect(&url).await.expect("a connection to the fresh database");
-    // Statistics only when this test takes them.
+    // Statistics only when this test takes them, dead row versions kept until it ends.
     sqlx::raw_sql("ALTER TABLE jobs SET (autovacuum_enabled = false)")
         .execute(&mut conn)
         .await
         .expect("autovacuum off for jobs");
-    Some(conn)
+    Some((conn, store))
 }
 
 /// Adds `n` jobs in `state`, spread over 1,000 conversations, all ready at time 0.
@@ -144,4 +153,84 @@ async fn a_claim_planned_on_an_empty_table_reads_its_heads_once_the_backlog_come
     add_jobs(&mut conn, "done-", "done", 1_000).await;
     add_jobs(&mut conn, "queued-", "queued", BACKLOG).await;
     assert_cheap("planned on an empty table", run(&mut conn, execute, 0).await, 4);
+}
+
+#[tokio::test]
+async fn a_claim_reads_its_heads_not_the_jobs_run_since_the_last_vacuum() {
+    let Some(mut conn) = database().await else { return };
+    // Jobs run and finished since the last vacuum: each left the index entries of its
+    // running row version behind.
+    add_jobs(&mut conn, "finished-", "queued", BACKLOG).await;
+    for step in [
+        "UPDATE jobs SET state = 'running', lease_until = 2 WHERE state = 'queued'",
+        "UPDATE jobs SET state = 'done', lease_until = NULL WHERE state = 'running'",
+    ] {
+        sqlx::raw_sql(step).execute(&mut conn).await.expect("jobs run");
+    }
+    add_jobs(&mut conn, "queued-", "queued", 4).await;
+    // What most of the workers' claims run: the heads only.
+    let lane = run(&mut conn, &format!("EXPLAIN (ANALYZE) {CLAIM_LANE_HEADS}"), 4).await;
+    assert_cheap("lane claim without takeover", lane, 4);
+    // The case is real: the look for expired leases reads the finished jobs' entries
+    // (which is why a process looks once a period, not at every claim).
+    let looking = run(&mut conn, &format!("EXPLAIN (ANALYZE) {CLAIM_LANE}"), 4).await;
+    assert_eq!(looking.claimed, 4, "{}", looking.plan);
+    assert!(
+        looking.read >= BACKLOG as u64 / 2,
+        "the look for expired leases read {} rows; this test no longer shows the cost it \
+         guards against:\n{}",
+        looking.read,
+        looking.plan
+    );
+}
+
+#[tokio::test]
+async fn a_claim_made_on_a_small_table_does_not_keep_its_plan_once_the_backlog_comes() {
+    let Some((mut conn, store)) = database_and_store().await else { return };
+    // The store's claims while the table holds a few rows: enough for PostgreSQL to settle
+    // on a plan for the table as it is (a prepared statement would keep it: after five
+    // executions, on each writer connection).
+    let few: Vec<_> = (0..20).map(|i| job(&format!("few-{i}"), &format!("c-{i}"))).collect();
+    store.enqueue(&few).await.expect("enqueued");
+    let now = chrono::Utc::now();
+    let lease = std::time::Duration::from_secs(60);
+    for _ in 0..20 {
+        store.claim_lane(now, lease, 16, Lane::Inbound).await.expect("claimed");
+    }
+    add_jobs(&mut conn, "queued-", "queued", BACKLOG).await;
+    for _ in 0..5 {
+        let claimed = store.claim_lane(now, lease, 16, Lane::Inbound).await.expect("claimed");
+        assert_eq!(claimed.len(), 16);
+    }
+    // The rows read by sequential scans of `jobs`, once the store's sessions ended (a
+    // session reports its counts when it ends).
+    let pool = store.pool().clone();
+    drop(store);
+    pool.close().await;
+    let mut waited = 0;
+    loop {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("sessions counted");
+        if others == 0 {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 500, "the store's {others} sessions did not end");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let read: i64 =
+        sqlx::query_scalar("SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = 'jobs'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("statistics read");
+    assert!(
+        read < BACKLOG,
+        "the store's claims read {read} rows of jobs sequentially: a plan made for the small \
+         table was kept for the grown one"
+    );
 }
