@@ -9,4 +9,5 @@ pub mod load;
 pub mod process;
 pub mod relay;
 pub mod report;
+pub mod server_cpu;
 pub mod tracker;

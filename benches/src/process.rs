@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// `/proc/<pid>/stat` counts CPU time in USER_HZ ticks, which Linux fixes at 100 a second
 /// for user space on every mainstream architecture.
-const TICKS_PER_SECOND: f64 = 100.0;
+pub(crate) const TICKS_PER_SECOND: f64 = 100.0;
 
 /// A child process that printed the address it listens on.
 #[derive(Debug)]

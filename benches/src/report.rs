@@ -55,6 +55,8 @@ pub struct Row {
     pub peak_rss: u64,
     /// CPU time the target used during the phase.
     pub cpu: Duration,
+    /// CPU time its PostgreSQL server used during the phase (a local server only).
+    pub server_cpu: Option<Duration>,
     /// Deliveries of a message already delivered.
     pub duplicates: u64,
     /// Webhook attempts answered with an error (then retried, as Meta does).
@@ -70,11 +72,20 @@ impl Row {
 
     /// Target CPU seconds per 1,000 delivered messages.
     pub fn cpu_per_thousand(&self) -> f64 {
-        if self.delivered == 0 {
-            return 0.0;
-        }
-        self.cpu.as_secs_f64() * 1000.0 / self.delivered as f64
+        per_thousand(self.cpu, self.delivered)
     }
+
+    /// The PostgreSQL server's CPU seconds per 1,000 delivered messages, when measured.
+    pub fn server_cpu_per_thousand(&self) -> Option<f64> {
+        Some(per_thousand(self.server_cpu?, self.delivered))
+    }
+}
+
+fn per_thousand(cpu: Duration, delivered: u64) -> f64 {
+    if delivered == 0 {
+        return 0.0;
+    }
+    cpu.as_secs_f64() * 1000.0 / delivered as f64
 }
 
 fn ms(us: u64) -> String {
@@ -88,13 +99,13 @@ fn mib(bytes: u64) -> String {
 /// The table, as Markdown.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| target | conversations | load | delivered | msg/s | ack p50 ms | ack p99 ms | ack p999 ms | webhook→Chatwoot p50 ms | p99 ms | idle RSS MiB | peak RSS MiB | CPU s / 1k msgs | duplicates | failed acks |\n\
-         |---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        "| target | conversations | load | delivered | msg/s | ack p50 ms | ack p99 ms | ack p999 ms | webhook→Chatwoot p50 ms | p99 ms | idle RSS MiB | peak RSS MiB | CPU s / 1k msgs | PostgreSQL server CPU s / 1k | duplicates | failed acks |\n\
+         |---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {}/{} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} |",
+            "| {} | {} | {} | {}/{} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} | {} |",
             r.target,
             r.conversations,
             r.load,
@@ -109,6 +120,7 @@ pub fn table(rows: &[Row]) -> String {
             mib(r.idle_rss),
             mib(r.peak_rss),
             r.cpu_per_thousand(),
+            r.server_cpu_per_thousand().map_or("—".to_owned(), |c| format!("{c:.3}")),
             r.duplicates,
             r.failed_acks,
         );
@@ -138,6 +150,10 @@ mod tests {
         };
         assert_eq!(row.throughput(), 2500.0);
         assert!((row.cpu_per_thousand() - 0.3).abs() < 1e-9);
-        assert!(table(&[row]).contains("| 2500 |"));
+        assert_eq!(row.server_cpu_per_thousand(), None);
+        assert!(table(std::slice::from_ref(&row)).contains("| 2500 |"));
+        let on_postgres = Row { server_cpu: Some(Duration::from_secs(4)), ..row };
+        assert_eq!(on_postgres.server_cpu_per_thousand(), Some(0.8));
+        assert!(table(&[on_postgres]).contains("| 0.300 | 0.800 |"));
     }
 }

@@ -20,6 +20,7 @@ use wbots_benches::load::{APP_SECRET, PAGE, Pace, offer, webhooks, webhooks_from
 use wbots_benches::process::{Target, Usage};
 use wbots_benches::relay::serve_relay;
 use wbots_benches::report::{Percentiles, Row, table};
+use wbots_benches::server_cpu::ServerCpu;
 use wbots_benches::tracker::Tracker;
 
 #[derive(Parser, Debug)]
@@ -152,6 +153,10 @@ enum Kind {
 }
 
 impl Kind {
+    fn on_postgres(&self) -> bool {
+        matches!(self, Self::Bridge { store: StoreChoice::Postgres, .. })
+    }
+
     fn label(&self) -> String {
         match self {
             Self::Bridge { store: StoreChoice::Postgres, replicas: 1 } => {
@@ -173,6 +178,8 @@ struct Harness {
     chatwoot: FakeChatwoot,
     graph: FakeGraph,
     http: wbots_benches::http::Client,
+    /// The PostgreSQL server's CPU, when it runs on this machine.
+    server: Option<ServerCpu>,
 }
 
 async fn harness(cli: Cli) -> Result<(), String> {
@@ -195,6 +202,10 @@ async fn harness(cli: Cli) -> Result<(), String> {
         chatwoot: FakeChatwoot::start().await.map_err(|e| e.to_string())?,
         graph: FakeGraph::start().await.map_err(|e| e.to_string())?,
         http: client(),
+        server: match &cli.postgres_url {
+            Some(url) if stores.contains(&StoreChoice::Postgres) => ServerCpu::of(url).await,
+            _ => None,
+        },
         cli,
     };
     println!("{}\n", machine());
@@ -390,12 +401,18 @@ inbox_id = {INBOX}
             next += count;
             eprintln!("{label}, {n} conversations: {load}, {count} messages…");
             let hooks = webhooks(seqs.clone(), n, &run);
+            let server = self.server.filter(|_| kind.on_postgres());
+            let server_before = server.map(|s| s.used()).transpose()?;
             let before = usage_of(&targets)?;
             let dup_before = tracker.duplicates();
             let offered = offer(&self.http, &urls, hooks, pace, &tracker).await;
             let limit = Duration::from_secs(60 + count / 100);
             let delivered = tracker.wait_for(seqs.clone(), limit).await;
             let after = usage_of(&targets)?;
+            let server_cpu = match (server, server_before) {
+                (Some(s), Some(before)) => Some(s.used()?.saturating_sub(before)),
+                _ => None,
+            };
             let (latencies, span) = tracker.latencies(seqs);
             rows.push(Row {
                 target: label.clone(),
@@ -409,6 +426,7 @@ inbox_id = {INBOX}
                 idle_rss,
                 peak_rss: after.peak_rss,
                 cpu: after.cpu.saturating_sub(before.cpu),
+                server_cpu,
                 duplicates: tracker.duplicates() - dup_before,
                 failed_acks: offered.failed_attempts,
             });
@@ -526,6 +544,19 @@ fn summary(rows: &[Row], backlogs: &[BacklogRow], cli: &Cli) -> String {
                 reference.cpu_per_thousand(),
             );
         }
+    }
+    // On one machine the PostgreSQL server's work competes with the bridge's for the same
+    // cores: the whole cost of a message is both.
+    for r in bridges.iter().filter(|r| r.load == "max") {
+        let Some(server) = r.server_cpu_per_thousand() else { continue };
+        out += &format!(
+            "- {} at {} conversations: the PostgreSQL server's CPU {:.3} s / 1k msgs besides the bridge's {:.3} (together {:.3})\n",
+            r.target,
+            r.conversations,
+            server,
+            r.cpu_per_thousand(),
+            server + r.cpu_per_thousand(),
+        );
     }
     for r in bridges.iter().filter(|r| r.load == rate_label) {
         let target = if r.target.contains("postgres") { 20 } else { 10 };
