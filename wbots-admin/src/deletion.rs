@@ -25,8 +25,10 @@ struct Public {
 pub(crate) fn router(privacy: Option<Url>) -> Router {
     Router::new()
         .route("/data-deletion", get(page))
+        // No HSTS here: this router is not told the public URL. The admin pages, on the
+        // same host, send it when that URL is HTTPS, and HSTS covers the whole host.
         .layer(axum::middleware::from_fn_with_state(
-            Arc::<str>::from(crate::guard::csp(&[])),
+            Arc::new(crate::guard::PageHeaders { csp: crate::guard::csp(&[]), https: false }),
             crate::guard::security_headers,
         ))
         .with_state(Public { pages: Arc::new(Pages::new()), privacy })

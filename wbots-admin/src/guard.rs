@@ -1,12 +1,17 @@
 //! Security headers on every page: no framing (CSP `frame-ancestors 'none'`, and
 //! `X-Frame-Options` for old browsers), no script at all, no MIME sniffing, no referrer
-//! leaking the callback's `code` or `state`, and no caching of pages that show accounts.
+//! leaking the callback's `code` or `state`, no caching of pages that show accounts, and,
+//! when the pages are served over HTTPS, HSTS: a browser that saw them once never sends a
+//! session cookie or a password over plain HTTP to this host again.
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
-use axum::http::header::{CACHE_CONTROL, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
+use axum::http::header::{
+    CACHE_CONTROL, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -31,15 +36,32 @@ pub(crate) fn csp(dialogs: &[&url::Url]) -> String {
     )
 }
 
+/// What [`security_headers`] adds to every page of a router besides the fixed headers.
+pub(crate) struct PageHeaders {
+    /// The Content-Security-Policy ([`csp`]).
+    pub(crate) csp: String,
+    /// Whether the pages are served over HTTPS (their public URL's scheme), so HSTS applies.
+    pub(crate) https: bool,
+}
+
+/// HSTS for a year, this host only: the operator may serve other things on subdomains,
+/// and asking for the browsers' preload list is the operator's decision, not the bridge's.
+const HSTS: &str = "max-age=31536000";
+
 pub(crate) async fn security_headers(
-    State(csp): State<Arc<str>>,
+    State(page): State<Arc<PageHeaders>>,
     request: Request,
     next: Next,
 ) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&csp) {
+    if let Ok(value) = HeaderValue::from_str(&page.csp) {
         h.insert("content-security-policy", value);
+    }
+    // Browsers ignore it over plain HTTP; sent only when the public URL says HTTPS, so an
+    // operator testing on http://localhost pins nothing.
+    if page.https {
+        h.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     }
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

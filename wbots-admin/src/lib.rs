@@ -168,7 +168,10 @@ const REQUEST_TIME: Duration = Duration::from_secs(90);
 /// process's memory, so a restart ends them whatever the key.
 pub fn router(config: AdminConfig, services: AdminServices) -> Router {
     let dialogs = services.meta.dialog_hosts();
-    let csp: Arc<str> = Arc::from(guard::csp(&dialogs.iter().collect::<Vec<_>>()));
+    let headers = Arc::new(guard::PageHeaders {
+        csp: guard::csp(&dialogs.iter().collect::<Vec<_>>()),
+        https: config.public_url.scheme() == "https",
+    });
     let admin = Admin {
         config: Arc::new(config),
         services: Arc::new(services),
@@ -190,7 +193,7 @@ pub fn router(config: AdminConfig, services: AdminServices) -> Router {
         .route("/instagram/callback", get(instagram::callback))
         .route("/connect", get(connect::pick).post(connect::submit))
         .fallback(render::not_found)
-        .layer(axum::middleware::from_fn_with_state(csp, guard::security_headers))
+        .layer(axum::middleware::from_fn_with_state(headers, guard::security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(FORM_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIME))
         .with_state(admin)

@@ -229,6 +229,7 @@ async fn every_page_carries_the_security_headers() {
         assert_eq!(h("x-content-type-options"), "nosniff");
         assert_eq!(h("referrer-policy"), "no-referrer");
         assert_eq!(h("x-frame-options"), "DENY");
+        assert_eq!(h("strict-transport-security"), "", "no HSTS from an http:// public URL");
     }
     // The session cookie is HttpOnly, SameSite and expiring.
     let mut b = world.browser();
@@ -385,4 +386,17 @@ async fn a_page_from_the_configuration_or_a_forged_inbox_is_not_connected() {
     assert!(world.chatwoot.inboxes().is_empty(), "no inbox was created");
     assert!(world.graph.subscribed_fields("900").is_empty());
     assert!(world.graph.subscribed_fields("111").is_empty(), "nothing was subscribed");
+}
+
+#[tokio::test]
+async fn pages_served_over_https_tell_browsers_to_keep_to_https() {
+    // The public URL is what the operator's proxy serves (TLS ends there): HTTPS here.
+    let world =
+        World::start_with(|c| c.public_url = url::Url::parse("https://bridge.example/").unwrap())
+            .await;
+    for path in ["/admin/sign-in", "/admin/nowhere"] {
+        let page = world.browser().get(path).await;
+        let hsts = page.headers.get("strict-transport-security").and_then(|v| v.to_str().ok());
+        assert_eq!(hsts, Some("max-age=31536000"), "{path}: {page:?}");
+    }
 }
