@@ -63,6 +63,16 @@ pub(crate) struct AdminSection {
     /// Instagram Login's token host.
     #[serde(default = "default_instagram_api")]
     pub instagram_api_url: Url,
+    /// The channels connected through the page send agents' replies with Meta's
+    /// `HUMAN_AGENT` tag (up to 7 days after the customer's last message, instead of 24
+    /// hours), as `[[channels]] human_agent_tag` does for a configured one. Meta grants the
+    /// Human Agent permission to the app, so it is one setting for every connected channel.
+    #[serde(default)]
+    pub human_agent_tag: bool,
+    /// When a customer writes into a resolved conversation of a connected channel:
+    /// `reopen` (default) or `new`, as `[[channels]] reopen`.
+    #[serde(default)]
+    pub reopen: wbots_core::ReopenPolicy,
 }
 
 fn default_session_hours() -> u64 {
@@ -93,6 +103,8 @@ impl Default for AdminSection {
             facebook_dialog_url: default_facebook_dialog(),
             instagram_authorize_url: default_instagram_authorize(),
             instagram_api_url: default_instagram_api(),
+            human_agent_tag: false,
+            reopen: wbots_core::ReopenPolicy::default(),
         }
     }
 }

@@ -23,8 +23,7 @@ use wbots_core::store::{
     SealedChannels,
 };
 use wbots_core::{
-    Binding, Bridge, Channel, ChannelAddress, FlagOrigin, Inbox, InboxId, ReopenPolicy,
-    RouteRefresh, Secret,
+    Binding, Bridge, Channel, ChannelAddress, FlagOrigin, Inbox, InboxId, RouteRefresh, Secret,
 };
 use wbots_meta::{Login, MetaAccount, MetaChannel, Platform};
 
@@ -130,7 +129,10 @@ pub(crate) fn routes(config: &Config, stored: &[ChannelRecord]) -> Result<RouteS
             warn!(account = %channel.address, "a stored channel of a platform this bridge does not serve");
             continue;
         };
-        meta = meta.account(meta_account(platform, record));
+        // The page's settings for every connected channel (`[admin]`).
+        let account =
+            meta_account(platform, record).with_human_agent_tag(config.admin.human_agent_tag);
+        meta = meta.account(account);
         let inbox = match own_adapter(config, record) {
             None => InboxId::new(channel.chatwoot.inbox_id.to_string()),
             Some((name, adapter)) => {
@@ -144,7 +146,7 @@ pub(crate) fn routes(config: &Config, stored: &[ChannelRecord]) -> Result<RouteS
         bindings.push(Binding {
             address: channel.address.clone(),
             inbox,
-            reopen: ReopenPolicy::default(),
+            reopen: config.admin.reopen,
         });
     }
     let meta: MetaChannel = meta.build().map_err(|e| e.to_string())?;
@@ -423,7 +425,7 @@ pub(crate) async fn lift_withdrawn_flags(
 mod tests {
     use chrono::Utc;
     use wbots_core::store::{ChatwootTarget, Credentials};
-    use wbots_core::{ChannelKind, Secret};
+    use wbots_core::{ChannelKind, ReopenPolicy, Secret};
 
     use super::*;
     use crate::config::tests::{MINIMAL, load};
@@ -512,5 +514,30 @@ mod tests {
             [("messenger:1234567890", "7"), ("messenger:21", "8")]
                 .map(|(a, i)| (a.to_owned(), i.to_owned()))
         );
+    }
+
+    #[test]
+    fn connected_channels_take_the_pages_human_agent_and_reopen_settings() {
+        let channel = stored("30", target(None, None, 8), false);
+        let address = channel.channel.address.clone();
+        let configured = ChannelAddress::new(ChannelKind::new("messenger"), "1234567890");
+        let window = |set: &RouteSet, a: &ChannelAddress| {
+            set.channels[0].capabilities(a).human_agent_window_hours
+        };
+        let reopen = |set: &RouteSet, a: &ChannelAddress| {
+            set.bindings.iter().find(|b| &b.address == a).map(|b| b.reopen)
+        };
+        // By default: 24 hours, and a resolved conversation reopens.
+        let set = routes(&load(MINIMAL, &[]).unwrap(), std::slice::from_ref(&channel)).unwrap();
+        assert_eq!(window(&set, &address), None);
+        assert_eq!(reopen(&set, &address), Some(ReopenPolicy::Reopen));
+        // With the page's settings: 7 days, a new conversation; the configured channel keeps
+        // its own (`[[channels]]`).
+        let with = format!("{MINIMAL}\n[admin]\nhuman_agent_tag = true\nreopen = \"new\"\n");
+        let set = routes(&load(&with, &[]).unwrap(), std::slice::from_ref(&channel)).unwrap();
+        assert_eq!(window(&set, &address), Some(168));
+        assert_eq!(reopen(&set, &address), Some(ReopenPolicy::New));
+        assert_eq!(window(&set, &configured), None);
+        assert_eq!(reopen(&set, &configured), Some(ReopenPolicy::Reopen));
     }
 }
