@@ -213,7 +213,10 @@ async fn store(
         (false, None) => Some(inbox_token(admin, account, inbox, existing.as_ref()).await?),
     };
     let webhook_url = admin.config.webhook_urls.for_inbox(account, inbox, webhook_token.as_ref());
-    people.point_inbox(token, account, inbox, &webhook_url).await.map_err(refused)?;
+    let pointed = people.point_inbox(token, account, inbox, &webhook_url).await.map_err(refused)?;
+    if let Some(hours) = admin.config.reply_window_hours {
+        people.set_reply_window(token, account, &pointed, hours).await.map_err(refused)?;
+    }
     let channel = ConnectedChannel {
         address: grant.address.clone(),
         page_id: grant.page_id.clone().filter(|p| p != grant.address.account.as_str()),

@@ -95,6 +95,11 @@ pub struct AdminConfig {
     /// The channels the bridge's configuration serves (`[[channels]]`): managed there,
     /// never stored by the page (a stored twin of one would stop the bridge's next start).
     pub configured: Vec<ChannelAddress>,
+    /// Chatwoot's reply window for the inboxes channels are connected into (hours after
+    /// the customer's last message, `agent_reply_time_window`): 24, or 168 when the bridge
+    /// sends with Meta's Human Agent tag, so Chatwoot stops agents writing a reply Meta
+    /// would refuse. `None`: the inboxes' window is left as it is.
+    pub reply_window_hours: Option<u32>,
 }
 
 impl fmt::Debug for AdminConfig {

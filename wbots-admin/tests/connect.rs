@@ -132,6 +132,15 @@ async fn each_channel_shows_its_last_message_in_and_out() {
 async fn an_existing_inbox_can_be_chosen_and_is_pointed_at_the_bridge() {
     let world = World::start().await;
     let inbox = world.chatwoot.add_api_inbox("Support", Some("https://elsewhere.example/hook"));
+    // An attribute the inbox's administrators set, which connecting must keep.
+    let patched = reqwest::Client::new()
+        .patch(format!("{}api/v1/accounts/1/inboxes/{inbox}", world.chatwoot.url()))
+        .header("api_access_token", ADMIN_TOKEN)
+        .json(&serde_json::json!({"channel": {"additional_attributes": {"greeting": "kept"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(patched.status().is_success(), "{patched:?}");
     let mut browser = world.browser();
     browser.sign_in_with_token(ADMIN_TOKEN).await;
     let list = browser.get("/admin").await;
@@ -168,6 +177,12 @@ async fn an_existing_inbox_can_be_chosen_and_is_pointed_at_the_bridge() {
             .webhook_url(inbox)
             .unwrap()
             .ends_with("/webhooks/chatwoot/bridge-path-token")
+    );
+    // Chatwoot stops agents where Meta would refuse the reply: 24 hours (the test's
+    // setting), the other attribute kept.
+    assert_eq!(
+        world.chatwoot.inbox(inbox).unwrap().additional_attributes,
+        serde_json::json!({"greeting": "kept", "agent_reply_time_window": 24})
     );
 }
 

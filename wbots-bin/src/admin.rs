@@ -213,6 +213,8 @@ pub(crate) fn routes(
         webhook_urls: Arc::new(BridgeWebhooks { config: config.clone(), public_url: root }),
         other_channels: Arc::new(Configured(config.clone())),
         configured: config.channels.iter().map(|c| crate::app::address(c.kind, &c.id)).collect(),
+        // As `wbots setup` sets a configured channel's inbox (`setup.rs`).
+        reply_window_hours: Some(if section.human_agent_tag { 168 } else { 24 }),
     };
     let page = Router::new().nest(MOUNT, wbots_admin::router(admin, services));
     Ok((Some(crate::request_log::layer(page)), public))

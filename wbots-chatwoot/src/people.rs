@@ -81,6 +81,9 @@ pub struct InboxSummary {
     pub webhook_url: Option<String>,
     /// Its webhook signing secret (administrators, v4.13+; §7.3).
     pub secret: Option<Secret>,
+    /// The channel's `additional_attributes` (`agent_reply_time_window`…); `Null` when
+    /// Chatwoot did not say.
+    pub additional_attributes: Value,
 }
 
 /// Chatwoot's people endpoints on one installation.
@@ -139,6 +142,7 @@ fn inbox_of(v: &Value) -> Option<InboxSummary> {
         channel_type: text(v.get("channel_type")),
         webhook_url: v.get("webhook_url").and_then(Value::as_str).map(str::to_owned),
         secret: v.get("secret").and_then(Value::as_str).filter(|s| !s.is_empty()).map(Secret::new),
+        additional_attributes: v.get("additional_attributes").cloned().unwrap_or(Value::Null),
     })
 }
 
@@ -306,6 +310,41 @@ impl People {
         let body = json!({"channel": {"webhook_url": webhook_url}});
         let request = self.http.patch(url).header("api_access_token", token.expose()).json(&body);
         let (_, _, answer) = self.send("pointing the inbox at the bridge", request).await?;
+        inbox_of(&answer).ok_or_else(|| {
+            DeliveryError::permanent(
+                DeliveryErrorKind::Other,
+                "Chatwoot answered the inbox without an id",
+            )
+        })
+    }
+
+    /// Makes Chatwoot stop agents writing in `inbox` more than `hours` after the customer's
+    /// last message (`channel.additional_attributes.agent_reply_time_window`, chatwoot-api.md), keeping
+    /// the channel's other attributes: an update replaces them whole
+    /// (`app/models/channel/api.rb`), so they are sent back as `inbox` has them.
+    pub async fn set_reply_window(
+        &self,
+        token: &Secret,
+        account: u64,
+        inbox: &InboxSummary,
+        hours: u32,
+    ) -> Result<InboxSummary, DeliveryError> {
+        let mut attributes = match &inbox.additional_attributes {
+            Value::Object(o) => o.clone(),
+            _ => serde_json::Map::new(),
+        };
+        attributes.insert("agent_reply_time_window".into(), json!(hours));
+        let url = self.url(&[
+            "api",
+            "v1",
+            "accounts",
+            &account.to_string(),
+            "inboxes",
+            &inbox.id.to_string(),
+        ])?;
+        let body = json!({"channel": {"additional_attributes": attributes}});
+        let request = self.http.patch(url).header("api_access_token", token.expose()).json(&body);
+        let (_, _, answer) = self.send("setting the inbox's reply window", request).await?;
         inbox_of(&answer).ok_or_else(|| {
             DeliveryError::permanent(
                 DeliveryErrorKind::Other,

@@ -121,6 +121,7 @@ impl World {
             webhook_urls: Arc::new(Hooks(base.clone())),
             other_channels: Arc::new(Configured(Vec::new())),
             configured: vec![wbots_core::ChannelAddress::new("messenger", "900")],
+            reply_window_hours: Some(24),
         };
         tune(&mut config);
         let app = axum::Router::new().nest("/admin", wbots_admin::router(config, services)).merge(
