@@ -299,6 +299,34 @@ impl People {
         inbox: u64,
         webhook_url: &str,
     ) -> Result<InboxSummary, DeliveryError> {
+        let body = json!({"channel": {"webhook_url": webhook_url}});
+        self.patch_inbox(token, account, inbox, &body, "pointing the inbox at the bridge").await
+    }
+
+    /// Makes Chatwoot stop agents writing in `inbox` more than `hours` after the customer's
+    /// last message (`channel.additional_attributes.agent_reply_time_window`,
+    /// chatwoot-api.md), keeping the channel's other attributes as `inbox` has them.
+    pub async fn set_reply_window(
+        &self,
+        token: &Secret,
+        account: u64,
+        inbox: &InboxSummary,
+        hours: u32,
+    ) -> Result<InboxSummary, DeliveryError> {
+        let body = crate::setup::reply_window_update(&inbox.additional_attributes, hours);
+        self.patch_inbox(token, account, inbox.id, &body, "setting the inbox's reply window").await
+    }
+
+    /// `PATCH …/inboxes/{inbox}` with `body` (`what` names it in errors); the inbox as
+    /// Chatwoot answers it.
+    async fn patch_inbox(
+        &self,
+        token: &Secret,
+        account: u64,
+        inbox: u64,
+        body: &Value,
+        what: &str,
+    ) -> Result<InboxSummary, DeliveryError> {
         let url = self.url(&[
             "api",
             "v1",
@@ -307,44 +335,8 @@ impl People {
             "inboxes",
             &inbox.to_string(),
         ])?;
-        let body = json!({"channel": {"webhook_url": webhook_url}});
-        let request = self.http.patch(url).header("api_access_token", token.expose()).json(&body);
-        let (_, _, answer) = self.send("pointing the inbox at the bridge", request).await?;
-        inbox_of(&answer).ok_or_else(|| {
-            DeliveryError::permanent(
-                DeliveryErrorKind::Other,
-                "Chatwoot answered the inbox without an id",
-            )
-        })
-    }
-
-    /// Makes Chatwoot stop agents writing in `inbox` more than `hours` after the customer's
-    /// last message (`channel.additional_attributes.agent_reply_time_window`, chatwoot-api.md), keeping
-    /// the channel's other attributes: an update replaces them whole
-    /// (`app/models/channel/api.rb`), so they are sent back as `inbox` has them.
-    pub async fn set_reply_window(
-        &self,
-        token: &Secret,
-        account: u64,
-        inbox: &InboxSummary,
-        hours: u32,
-    ) -> Result<InboxSummary, DeliveryError> {
-        let mut attributes = match &inbox.additional_attributes {
-            Value::Object(o) => o.clone(),
-            _ => serde_json::Map::new(),
-        };
-        attributes.insert("agent_reply_time_window".into(), json!(hours));
-        let url = self.url(&[
-            "api",
-            "v1",
-            "accounts",
-            &account.to_string(),
-            "inboxes",
-            &inbox.id.to_string(),
-        ])?;
-        let body = json!({"channel": {"additional_attributes": attributes}});
-        let request = self.http.patch(url).header("api_access_token", token.expose()).json(&body);
-        let (_, _, answer) = self.send("setting the inbox's reply window", request).await?;
+        let request = self.http.patch(url).header("api_access_token", token.expose()).json(body);
+        let (_, _, answer) = self.send(what, request).await?;
         inbox_of(&answer).ok_or_else(|| {
             DeliveryError::permanent(
                 DeliveryErrorKind::Other,

@@ -145,12 +145,7 @@ impl ChatwootInbox {
         inbox: &InboxInfo,
         hours: u32,
     ) -> Result<InboxInfo, DeliveryError> {
-        let mut attributes = match &inbox.additional_attributes {
-            Value::Object(o) => o.clone(),
-            _ => serde_json::Map::new(),
-        };
-        attributes.insert("agent_reply_time_window".into(), json!(hours));
-        let body = json!({ "channel": { "additional_attributes": attributes } });
+        let body = reply_window_update(&inbox.additional_attributes, hours);
         let req =
             self.client().request(Method::PATCH, &["inboxes", &inbox.id.to_string()])?.json(&body);
         let raw: RawInbox = self.client().send(req, "setting the inbox's reply window").await?;
@@ -227,4 +222,16 @@ impl ChatwootInbox {
         let raw: RawInbox = self.client().send(req, "updating the inbox's webhook URL").await?;
         Ok(raw.into())
     }
+}
+
+/// The `PATCH …/inboxes/{id}` body that sets an API inbox's reply window to `hours`
+/// (`agent_reply_time_window`), with the channel's other `attributes` sent back as they
+/// are: Chatwoot replaces `additional_attributes` whole (`app/models/channel/api.rb`).
+pub(crate) fn reply_window_update(attributes: &Value, hours: u32) -> Value {
+    let mut attributes = match attributes {
+        Value::Object(o) => o.clone(),
+        _ => serde_json::Map::new(),
+    };
+    attributes.insert("agent_reply_time_window".into(), json!(hours));
+    json!({ "channel": { "additional_attributes": attributes } })
 }
